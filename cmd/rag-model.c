@@ -1,0 +1,185 @@
+/* rag-model: inspect model files (and, later, convert them). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "gguf.h"
+#include "json.h"
+#include "modelinfo.h"
+
+static const char usage[] =
+	"Usage: rag-model info [OPTIONS] FILE.gguf...\n"
+	"Show what a model file holds and whether ragkit can run it.\n"
+	"\n"
+	"Commands:\n"
+	"  info             architecture, dimensions, tokenizer, pooling, tensor types\n"
+	"                   and sizes, and whether ragkit can run the model\n"
+	"\n"
+	"Options:\n"
+	"      --json       one JSON object per file instead of text\n"
+	"      --metadata   also list every metadata key with its type and value\n"
+	"  -v, --verbose    more messages\n"
+	"  -q, --quiet      fewer messages\n"
+	"  -h, --help       show this help and exit\n"
+	"      --version    show the version and exit\n"
+	"\n"
+	"Exit status: 0 all files read and runnable, 1 a file is valid but not runnable,\n"
+	"64 usage error, 66 cannot open a file, 78 not a valid GGUF file.\n";
+
+enum { OPT_JSON = RAG_OPT_FIRST_PROGRAM, OPT_METADATA };
+
+static const struct option longopts[] = {
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "metadata", no_argument, NULL, OPT_METADATA },
+	RAG_LONGOPTS_BASIC,
+	{ NULL, 0, NULL, 0 },
+};
+
+/* One metadata value, shortened for display (arrays show their first items). */
+static void show_value(const struct rag_gguf *g, const struct rag_gguf_kv *kv, struct rag_buf *b)
+{
+	uint64_t i, n;
+
+	switch (kv->type) {
+	case RAG_GGUF_STRING:
+		rag_json_write_str(b, kv->str, kv->str_len > 200 ? 200 : (size_t)kv->str_len);
+		if (kv->str_len > 200)
+			rag_buf_printf(b, "... (%llu bytes)", (unsigned long long)kv->str_len);
+		return;
+	case RAG_GGUF_ARRAY:
+		rag_buf_printf(b, "[%s x %llu]", rag_gguf_vtype_name(kv->elem), (unsigned long long)kv->n);
+		n = kv->n < 8 ? kv->n : 8;
+		if (kv->elem == RAG_GGUF_STRING) {
+			const struct rag_gguf_str *s = rag_gguf_arr_strs(g, kv);
+			for (i = 0; s && i < n; i++) {
+				rag_buf_addc(b, ' ');
+				rag_json_write_str(b, s[i].s, s[i].len > 40 ? 40 : (size_t)s[i].len);
+			}
+		} else if (kv->elem != RAG_GGUF_ARRAY) {
+			for (i = 0; i < n; i++)
+				rag_buf_printf(b, " %g", rag_gguf_arr_float(kv, i));
+		}
+		if (n < kv->n)
+			rag_buf_adds(b, " ...");
+		return;
+	case RAG_GGUF_FLOAT32:
+	case RAG_GGUF_FLOAT64: {
+		double v = 0;
+		rag_gguf_get_float(g, kv->key, &v);
+		rag_buf_printf(b, "%g", v);
+		return;
+	}
+	default: {
+		int64_t v = 0;
+		rag_gguf_get_int(g, kv->key, &v);
+		if (kv->type == RAG_GGUF_BOOL)
+			rag_buf_adds(b, v ? "true" : "false");
+		else
+			rag_buf_printf(b, "%lld", (long long)v);
+	}
+	}
+}
+
+static int info(const char *path, int json, int metadata, struct rag_error *err)
+{
+	struct rag_gguf *g = NULL;
+	struct rag_buf b;
+	char why[256];
+	size_t i;
+	int rc;
+
+	rag_buf_init(&b);
+	if ((rc = rag_gguf_open(path, &g, err)))
+		return rc;
+	rag_model_describe(g, json, &b);
+	if (metadata && !json) {
+		rag_buf_adds(&b, "metadata:\n");
+		for (i = 0; i < rag_gguf_n_kv(g); i++) {
+			const struct rag_gguf_kv *kv = rag_gguf_kv_at(g, i);
+			rag_buf_printf(&b, "  %-40s %-4s ", kv->key, rag_gguf_vtype_name(kv->type));
+			show_value(g, kv, &b);
+			rag_buf_addc(&b, '\n');
+		}
+	}
+	if (metadata && json) {
+		/* Drop the closing "}\n" of the report and add a metadata object. */
+		struct rag_objw w = { &b, 1 }, m;
+		b.len -= 2;
+		rag_objw_key(&w, "metadata");
+		rag_objw_begin(&m, &b);
+		for (i = 0; i < rag_gguf_n_kv(g); i++) {
+			const struct rag_gguf_kv *kv = rag_gguf_kv_at(g, i);
+			struct rag_buf v;
+			rag_buf_init(&v);
+			show_value(g, kv, &v);
+			rag_objw_key(&m, kv->key);
+			if (kv->type == RAG_GGUF_STRING || kv->type == RAG_GGUF_ARRAY)
+				rag_json_write_str(&b, v.data ? v.data : "", v.len);
+			else
+				rag_buf_add(&b, v.data, v.len);
+			rag_buf_free(&v);
+		}
+		rag_objw_end(&m);
+		rag_buf_adds(&b, "}\n");
+	}
+	if (rag_buf_failed(&b))
+		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	else
+		rc = rag_buf_write(&b, stdout, "standard output", err);
+	if (rc == RAG_OK && rag_model_kind_of(g) != RAG_MODEL_VOCAB_ONLY && !rag_model_supported(g, why, sizeof why))
+		rc = RAG_EFAIL;
+	rag_buf_free(&b);
+	rag_gguf_close(g);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct rag_opts o;
+	struct rag_error err;
+	int json = 0, metadata = 0, c, rc = RAG_OK, i;
+
+	cli_init(argv[0]);
+	rag_error_clear(&err);
+	if (rag_opts_init(&o, &err))
+		return cli_usage("%s", err.msg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, RAG_SHORTOPTS_BASIC, longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON: json = 1; break;
+		case OPT_METADATA: metadata = 1; break;
+		case '?': return cli_bad_option(argv, longopts);
+		default:
+			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
+				return cli_usage("%s", err.msg);
+		}
+	}
+	if (o.help) {
+		fputs(usage, stdout);
+		return cli_exit(RAG_OK);
+	}
+	if (o.version) {
+		cli_version();
+		return cli_exit(RAG_OK);
+	}
+	if (optind >= argc)
+		return cli_usage("missing command (info)");
+	if (strcmp(argv[optind], "info") != 0)
+		return cli_usage("unknown command '%s' (expected info)", argv[optind]);
+	if (optind + 1 >= argc)
+		return cli_usage("info needs at least one model file");
+	for (i = optind + 1; i < argc; i++) {
+		int r = info(argv[i], json, metadata, &err);
+		if (r == RAG_EFAIL) {
+			if (rc == RAG_OK)
+				rc = RAG_EFAIL;
+		} else if (r) {
+			rc = cli_report(&err);
+			break;
+		}
+	}
+	return cli_exit(rc);
+}

@@ -1,0 +1,80 @@
+/* kernels.h: the op set.  One declaration per op; kernels/cpu/<op>.c is the
+ * reference implementation, kernels/cuda/<op>.cu its GPU twin.  Kernels are
+ * math on buffers: they know nothing of records, files or models. */
+#ifndef RAG_KERNELS_H
+#define RAG_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- element types (values are GGML's, as stored in GGUF files) ---------- */
+enum rag_dtype {
+	RAG_DT_F32 = 0,
+	RAG_DT_F16 = 1,
+	RAG_DT_Q4_0 = 2,
+	RAG_DT_Q4_1 = 3,
+	RAG_DT_Q5_0 = 6,
+	RAG_DT_Q5_1 = 7,
+	RAG_DT_Q8_0 = 8,
+	RAG_DT_Q8_1 = 9,
+	RAG_DT_Q2_K = 10,
+	RAG_DT_Q3_K = 11,
+	RAG_DT_Q4_K = 12,
+	RAG_DT_Q5_K = 13,
+	RAG_DT_Q6_K = 14,
+	RAG_DT_Q8_K = 15,
+	RAG_DT_IQ2_XXS = 16,
+	RAG_DT_IQ2_XS = 17,
+	RAG_DT_IQ3_XXS = 18,
+	RAG_DT_IQ1_S = 19,
+	RAG_DT_IQ4_NL = 20,
+	RAG_DT_IQ3_S = 21,
+	RAG_DT_IQ2_S = 22,
+	RAG_DT_IQ4_XS = 23,
+	RAG_DT_I8 = 24,
+	RAG_DT_I16 = 25,
+	RAG_DT_I32 = 26,
+	RAG_DT_I64 = 27,
+	RAG_DT_F64 = 28,
+	RAG_DT_IQ1_M = 29,
+	RAG_DT_BF16 = 30,
+	RAG_DT_TQ1_0 = 34,
+	RAG_DT_TQ2_0 = 35,
+	RAG_DT_MXFP4 = 39,
+	RAG_DT_COUNT = 40,
+};
+
+struct rag_dtype_info {
+	const char *name;   /* "Q4_K" */
+	uint32_t block;     /* elements per block */
+	uint32_t size;      /* bytes per block */
+	int dequant;        /* 1 when rag_dequant_row handles it */
+};
+
+/* Traits of a type, or NULL for a value that names no known type. */
+const struct rag_dtype_info *rag_dtype_info(uint32_t type);
+/* Bytes of a row of n elements (n a multiple of the block), or 0 when invalid. */
+size_t rag_dtype_row_size(uint32_t type, int64_t n);
+
+/* ---- scalar conversions ---------------------------------------------------- */
+float rag_f16_to_f32(uint16_t h);
+uint16_t rag_f32_to_f16(float f);   /* round to nearest even */
+float rag_bf16_to_f32(uint16_t h);
+uint16_t rag_f32_to_bf16(float f);  /* round to nearest even, NaN kept quiet */
+
+/*
+ * Dequantize n elements (a multiple of the type's block) from src (packed
+ * blocks, layout as in ggml) to dst.  Bit-exact with gguf-py's reference.
+ * Types without rag_dtype_info()->dequant must not be passed.
+ */
+void rag_dequant_row(enum rag_dtype type, const void *src, float *dst, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
