@@ -1,0 +1,95 @@
+/* tokenizer.h: model tokenizers (WordPiece, byte-level BPE, SentencePiece BPE,
+ * Unigram) built from a GGUF file's tokenizer.* metadata, with exact Hugging
+ * Face parity. */
+#ifndef RAG_TOKENIZER_H
+#define RAG_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "error.h"
+#include "gguf.h"
+
+struct rag_tokenizer;
+
+/* Special tokens a model may define. */
+enum rag_special {
+	RAG_TOK_BOS,
+	RAG_TOK_EOS,
+	RAG_TOK_UNK,
+	RAG_TOK_SEP,
+	RAG_TOK_PAD,
+	RAG_TOK_CLS,
+	RAG_TOK_MASK,
+	RAG_TOK_EOT,
+	RAG_TOK_N_SPECIAL
+};
+
+/* Flags for rag_tokenize. */
+enum {
+	RAG_TOK_ADD_SPECIAL = 1 << 0,   /* add what the model adds: [CLS]/[SEP], BOS/EOS per add_bos/add_eos */
+	RAG_TOK_PARSE_SPECIAL = 1 << 1, /* text like "<|im_start|>" becomes the special token */
+	RAG_TOK_OFFSETS = 1 << 2,       /* fill start/end byte offsets */
+};
+
+/*
+ * Output of a tokenization.  Arrays are owned by the struct and grown as
+ * needed; rag_tokens_init zeroes it, rag_tokens_free releases it (and it can
+ * be reused across calls without freeing).  start/end are byte offsets into
+ * the input text, filled with RAG_TOK_OFFSETS (special tokens added by the
+ * tokenizer get start == end).  type_ids: the segment of each token (0, or 1
+ * for the second text of a pair).
+ */
+struct rag_tokens {
+	int32_t *ids;
+	uint32_t *start, *end;
+	uint8_t *type_ids;
+	size_t n, cap;
+};
+
+void rag_tokens_init(struct rag_tokens *t);
+void rag_tokens_free(struct rag_tokens *t);
+
+/*
+ * Build the tokenizer described by g's tokenizer.* keys.  RAG_EMODEL when the
+ * metadata is missing, inconsistent, or names a tokenizer or pre-tokenizer
+ * ragkit does not implement (the message names it).  The tokenizer copies
+ * what it needs; g may be closed afterwards.  Read-only once built: any number
+ * of threads may use one tokenizer at the same time.
+ */
+int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out,
+			    struct rag_error *err);
+void rag_tokenizer_free(struct rag_tokenizer *t);
+
+/*
+ * Tokenize text[0..len) (UTF-8; invalid bytes are treated as Hugging Face does:
+ * replaced by U+FFFD before normalization).  Replaces out's contents.
+ */
+int rag_tokenize(const struct rag_tokenizer *t, const char *text, size_t len, unsigned flags,
+		 struct rag_tokens *out, struct rag_error *err);
+
+/* A pair (query, passage) as a cross-encoder sees it: [CLS] a [SEP] b [SEP] with
+ * type ids 0 for the first segment and 1 for the second. */
+int rag_tokenize_pair(const struct rag_tokenizer *t, const char *a, size_t alen,
+		      const char *b, size_t blen, unsigned flags, struct rag_tokens *out,
+		      struct rag_error *err);
+
+/* Append the text of ids to out.  skip_special: leave special tokens out. */
+int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+		   struct rag_buf *out, struct rag_error *err);
+
+/* The vocabulary entry of id (as stored, e.g. "##ing" or "Ġthe"), or NULL. */
+const char *rag_token_piece(const struct rag_tokenizer *t, int32_t id, size_t *len);
+size_t rag_tokenizer_vocab_size(const struct rag_tokenizer *t);
+/* Id of a special token, or -1 when the model has none. */
+int32_t rag_tokenizer_special(const struct rag_tokenizer *t, enum rag_special which);
+/* Is id a control/special token (not text)? */
+int rag_token_is_special(const struct rag_tokenizer *t, int32_t id);
+/* How many special tokens RAG_TOK_ADD_SPECIAL adds to one text (pair = 0) or a pair (pair = 1). */
+int rag_tokenizer_n_added(const struct rag_tokenizer *t, int pair);
+/* "bert", "gpt2", "llama" or "t5"; and the pre-tokenizer name ("gpt-2", "qwen2", ...) or "". */
+const char *rag_tokenizer_model(const struct rag_tokenizer *t);
+const char *rag_tokenizer_pre(const struct rag_tokenizer *t);
+
+#endif
