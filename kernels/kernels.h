@@ -73,6 +73,19 @@ uint16_t rag_f32_to_bf16(float f);  /* round to nearest even, NaN kept quiet */
  */
 void rag_dequant_row(enum rag_dtype type, const void *src, float *dst, int64_t n);
 
+/* ---- matrix products ------------------------------------------------------ */
+
+/*
+ * y[m][n] = x[m][k] . w[n][k]^T, plus bias[n] on every row when bias is not NULL.
+ * w holds n rows of k elements of type wtype, each row packed as in GGUF (ne0 = k,
+ * ne1 = n); k must be a multiple of the type's block.  x and y are float32,
+ * row-major, with leading dimensions k and n; y must not alias x.  Runs on the
+ * thread count set by rag_set_threads.  Any type with a dequantizer is accepted.
+ * Returns 0, or -1 when scratch memory cannot be allocated (y is then undefined).
+ */
+int rag_matmul(float *y, const float *x, const void *w, enum rag_dtype wtype, const float *bias,
+		int64_t m, int64_t n, int64_t k);
+
 #ifdef __cplusplus
 }
 #endif
