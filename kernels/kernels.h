@@ -86,6 +86,21 @@ void rag_dequant_row(enum rag_dtype type, const void *src, float *dst, int64_t n
 int rag_matmul(float *y, const float *x, const void *w, enum rag_dtype wtype, const float *bias,
 		int64_t m, int64_t n, int64_t k);
 
+/* ---- CUDA runtime and GPU twins (built when configure finds CUDA) ---------
+ * Every GPU op returns 0, or -1 with rag_cuda_last_error() describing the
+ * failed call ("cudaMalloc(...) failed at file.cu:42: out of memory").
+ * Pointers named d* are device memory. */
+const char *rag_cuda_last_error(void);
+/* Number of usable GPUs (0 when there is no driver or device); name gets the first one's. */
+int rag_cuda_device_count(char *name, size_t name_len);
+int rag_cuda_malloc(void **p, size_t n);
+void rag_cuda_free(void *p);
+int rag_cuda_upload(void *dst, const void *src, size_t n);
+int rag_cuda_download(void *dst, const void *src, size_t n);
+int rag_cuda_sync(void);
+/* Twin of rag_dequant_row over rows x k elements, bit-identical to it. */
+int rag_cuda_dequant(enum rag_dtype t, const void *dsrc, float *ddst, int64_t rows, int64_t k, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,26 @@
+/* common.cuh: checked CUDA/cuBLAS calls for the GPU kernels.  Kernels never
+ * print: a failed call records "statement failed at file:line: reason" for
+ * rag_cuda_last_error() and the op returns -1. */
+#ifndef RAG_CUDA_COMMON_CUH
+#define RAG_CUDA_COMMON_CUH
+
+#include <cuda_runtime.h>
+
+#include "kernels.h"
+
+void rag_cuda_set_error(const char *stmt, const char *file, int line, const char *reason);
+
+/* Run a CUDA runtime call; on failure record it and return -1 from the caller. */
+#define RAG_CUDA_TRY(stmt)                                                              \
+	do {                                                                            \
+		cudaError_t rag_e_ = (stmt);                                            \
+		if (rag_e_ != cudaSuccess) {                                            \
+			rag_cuda_set_error(#stmt, __FILE__, __LINE__, cudaGetErrorString(rag_e_)); \
+			return -1;                                                      \
+		}                                                                       \
+	} while (0)
+
+/* After a kernel launch: launch-configuration errors surface here. */
+#define RAG_CUDA_TRY_LAUNCH(what) RAG_CUDA_TRY((cudaGetLastError(), cudaPeekAtLastError()))
+
+#endif
