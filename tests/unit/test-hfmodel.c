@@ -1,0 +1,289 @@
+/* test-hfmodel.c: Hugging Face directories seen as GGUF: every key and tensor
+ * against the GGUF twins llama.cpp's converter made from the same directories. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "gguf.h"
+#include "hfmodel.h"
+#include "testutil.h"
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/ragkit-hf-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(hfmodel, .init = setup, .fini = teardown);
+
+static void cp_r(const char *a, const char *b)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", a, b);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* The qwen2 directory (13 MB) is read from the shared fixtures beside the checkout. */
+static const char *shared_hf(const char *name)
+{
+	static char path[4096];
+	const char *top = getenv("top_srcdir");
+
+	snprintf(path, sizeof path, "%s/../shared/fixtures/hf/%s", top ? top : "..", name);
+	return access(path, R_OK) == 0 ? path : NULL;
+}
+
+static size_t value_bytes(const struct rag_gguf_kv *kv)
+{
+	return (size_t)kv->size - (kv->type == RAG_GGUF_ARRAY ? 12 : kv->type == RAG_GGUF_STRING ? 8 : 0);
+}
+
+/* Every key of the twin, with the same type and value (general.file_type aside);
+ * the directory's extra keys are all ragkit.*; the same keys in the same order. */
+static void same_metadata(const struct rag_gguf *dir, const struct rag_gguf *twin, const char *prefix, int order)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < rag_gguf_n_kv(twin); i++) {
+		const struct rag_gguf_kv *w = rag_gguf_kv_at(twin, i), *d;
+		if (strncmp(w->key, prefix, strlen(prefix)) || !strcmp(w->key, "general.file_type"))
+			continue;
+		d = rag_gguf_find(dir, w->key);
+		cr_assert(d, "key %s missing", w->key);
+		cr_assert_eq(d->type, w->type, "%s: type %d, twin %d", w->key, d->type, w->type);
+		if (w->type == RAG_GGUF_ARRAY)
+			cr_assert_eq(d->elem, w->elem, "%s", w->key);
+		cr_assert_eq(d->size, w->size, "%s: %llu bytes, twin %llu", w->key, (unsigned long long)d->size,
+			     (unsigned long long)w->size);
+		cr_assert_eq(memcmp(d->p, w->p, value_bytes(w)), 0, "%s differs", w->key);
+	}
+	for (i = 0; i < rag_gguf_n_kv(dir); i++) {
+		const struct rag_gguf_kv *d = rag_gguf_kv_at(dir, i);
+		if (strncmp(d->key, prefix, strlen(prefix)))
+			continue;
+		if (!strncmp(d->key, "ragkit.", 7))
+			continue;
+		cr_assert(rag_gguf_find(twin, d->key), "extra key %s", d->key);
+		if (!order)
+			continue;
+		/* the same order as llama.cpp's */
+		while (j < rag_gguf_n_kv(twin) && strcmp(rag_gguf_kv_at(twin, j)->key, d->key))
+			j++;
+		cr_assert(j < rag_gguf_n_kv(twin), "key %s out of llama.cpp's order", d->key);
+	}
+}
+
+/* Same tensors (in the same order when order is set), same shapes; bytes equal
+ * after rounding to the twin's type where it is F16 (the directory holds
+ * fp16-rounded F32). */
+static void same_tensors(const struct rag_gguf *dir, const struct rag_gguf *twin, int order)
+{
+	size_t i;
+	int64_t k;
+
+	cr_assert_eq(rag_gguf_n_tensors(dir), rag_gguf_n_tensors(twin));
+	for (i = 0; i < rag_gguf_n_tensors(twin); i++) {
+		const struct rag_gguf_tensor *w = rag_gguf_tensor_at(twin, i);
+		const struct rag_gguf_tensor *d = order ? rag_gguf_tensor_at(dir, i) : rag_gguf_find_tensor(dir, w->name);
+		cr_assert(d, "%s missing", w->name);
+		cr_assert_str_eq(d->name, w->name);
+		cr_assert_eq(d->n_dims, w->n_dims, "%s", w->name);
+		cr_assert_eq(memcmp(d->ne, w->ne, sizeof d->ne), 0, "%s", w->name);
+		cr_assert_eq(d->type, RAG_DT_F32);
+		if (w->type == RAG_DT_F32) {
+			cr_assert_eq(memcmp(d->data, w->data, (size_t)w->nbytes), 0, "%s", w->name);
+		} else {
+			cr_assert_eq(w->type, RAG_DT_F16, "%s", w->name);
+			for (k = 0; k < rag_gguf_tensor_nelements(w); k++)
+				cr_assert_eq(rag_f32_to_f16(((const float *)d->data)[k]), ((const uint16_t *)w->data)[k],
+					     "%s[%lld]", w->name, (long long)k);
+		}
+	}
+}
+
+/* order: the twin was written by llama.cpp's converter (llama-quantize, which
+ * made the F32 and BF16 files, orders keys and tensors its own way). */
+static void twin_check(const char *dir, const char *twin_file, int order)
+{
+	struct rag_gguf *d, *w;
+	struct rag_error err;
+	int64_t ft;
+
+	cr_assert_eq(rag_model_open(dir, &d, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_model_open(fixture(twin_file), &w, &err), RAG_OK, "%s", err.msg);
+	cr_assert_str_eq(rag_gguf_path(d), dir);
+	cr_assert_eq(rag_gguf_get_int(d, "general.file_type", &ft), 1);
+	cr_assert_eq(ft, 0);
+	same_metadata(d, w, "", order);
+	same_tensors(d, w, order);
+	rag_gguf_close(d);
+	rag_gguf_close(w);
+}
+
+Test(hfmodel, embed_directory_is_its_gguf_twin)
+{
+	char dir[4096];
+
+	snprintf(dir, sizeof dir, "%s", testdata("hf/tiny-embed-mean"));
+	twin_check(dir, "models/tiny-embed-mean-f16.gguf", 1);
+	twin_check(dir, "models/tiny-embed-mean-f32.gguf", 0);
+}
+
+Test(hfmodel, rerank_directory_is_its_gguf_twin)
+{
+	char dir[4096];
+
+	snprintf(dir, sizeof dir, "%s", testdata("hf/tiny-rerank"));
+	twin_check(dir, "models/tiny-rerank-f16.gguf", 1);
+}
+
+Test(hfmodel, qwen2_directory_is_its_gguf_twin)
+{
+	const char *dir = shared_hf("tiny-qwen2");
+
+	if (!dir)
+		cr_skip_test("../shared/fixtures/hf/tiny-qwen2 is not there");
+	twin_check(dir, "models/tiny-qwen2-f16.gguf", 1);
+}
+
+Test(hfmodel, embed_extras)
+{
+	struct rag_gguf *g;
+	struct rag_error err;
+	int64_t v;
+	int b;
+
+	cr_assert_eq(rag_model_open(testdata("hf/tiny-embed-mean"), &g, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_get_int(g, "ragkit.max_length", &v), 1);
+	cr_assert_eq(v, 128);
+	cr_assert_eq(rag_gguf_get_bool(g, "ragkit.normalize", &b), 1);
+	cr_assert(b);
+	cr_assert_eq(rag_gguf_get_int(g, "bert.pooling_type", &v), 1);
+	rag_gguf_close(g);
+}
+
+/* A copy of a fixture directory in tmpdir/name, to vary. */
+static const char *copy_dir(const char *src, const char *name)
+{
+	static char dst[4096];
+
+	snprintf(dst, sizeof dst, "%s/%s", tmpdir, name);
+	cp_r(src, dst);
+	return dst;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[8192];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(hfmodel, vocab_txt_only)
+{
+	struct rag_gguf *d, *w;
+	struct rag_error err;
+	const char *dir = copy_dir(testdata("hf/tiny-embed-mean"), "vocabonly");
+	char path[8192];
+
+	snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(rag_model_open(dir, &d, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_open(fixture("models/tiny-embed-mean-f16.gguf"), &w, &err), RAG_OK);
+	same_metadata(d, w, "tokenizer.", 1);
+	rag_gguf_close(d);
+	rag_gguf_close(w);
+}
+
+Test(hfmodel, prompts_and_cls_pooling)
+{
+	struct rag_gguf *g;
+	struct rag_error err;
+	const char *dir = copy_dir(testdata("hf/tiny-embed-mean"), "prompts"), *s;
+	int64_t v;
+
+	write_file(dir, "config_sentence_transformers.json",
+		   "{\"prompts\": {\"query\": \"query: \", \"document\": \"passage: \"}, \"default_prompt_name\": null}");
+	write_file(dir, "1_Pooling/config.json", "{\"pooling_mode_cls_token\": true, \"pooling_mode_mean_tokens\": false}");
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_get_str(g, "ragkit.prompt.query", &s), 1);
+	cr_assert_str_eq(s, "query: ");
+	cr_assert_eq(rag_gguf_get_str(g, "ragkit.prompt.document", &s), 1);
+	cr_assert_str_eq(s, "passage: ");
+	cr_assert_eq(rag_gguf_get_str(g, "ragkit.default_prompt_name", &s), 0);
+	cr_assert_eq(rag_gguf_get_int(g, "bert.pooling_type", &v), 1);
+	cr_assert_eq(v, 2);
+	rag_gguf_close(g);
+	write_file(dir, "1_Pooling/config.json", "{\"pooling_mode_max_tokens\": true}");
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "pooling mode"), "%s", err.msg);
+}
+
+static void expect_bad(const char *dir, int code, const char *msg)
+{
+	struct rag_gguf *g = (void *)1;
+	struct rag_error err;
+
+	cr_assert_eq(rag_model_open(dir, &g, &err), code, "%s", err.msg);
+	cr_assert_null(g);
+	cr_assert(strstr(err.msg, msg), "'%s' not in '%s'", msg, err.msg);
+}
+
+Test(hfmodel, bad_directories)
+{
+	const char *dir;
+	char path[8192];
+
+	expect_bad("/nonexistent/model.gguf", RAG_ENOINPUT, "nonexistent");
+	expect_bad(tmpdir, RAG_EMODEL, "no config.json");
+	dir = copy_dir(testdata("hf/tiny-rerank"), "badjson");
+	write_file(dir, "config.json", "{\"architectures\": [\"BertModel\"],}");
+	expect_bad(dir, RAG_EMODEL, "config.json");
+	write_file(dir, "config.json", "{\"architectures\": [\"T5ForConditionalGeneration\"]}");
+	expect_bad(dir, RAG_EMODEL, "T5ForConditionalGeneration");
+	write_file(dir, "config.json", "{\"architectures\": [\"BertForSequenceClassification\"]}");
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	write_file(dir, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+	expect_bad(dir, RAG_EMODEL, "Unigram");
+	cr_assert_eq(truncate(path, 5000), 0);
+	expect_bad(dir, RAG_EMODEL, "model.safetensors");
+	cr_assert_eq(unlink(path), 0);
+	expect_bad(dir, RAG_ENOINPUT, "no model.safetensors");
+}
+
+/* A classifier's config read as BertModel: the pooler is dropped (as llama.cpp
+ * does), leaving cls.output without cls -- the lossy form rag-model info warns of. */
+Test(hfmodel, bert_model_over_classifier_drops_pooler)
+{
+	struct rag_gguf *g;
+	struct rag_error err;
+	const char *dir = copy_dir(testdata("hf/tiny-rerank"), "lossy");
+
+	write_file(dir, "config.json", "{\"architectures\": [\"BertModel\"], \"hidden_size\": 32}");
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_OK, "%s", err.msg);
+	cr_assert_not_null(rag_gguf_find_tensor(g, "cls.output.weight"));
+	cr_assert_null(rag_gguf_find_tensor(g, "cls.weight"));
+	rag_gguf_close(g);
+	write_file(dir, "config.json", "{\"architectures\": [\"Qwen2ForCausalLM\"]}");
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "cannot map tensor 'bert."), "%s", err.msg);
+}
