@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "gguf.h"
+#include "gguf_write.h"
 #include "hfmodel.h"
 #include "testutil.h"
 
@@ -286,4 +287,49 @@ Test(hfmodel, bert_model_over_classifier_drops_pooler)
 	write_file(dir, "config.json", "{\"architectures\": [\"Qwen2ForCausalLM\"]}");
 	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_EMODEL);
 	cr_assert(strstr(err.msg, "cannot map tensor 'bert."), "%s", err.msg);
+}
+
+/* Directory -> re-typed object: every tensor's type and bytes equal the
+ * fixture's (llama.cpp rounds F16/BF16 to nearest even and quantizes Q8_0 as
+ * ggml's reference does, so all are byte-identical). */
+static void converts_to(const char *dir, enum rag_dtype type, const char *twin_file)
+{
+	struct rag_gguf *d, *c, *w;
+	struct rag_error err;
+	size_t i;
+
+	cr_assert_eq(rag_model_open(dir, &d, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_retype(d, type, &c, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_open(fixture(twin_file), &w, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_n_tensors(c), rag_gguf_n_tensors(w));
+	for (i = 0; i < rag_gguf_n_tensors(w); i++) {
+		const struct rag_gguf_tensor *x = rag_gguf_tensor_at(w, i), *y = rag_gguf_find_tensor(c, x->name);
+		cr_assert(y, "%s", x->name);
+		cr_assert_eq(y->type, x->type, "%s: %d vs %d", x->name, y->type, x->type);
+		cr_assert_eq(y->nbytes, x->nbytes, "%s", x->name);
+		cr_assert_eq(memcmp(y->data, x->data, (size_t)x->nbytes), 0, "%s: %s bytes differ", twin_file, x->name);
+	}
+	rag_gguf_close(w);
+	rag_gguf_close(c);
+	rag_gguf_close(d);
+}
+
+Test(hfmodel, directories_convert_byte_identical)
+{
+	char embed[4096], rerank[4096];
+	const char *qwen = shared_hf("tiny-qwen2");
+
+	snprintf(embed, sizeof embed, "%s", testdata("hf/tiny-embed-mean"));
+	snprintf(rerank, sizeof rerank, "%s", testdata("hf/tiny-rerank"));
+	converts_to(embed, RAG_DT_F32, "models/tiny-embed-mean-f32.gguf");
+	converts_to(embed, RAG_DT_F16, "models/tiny-embed-mean-f16.gguf");
+	converts_to(embed, RAG_DT_BF16, "models/tiny-embed-mean-bf16.gguf");
+	converts_to(embed, RAG_DT_Q8_0, "models/tiny-embed-mean-q8_0.gguf");
+	converts_to(rerank, RAG_DT_F16, "models/tiny-rerank-f16.gguf");
+	converts_to(rerank, RAG_DT_Q8_0, "models/tiny-rerank-q8_0.gguf");
+	if (qwen) {
+		converts_to(qwen, RAG_DT_F16, "models/tiny-qwen2-f16.gguf");
+		converts_to(qwen, RAG_DT_BF16, "models/tiny-qwen2-bf16.gguf");
+		converts_to(qwen, RAG_DT_Q8_0, "models/tiny-qwen2-q8_0.gguf");
+	}
 }
