@@ -279,7 +279,8 @@ static int finish(struct rag_safetensors *st, const char *name, struct rag_error
 {
 	size_t i;
 
-	qsort(st->tensors, st->n_tensors, sizeof *st->tensors, name_cmp);
+	if (st->n_tensors)
+		qsort(st->tensors, st->n_tensors, sizeof *st->tensors, name_cmp);
 	for (i = 1; i < st->n_tensors; i++)
 		if (strcmp(st->tensors[i - 1].name, st->tensors[i].name) == 0)
 			return rag_error_set(err, RAG_EMODEL, "'%s': tensor '%.64s' appears twice", name,
