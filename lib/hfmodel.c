@@ -431,8 +431,7 @@ static int map_tensors(struct hf *h, struct rag_safetensors *st, struct mapped *
 					     t->file, t->name, t->dtype);
 		m[n].t = t;
 		m[n].data = t->data;
-		if (h->llama && t->n_dims == 2 &&
-		    (strstr(m[n].name, ".attn_q.weight") || strstr(m[n].name, ".attn_k.weight"))) {
+		if (h->llama && (strstr(m[n].name, ".attn_q.") || strstr(m[n].name, ".attn_k."))) {
 			int64_t heads = strstr(m[n].name, ".attn_k.") ? h->n_head_kv : h->n_head;
 			m[n].data = permute_rows(h, t, heads);
 			if (!m[n].data)

@@ -4,9 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
+#include "buf.h"
+#include "safetensors.h"
 #include "gguf.h"
 #include "gguf_write.h"
 #include "hfmodel.h"
@@ -331,5 +334,214 @@ Test(hfmodel, directories_convert_byte_identical)
 		converts_to(qwen, RAG_DT_F16, "models/tiny-qwen2-f16.gguf");
 		converts_to(qwen, RAG_DT_BF16, "models/tiny-qwen2-bf16.gguf");
 		converts_to(qwen, RAG_DT_Q8_0, "models/tiny-qwen2-q8_0.gguf");
+	}
+}
+
+/* ---- hand-built directories --------------------------------------------- */
+
+struct st_entry {
+	const char *name;
+	int n_dims;
+	int64_t shape[2];
+	const float *data;
+};
+
+/* Write n F32 tensors as one safetensors file. */
+static void write_st(const char *path, const struct st_entry *e, size_t n)
+{
+	struct rag_buf h, d;
+	uint64_t hl;
+	size_t i;
+	FILE *f;
+
+	rag_buf_init(&h);
+	rag_buf_init(&d);
+	rag_buf_adds(&h, "{");
+	for (i = 0; i < n; i++) {
+		int64_t nel = e[i].n_dims == 1 ? e[i].shape[0] : e[i].shape[0] * e[i].shape[1];
+		if (e[i].n_dims == 1)
+			rag_buf_printf(&h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],", i ? "," : "", e[i].name,
+				       (long long)e[i].shape[0]);
+		else
+			rag_buf_printf(&h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],", i ? "," : "",
+				       e[i].name, (long long)e[i].shape[0], (long long)e[i].shape[1]);
+		rag_buf_printf(&h, "\"data_offsets\":[%zu,%zu]}", d.len, d.len + (size_t)nel * 4);
+		rag_buf_add(&d, e[i].data, (size_t)nel * 4);
+	}
+	rag_buf_adds(&h, "}");
+	while (h.len % 8)
+		rag_buf_addc(&h, ' ');
+	hl = h.len;
+	f = fopen(path, "wb");
+	cr_assert(f && !rag_buf_failed(&h) && !rag_buf_failed(&d));
+	fwrite(&hl, 8, 1, f);
+	fwrite(h.data, 1, h.len, f);
+	fwrite(d.data, 1, d.len, f);
+	cr_assert_eq(fclose(f), 0);
+	rag_buf_free(&h);
+	rag_buf_free(&d);
+}
+
+/* The reranker's weights split over two shards behind an index: the same twin. */
+Test(hfmodel, sharded_directory)
+{
+	struct rag_safetensors *st;
+	struct rag_error err;
+	struct st_entry e[64];
+	struct rag_buf idx;
+	char dir[4096], path[8192];
+	size_t i, n;
+
+	/* named like the original: general.name comes from the directory's name */
+	snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(dir, sizeof dir, "%s/sharded/tiny-rerank", tmpdir);
+	cp_r(testdata("hf/tiny-rerank"), dir);
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	cr_assert_eq(rag_safetensors_open(path, &st, &err), RAG_OK, "%s", err.msg);
+	n = rag_safetensors_n_tensors(st);
+	cr_assert(n <= 64);
+	rag_buf_init(&idx);
+	rag_buf_adds(&idx, "{\"metadata\": {}, \"weight_map\": {");
+	for (i = 0; i < n; i++) {
+		const struct rag_st_tensor *t = rag_safetensors_tensor_at(st, i);
+		e[i].name = t->name;
+		e[i].n_dims = (int)t->n_dims;
+		e[i].shape[0] = t->shape[0];
+		e[i].shape[1] = t->shape[1];
+		e[i].data = t->data;
+		rag_buf_printf(&idx, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"", i ? ", " : "", t->name,
+			       i < n / 2 ? 1 : 2);
+	}
+	rag_buf_adds(&idx, "}}");
+	snprintf(path, sizeof path, "%s/model-00001-of-00002.safetensors", dir);
+	write_st(path, e, n / 2);
+	snprintf(path, sizeof path, "%s/model-00002-of-00002.safetensors", dir);
+	write_st(path, e + n / 2, n - n / 2);
+	rag_safetensors_close(st);
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	cr_assert_eq(unlink(path), 0);
+	write_file(dir, "model.safetensors.index.json", idx.data);
+	rag_buf_free(&idx);
+	twin_check(dir, "models/tiny-rerank-f16.gguf", 1);
+}
+
+/* A tiny llama: its q/k rows are permuted as llama.cpp's converter permutes
+ * them (rotate-half pairs (r, r + d/2) become (2r, 2r + 1) within each head). */
+Test(hfmodel, llama_directory)
+{
+	static float emb[4 * 8], q[8 * 8], k[4 * 8], v[4 * 8], o[8 * 8], ff[8 * 8], norm[8], head[4 * 8];
+	const struct st_entry e[] = {
+		{ "lm_head.weight", 2, { 4, 8 }, head },
+		{ "model.embed_tokens.weight", 2, { 4, 8 }, emb },
+		{ "model.layers.0.input_layernorm.weight", 1, { 8, 0 }, norm },
+		{ "model.layers.0.mlp.down_proj.weight", 2, { 8, 8 }, ff },
+		{ "model.layers.0.mlp.gate_proj.weight", 2, { 8, 8 }, ff },
+		{ "model.layers.0.mlp.up_proj.weight", 2, { 8, 8 }, ff },
+		{ "model.layers.0.post_attention_layernorm.weight", 1, { 8, 0 }, norm },
+		{ "model.layers.0.self_attn.k_proj.weight", 2, { 4, 8 }, k },
+		{ "model.layers.0.self_attn.o_proj.weight", 2, { 8, 8 }, o },
+		{ "model.layers.0.self_attn.q_proj.weight", 2, { 8, 8 }, q },
+		{ "model.layers.0.self_attn.v_proj.weight", 2, { 4, 8 }, v },
+		{ "model.layers.0.self_attn.rotary_emb.inv_freq", 1, { 2, 0 }, norm },
+		{ "model.norm.weight", 1, { 8, 0 }, norm },
+	};
+	static const int qrows[8] = { 0, 2, 1, 3, 4, 6, 5, 7 }, krows[4] = { 0, 2, 1, 3 };
+	struct rag_gguf *g;
+	struct rag_error err;
+	const struct rag_gguf_tensor *t;
+	const struct rag_gguf_kv *kv;
+	const struct rag_gguf_str *s;
+	char dir[4096], path[8192];
+	const char *str;
+	int64_t iv;
+	int r, c;
+
+	for (r = 0; r < 8; r++)
+		for (c = 0; c < 8; c++)
+			q[r * 8 + c] = (float)(r * 100 + c);
+	for (r = 0; r < 4; r++)
+		for (c = 0; c < 8; c++)
+			k[r * 8 + c] = v[r * 8 + c] = (float)(r * 100 + c);
+	snprintf(dir, sizeof dir, "%s/llama", tmpdir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	write_file(dir, "config.json",
+		   "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8, \"num_hidden_layers\": 1,"
+		   " \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"intermediate_size\": 8,"
+		   " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0,"
+		   " \"vocab_size\": 4, \"tie_word_embeddings\": false}");
+	write_file(dir, "tokenizer.json",
+		   "{\"added_tokens\": [{\"id\": 3, \"content\": \"<|end|>\", \"special\": true}],"
+		   " \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\","
+		   " \"pattern\": {\"Regex\": \"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}},"
+		   " {\"type\": \"ByteLevel\", \"use_regex\": false}]},"
+		   " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"a b\": 2},"
+		   " \"merges\": [[\"a\", \"b\"]]}}");
+	write_file(dir, "tokenizer_config.json", "{\"bos_token\": \"<|end|>\", \"add_bos_token\": true}");
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	write_st(path, e, sizeof e / sizeof e[0]);
+
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_get_str(g, "general.architecture", &str), 1);
+	cr_assert_str_eq(str, "llama");
+	cr_assert_eq(rag_gguf_get_int(g, "llama.rope.dimension_count", &iv), 1);
+	cr_assert_eq(iv, 4);
+	cr_assert_eq(rag_gguf_get_int(g, "llama.vocab_size", &iv), 1);
+	cr_assert_eq(iv, 4);
+	cr_assert_eq(rag_gguf_get_int(g, "llama.attention.head_count_kv", &iv), 1);
+	cr_assert_eq(iv, 1);
+	cr_assert_eq(rag_gguf_get_str(g, "tokenizer.ggml.pre", &str), 1);
+	cr_assert_str_eq(str, "llama-bpe");
+	cr_assert_eq(rag_gguf_get_str(g, "tokenizer.ggml.model", &str), 1);
+	cr_assert_str_eq(str, "gpt2");
+	cr_assert_eq(rag_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &iv), 1);
+	cr_assert_eq(iv, 3);
+	cr_assert_eq(rag_gguf_get_int(g, "tokenizer.ggml.add_bos_token", &iv), 1);
+	cr_assert_eq(iv, 1);
+	kv = rag_gguf_find(g, "tokenizer.ggml.merges");
+	s = rag_gguf_arr_strs(g, kv);
+	cr_assert(s && kv->n == 1 && s[0].len == 3 && !memcmp(s[0].s, "a b", 3));
+	kv = rag_gguf_find(g, "tokenizer.ggml.token_type");
+	cr_assert_eq(rag_gguf_arr_int(kv, 3), 3);
+	cr_assert_eq(rag_gguf_arr_int(kv, 2), 1);
+	cr_assert_not_null(rag_gguf_find_tensor(g, "output.weight"));
+	cr_assert_null(rag_gguf_find_tensor(g, "blk.0.rotary_emb.inv_freq"));
+	t = rag_gguf_find_tensor(g, "blk.0.attn_q.weight");
+	cr_assert(t && t->ne[0] == 8 && t->ne[1] == 8);
+	for (r = 0; r < 8; r++)
+		cr_assert_eq(((const float *)t->data)[r * 8 + 1], (float)(qrows[r] * 100 + 1), "q row %d", r);
+	t = rag_gguf_find_tensor(g, "blk.0.attn_k.weight");
+	cr_assert(t && t->ne[0] == 8 && t->ne[1] == 4);
+	for (r = 0; r < 4; r++)
+		cr_assert_eq(((const float *)t->data)[r * 8 + 7], (float)(krows[r] * 100 + 7), "k row %d", r);
+	t = rag_gguf_find_tensor(g, "blk.0.attn_v.weight");
+	cr_assert_not_null(t);
+	cr_assert_eq(((const float *)t->data)[8], 100.0f);  /* v is not permuted */
+	rag_gguf_close(g);
+}
+
+/* Every allocation of opening a (small) directory fails in turn: an error, no
+ * leak (ASan), never a crash. */
+Test(hfmodel, allocation_failures)
+{
+	struct rag_gguf *g;
+	struct rag_error err;
+	unsigned long n, i;
+
+	rag_alloc_fail_after(0);
+	cr_assert_eq(rag_model_open(testdata("examples/rag-model-tiny-bert"), &g, &err), RAG_OK, "%s", err.msg);
+	rag_gguf_close(g);
+	n = rag_alloc_fail_after(0);
+	cr_assert(n > 10 && n < 5000, "%lu allocations", n);
+	for (i = 1; i <= n; i++) {
+		int rc;
+		rag_alloc_fail_after(i);
+		rc = rag_model_open(testdata("examples/rag-model-tiny-bert"), &g, &err);
+		rag_alloc_fail_after(0);
+		if (rc == RAG_OK)
+			rag_gguf_close(g);
+		else
+			cr_assert(rc == RAG_EINTERNAL || rc == RAG_EMODEL || rc == RAG_EIO || rc == RAG_ENOINPUT,
+				  "allocation %lu: %d %s", i, rc, err.msg);
 	}
 }
