@@ -545,3 +545,74 @@ Test(hfmodel, allocation_failures)
 				  "allocation %lu: %d %s", i, rc, err.msg);
 	}
 }
+
+/* A tiny Qwen3: q/k norms, head_dim keys, tied embeddings (no output), no permutation. */
+Test(hfmodel, qwen3_directory)
+{
+	static float emb[4 * 8], q[8 * 8], kv[4 * 8], o[8 * 8], ff[8 * 8], norm[8];
+	const struct st_entry e[] = {
+		{ "model.embed_tokens.weight", 2, { 4, 8 }, emb },
+		{ "model.layers.0.input_layernorm.weight", 1, { 8, 0 }, norm },
+		{ "model.layers.0.mlp.down_proj.weight", 2, { 8, 8 }, ff },
+		{ "model.layers.0.mlp.gate_proj.weight", 2, { 8, 8 }, ff },
+		{ "model.layers.0.mlp.up_proj.weight", 2, { 8, 8 }, ff },
+		{ "model.layers.0.post_attention_layernorm.weight", 1, { 8, 0 }, norm },
+		{ "model.layers.0.self_attn.k_norm.weight", 1, { 4, 0 }, norm },
+		{ "model.layers.0.self_attn.k_proj.weight", 2, { 4, 8 }, kv },
+		{ "model.layers.0.self_attn.o_proj.weight", 2, { 8, 8 }, o },
+		{ "model.layers.0.self_attn.q_norm.weight", 1, { 4, 0 }, norm },
+		{ "model.layers.0.self_attn.q_proj.weight", 2, { 8, 8 }, q },
+		{ "model.layers.0.self_attn.v_proj.weight", 2, { 4, 8 }, kv },
+		{ "model.norm.weight", 1, { 8, 0 }, norm },
+	};
+	struct rag_gguf *g;
+	struct rag_error err;
+	const struct rag_gguf_tensor *t;
+	char dir[4096], path[8192];
+	const char *str;
+	int64_t iv;
+	int r;
+
+	for (r = 0; r < 64; r++)
+		q[r] = (float)r;
+	snprintf(dir, sizeof dir, "%s/qwen3", tmpdir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	write_file(dir, "config.json",
+		   "{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 8, \"num_hidden_layers\": 1,"
+		   " \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 4, \"intermediate_size\": 8,"
+		   " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0,"
+		   " \"vocab_size\": 4, \"tie_word_embeddings\": true}");
+	write_file(dir, "tokenizer.json",
+		   "{\"added_tokens\": [{\"id\": 3, \"content\": \"<|endoftext|>\", \"special\": true}],"
+		   " \"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
+		   " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\"]}}");
+	write_file(dir, "tokenizer_config.json",
+		   "{\"eos_token\": \"<|endoftext|>\", \"chat_template\": \"{{ messages }}\"}");
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	write_st(path, e, sizeof e / sizeof e[0]);
+
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_get_str(g, "general.architecture", &str), 1);
+	cr_assert_str_eq(str, "qwen3");
+	cr_assert_eq(rag_gguf_get_int(g, "qwen3.attention.key_length", &iv), 1);
+	cr_assert_eq(iv, 4);
+	cr_assert_eq(rag_gguf_get_int(g, "qwen3.attention.value_length", &iv), 1);
+	cr_assert_eq(iv, 4);
+	cr_assert_eq(rag_gguf_get_int(g, "qwen3.attention.head_count_kv", &iv), 1);
+	cr_assert_eq(iv, 1);
+	cr_assert_eq(rag_gguf_get_str(g, "tokenizer.ggml.pre", &str), 1);
+	cr_assert_str_eq(str, "gpt-2");
+	cr_assert_eq(rag_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &iv), 1);
+	cr_assert_eq(iv, 3);
+	cr_assert_eq(rag_gguf_get_str(g, "tokenizer.chat_template", &str), 1);
+	cr_assert_str_eq(str, "{{ messages }}");
+	t = rag_gguf_find_tensor(g, "blk.0.attn_q_norm.weight");
+	cr_assert(t && t->ne[0] == 4 && t->n_dims == 1);
+	cr_assert_not_null(rag_gguf_find_tensor(g, "blk.0.attn_k_norm.weight"));
+	cr_assert_null(rag_gguf_find_tensor(g, "output.weight"));
+	t = rag_gguf_find_tensor(g, "blk.0.attn_q.weight");
+	cr_assert(t && t->data == rag_gguf_find_tensor(g, "blk.0.attn_q.weight")->data);
+	for (r = 0; r < 64; r++)
+		cr_assert_eq(((const float *)t->data)[r], (float)r);
+	rag_gguf_close(g);
+}
