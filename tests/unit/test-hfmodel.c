@@ -344,9 +344,10 @@ struct st_entry {
 	int n_dims;
 	int64_t shape[2];
 	const float *data;
+	const char *dtype;  /* NULL: F32; "I64": 8-byte elements */
 };
 
-/* Write n F32 tensors as one safetensors file. */
+/* Write n tensors (F32 unless said otherwise) as one safetensors file. */
 static void write_st(const char *path, const struct st_entry *e, size_t n)
 {
 	struct rag_buf h, d;
@@ -359,14 +360,16 @@ static void write_st(const char *path, const struct st_entry *e, size_t n)
 	rag_buf_adds(&h, "{");
 	for (i = 0; i < n; i++) {
 		int64_t nel = e[i].n_dims == 1 ? e[i].shape[0] : e[i].shape[0] * e[i].shape[1];
+		const char *dt = e[i].dtype ? e[i].dtype : "F32";
+		size_t esz = e[i].dtype ? 8 : 4;
 		if (e[i].n_dims == 1)
-			rag_buf_printf(&h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],", i ? "," : "", e[i].name,
-				       (long long)e[i].shape[0]);
+			rag_buf_printf(&h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld],", i ? "," : "", e[i].name,
+				       dt, (long long)e[i].shape[0]);
 		else
-			rag_buf_printf(&h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],", i ? "," : "",
-				       e[i].name, (long long)e[i].shape[0], (long long)e[i].shape[1]);
-		rag_buf_printf(&h, "\"data_offsets\":[%zu,%zu]}", d.len, d.len + (size_t)nel * 4);
-		rag_buf_add(&d, e[i].data, (size_t)nel * 4);
+			rag_buf_printf(&h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],", i ? "," : "",
+				       e[i].name, dt, (long long)e[i].shape[0], (long long)e[i].shape[1]);
+		rag_buf_printf(&h, "\"data_offsets\":[%zu,%zu]}", d.len, d.len + (size_t)nel * esz);
+		rag_buf_add(&d, e[i].data, (size_t)nel * esz);
 	}
 	rag_buf_adds(&h, "}");
 	while (h.len % 8)
@@ -432,19 +435,19 @@ Test(hfmodel, llama_directory)
 {
 	static float emb[4 * 8], q[8 * 8], k[4 * 8], v[4 * 8], o[8 * 8], ff[8 * 8], norm[8], head[4 * 8];
 	const struct st_entry e[] = {
-		{ "lm_head.weight", 2, { 4, 8 }, head },
-		{ "model.embed_tokens.weight", 2, { 4, 8 }, emb },
-		{ "model.layers.0.input_layernorm.weight", 1, { 8, 0 }, norm },
-		{ "model.layers.0.mlp.down_proj.weight", 2, { 8, 8 }, ff },
-		{ "model.layers.0.mlp.gate_proj.weight", 2, { 8, 8 }, ff },
-		{ "model.layers.0.mlp.up_proj.weight", 2, { 8, 8 }, ff },
-		{ "model.layers.0.post_attention_layernorm.weight", 1, { 8, 0 }, norm },
-		{ "model.layers.0.self_attn.k_proj.weight", 2, { 4, 8 }, k },
-		{ "model.layers.0.self_attn.o_proj.weight", 2, { 8, 8 }, o },
-		{ "model.layers.0.self_attn.q_proj.weight", 2, { 8, 8 }, q },
-		{ "model.layers.0.self_attn.v_proj.weight", 2, { 4, 8 }, v },
-		{ "model.layers.0.self_attn.rotary_emb.inv_freq", 1, { 2, 0 }, norm },
-		{ "model.norm.weight", 1, { 8, 0 }, norm },
+		{ "lm_head.weight", 2, { 4, 8 }, head, NULL },
+		{ "model.embed_tokens.weight", 2, { 4, 8 }, emb, NULL },
+		{ "model.layers.0.input_layernorm.weight", 1, { 8, 0 }, norm, NULL },
+		{ "model.layers.0.mlp.down_proj.weight", 2, { 8, 8 }, ff, NULL },
+		{ "model.layers.0.mlp.gate_proj.weight", 2, { 8, 8 }, ff, NULL },
+		{ "model.layers.0.mlp.up_proj.weight", 2, { 8, 8 }, ff, NULL },
+		{ "model.layers.0.post_attention_layernorm.weight", 1, { 8, 0 }, norm, NULL },
+		{ "model.layers.0.self_attn.k_proj.weight", 2, { 4, 8 }, k, NULL },
+		{ "model.layers.0.self_attn.o_proj.weight", 2, { 8, 8 }, o, NULL },
+		{ "model.layers.0.self_attn.q_proj.weight", 2, { 8, 8 }, q, NULL },
+		{ "model.layers.0.self_attn.v_proj.weight", 2, { 4, 8 }, v, NULL },
+		{ "model.layers.0.self_attn.rotary_emb.inv_freq", 1, { 2, 0 }, norm, NULL },
+		{ "model.norm.weight", 1, { 8, 0 }, norm, NULL },
 	};
 	static const int qrows[8] = { 0, 2, 1, 3, 4, 6, 5, 7 }, krows[4] = { 0, 2, 1, 3 };
 	struct rag_gguf *g;
@@ -551,19 +554,19 @@ Test(hfmodel, qwen3_directory)
 {
 	static float emb[4 * 8], q[8 * 8], kv[4 * 8], o[8 * 8], ff[8 * 8], norm[8];
 	const struct st_entry e[] = {
-		{ "model.embed_tokens.weight", 2, { 4, 8 }, emb },
-		{ "model.layers.0.input_layernorm.weight", 1, { 8, 0 }, norm },
-		{ "model.layers.0.mlp.down_proj.weight", 2, { 8, 8 }, ff },
-		{ "model.layers.0.mlp.gate_proj.weight", 2, { 8, 8 }, ff },
-		{ "model.layers.0.mlp.up_proj.weight", 2, { 8, 8 }, ff },
-		{ "model.layers.0.post_attention_layernorm.weight", 1, { 8, 0 }, norm },
-		{ "model.layers.0.self_attn.k_norm.weight", 1, { 4, 0 }, norm },
-		{ "model.layers.0.self_attn.k_proj.weight", 2, { 4, 8 }, kv },
-		{ "model.layers.0.self_attn.o_proj.weight", 2, { 8, 8 }, o },
-		{ "model.layers.0.self_attn.q_norm.weight", 1, { 4, 0 }, norm },
-		{ "model.layers.0.self_attn.q_proj.weight", 2, { 8, 8 }, q },
-		{ "model.layers.0.self_attn.v_proj.weight", 2, { 4, 8 }, kv },
-		{ "model.norm.weight", 1, { 8, 0 }, norm },
+		{ "model.embed_tokens.weight", 2, { 4, 8 }, emb, NULL },
+		{ "model.layers.0.input_layernorm.weight", 1, { 8, 0 }, norm, NULL },
+		{ "model.layers.0.mlp.down_proj.weight", 2, { 8, 8 }, ff, NULL },
+		{ "model.layers.0.mlp.gate_proj.weight", 2, { 8, 8 }, ff, NULL },
+		{ "model.layers.0.mlp.up_proj.weight", 2, { 8, 8 }, ff, NULL },
+		{ "model.layers.0.post_attention_layernorm.weight", 1, { 8, 0 }, norm, NULL },
+		{ "model.layers.0.self_attn.k_norm.weight", 1, { 4, 0 }, norm, NULL },
+		{ "model.layers.0.self_attn.k_proj.weight", 2, { 4, 8 }, kv, NULL },
+		{ "model.layers.0.self_attn.o_proj.weight", 2, { 8, 8 }, o, NULL },
+		{ "model.layers.0.self_attn.q_norm.weight", 1, { 4, 0 }, norm, NULL },
+		{ "model.layers.0.self_attn.q_proj.weight", 2, { 8, 8 }, q, NULL },
+		{ "model.layers.0.self_attn.v_proj.weight", 2, { 4, 8 }, kv, NULL },
+		{ "model.norm.weight", 1, { 8, 0 }, norm, NULL },
 	};
 	struct rag_gguf *g;
 	struct rag_error err;
@@ -615,4 +618,30 @@ Test(hfmodel, qwen3_directory)
 	for (r = 0; r < 64; r++)
 		cr_assert_eq(((const float *)t->data)[r], (float)r);
 	rag_gguf_close(g);
+}
+
+/* Non-float tensors: an I64 position_ids buffer is skipped (as llama.cpp
+ * skips it), an I64 weight is refused naming the tensor and its dtype. */
+Test(hfmodel, integer_tensors)
+{
+	static float w[16 * 32];
+	struct st_entry e[] = {
+		{ "embeddings.position_ids", 2, { 1, 16 }, w, "I64" },
+		{ "embeddings.word_embeddings.weight", 2, { 16, 32 }, w, NULL },
+	};
+	struct rag_gguf *g;
+	struct rag_error err;
+	char dir[4096], path[8192];
+
+	snprintf(dir, sizeof dir, "%s/ints", tmpdir);
+	cp_r(testdata("examples/rag-model-tiny-bert"), dir);
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	write_st(path, e, 2);
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_gguf_n_tensors(g), 1);
+	rag_gguf_close(g);
+	e[1].dtype = "I64";
+	write_st(path, e, 2);
+	cr_assert_eq(rag_model_open(dir, &g, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "'embeddings.word_embeddings.weight' has dtype I64"), "%s", err.msg);
 }
