@@ -633,7 +633,7 @@ static int vocab_from_json(struct hf *h, struct vocab *v, const struct rag_json 
 	for (k = 0; k < vocab->u.obj.n; k++) {
 		double id;
 		if (vocab->u.obj.members[k].value.type != RAG_JSON_NUMBER ||
-		    (id = vocab->u.obj.members[k].value.u.num) < 0 || id > 1e8)
+		    (id = vocab->u.obj.members[k].value.u.num) < 0 || id > (1 << 24))
 			return rag_error_set(h->err, RAG_EMODEL, "'%s/tokenizer.json': bad id for token '%.40s'", h->dir,
 					     vocab->u.obj.members[k].key);
 		if ((int64_t)id > maxid)
@@ -641,12 +641,15 @@ static int vocab_from_json(struct hf *h, struct vocab *v, const struct rag_json 
 	}
 	for (k = 0; added && k < added->u.arr.n; k++) {
 		double id;
-		if (jnum(&added->u.arr.items[k], "id", &id) && id >= 0 && id <= 1e8 && (int64_t)id > maxid)
+		if (jnum(&added->u.arr.items[k], "id", &id) && id >= 0 && id <= (1 << 24) && (int64_t)id > maxid)
 			maxid = (int64_t)id;
 	}
 	v->n = maxid + 1;
-	if (jnum(h->config, "vocab_size", &cfg_n) && cfg_n >= 1 && cfg_n <= 1e8)
+	if (jnum(h->config, "vocab_size", &cfg_n) && cfg_n >= 1)
 		v->n = (int64_t)cfg_n;
+	if (v->n > (1 << 24))  /* real vocabularies stay far below; refuse before allocating */
+		return rag_error_set(h->err, RAG_EMODEL, "'%s': vocabulary of %lld tokens is too large", h->dir,
+				     (long long)v->n);
 	v->tok = rag_arena_alloc(&h->a, (size_t)v->n * sizeof *v->tok);
 	v->len = rag_arena_alloc(&h->a, (size_t)v->n * sizeof *v->len);
 	v->type = rag_arena_alloc(&h->a, (size_t)v->n * sizeof *v->type);
