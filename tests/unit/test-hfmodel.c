@@ -624,7 +624,7 @@ Test(hfmodel, qwen3_directory)
  * skips it), an I64 weight is refused naming the tensor and its dtype. */
 Test(hfmodel, integer_tensors)
 {
-	static float w[16 * 32];
+	static float w[16 * 32 * 2];  /* room for the I64 version */
 	struct st_entry e[] = {
 		{ "embeddings.position_ids", 2, { 1, 16 }, w, "I64" },
 		{ "embeddings.word_embeddings.weight", 2, { 16, 32 }, w, NULL },
