@@ -1,4 +1,4 @@
-/* rag-model: inspect model files (and, later, convert them). */
+/* rag-model: inspect model files and Hugging Face directories; convert them to GGUF. */
 #include "config.h"
 
 #include <stdio.h>
@@ -7,33 +7,44 @@
 #include "buf.h"
 #include "cli.h"
 #include "gguf.h"
+#include "gguf_write.h"
+#include "hfmodel.h"
 #include "json.h"
 #include "modelinfo.h"
 
 static const char usage[] =
-	"Usage: rag-model info [OPTIONS] FILE.gguf...\n"
-	"Show what a model file holds and whether ragkit can run it.\n"
+	"Usage: rag-model info [OPTIONS] MODEL...\n"
+	"       rag-model convert [--type TYPE] MODEL OUT.gguf\n"
+	"Show what a model holds and whether ragkit can run it; convert a Hugging Face\n"
+	"model directory to GGUF.  MODEL is a GGUF file or a Hugging Face directory.\n"
 	"\n"
 	"Commands:\n"
 	"  info             architecture, dimensions, tokenizer, pooling, tensor types\n"
 	"                   and sizes, and whether ragkit can run the model\n"
+	"  convert          write MODEL as a GGUF file with llama.cpp's names and\n"
+	"                   types (llama.cpp loads it too), keeping a cross-encoder's\n"
+	"                   pooler and the sentence-transformers settings\n"
 	"\n"
 	"Options:\n"
-	"      --json       one JSON object per file instead of text\n"
-	"      --metadata   also list every metadata key with its type and value\n"
+	"      --json       info: one JSON object per file instead of text\n"
+	"      --metadata   info: also list every metadata key with its type and value\n"
+	"      --type TYPE  convert: tensor type f32, f16 (the default), bf16 or q8_0;\n"
+	"                   norms, biases and position embeddings stay f32\n"
 	"  -v, --verbose    more messages\n"
 	"  -q, --quiet      fewer messages\n"
 	"  -h, --help       show this help and exit\n"
 	"      --version    show the version and exit\n"
 	"\n"
-	"Exit status: 0 all files read and runnable, 1 a file is valid but not runnable,\n"
-	"64 usage error, 66 cannot open a file, 78 not a valid GGUF file.\n";
+	"Exit status: 0 all files read and runnable (or converted), 1 a file is valid\n"
+	"but not runnable, 64 usage error, 66 cannot open a file, 74 write error,\n"
+	"78 not a valid model.\n";
 
-enum { OPT_JSON = RAG_OPT_FIRST_PROGRAM, OPT_METADATA };
+enum { OPT_JSON = RAG_OPT_FIRST_PROGRAM, OPT_METADATA, OPT_TYPE };
 
 static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "metadata", no_argument, NULL, OPT_METADATA },
+	{ "type", required_argument, NULL, OPT_TYPE },
 	RAG_LONGOPTS_BASIC,
 	{ NULL, 0, NULL, 0 },
 };
@@ -83,7 +94,7 @@ static void show_value(const struct rag_gguf *g, const struct rag_gguf_kv *kv, s
 	}
 }
 
-static int info(const char *path, int json, int metadata, struct rag_error *err)
+static int info(const char *path, int json, int metadata, int quiet, struct rag_error *err)
 {
 	struct rag_gguf *g = NULL;
 	struct rag_buf b;
@@ -92,8 +103,11 @@ static int info(const char *path, int json, int metadata, struct rag_error *err)
 	int rc;
 
 	rag_buf_init(&b);
-	if ((rc = rag_gguf_open(path, &g, err)))
+	if ((rc = rag_model_open(path, &g, err)))
 		return rc;
+	if (!quiet && rag_model_kind_of(g) == RAG_MODEL_CROSS_ENCODER && !rag_gguf_find_tensor(g, "cls.weight"))
+		cli_warn("'%s': cross-encoder with 'cls.output' but no pooler 'cls': a lossy conversion "
+			 "whose scores differ from the original model", path);
 	rag_model_describe(g, json, &b);
 	if (metadata && !json) {
 		rag_buf_adds(&b, "metadata:\n");
@@ -136,11 +150,43 @@ static int info(const char *path, int json, int metadata, struct rag_error *err)
 	return rc;
 }
 
+/* convert: open (directory or GGUF), re-type, write atomically. */
+static int convert(const char *src, const char *dst, enum rag_dtype type, struct rag_error *err)
+{
+	struct rag_gguf *g = NULL, *c = NULL;
+	int rc;
+
+	if ((rc = rag_model_open(src, &g, err)))
+		return rc;
+	if (!(rc = rag_gguf_retype(g, type, &c, err)))
+		rc = rag_gguf_write(c, dst, err);
+	rag_gguf_close(c);
+	rag_gguf_close(g);
+	return rc;
+}
+
+static int parse_type(const char *s, enum rag_dtype *t)
+{
+	static const struct { const char *name; enum rag_dtype t; } types[] = {
+		{ "f32", RAG_DT_F32 }, { "f16", RAG_DT_F16 }, { "bf16", RAG_DT_BF16 }, { "q8_0", RAG_DT_Q8_0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (strcmp(s, types[i].name) == 0) {
+			*t = types[i].t;
+			return 0;
+		}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct rag_opts o;
 	struct rag_error err;
 	int json = 0, metadata = 0, c, rc = RAG_OK, i;
+	enum rag_dtype type = RAG_DT_F16;
+	const char *type_arg = NULL;
 
 	cli_init(argv[0]);
 	rag_error_clear(&err);
@@ -151,6 +197,11 @@ int main(int argc, char **argv)
 		switch (c) {
 		case OPT_JSON: json = 1; break;
 		case OPT_METADATA: metadata = 1; break;
+		case OPT_TYPE:
+			type_arg = optarg;
+			if (parse_type(optarg, &type))
+				return cli_usage("--type must be f32, f16, bf16 or q8_0, not '%s'", optarg);
+			break;
 		case '?': return cli_bad_option(argv, longopts);
 		default:
 			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
@@ -166,13 +217,24 @@ int main(int argc, char **argv)
 		return cli_exit(RAG_OK);
 	}
 	if (optind >= argc)
-		return cli_usage("missing command (info)");
+		return cli_usage("missing command (info or convert)");
+	if (strcmp(argv[optind], "convert") == 0) {
+		if (json || metadata)
+			return cli_usage("--json and --metadata are options of info");
+		if (argc - optind != 3)
+			return cli_usage("convert needs a model and an output file");
+		if ((rc = convert(argv[optind + 1], argv[optind + 2], type, &err)))
+			rc = cli_report(&err);
+		return cli_exit(rc);
+	}
 	if (strcmp(argv[optind], "info") != 0)
-		return cli_usage("unknown command '%s' (expected info)", argv[optind]);
+		return cli_usage("unknown command '%s' (expected info or convert)", argv[optind]);
+	if (type_arg)
+		return cli_usage("--type is an option of convert");
 	if (optind + 1 >= argc)
 		return cli_usage("info needs at least one model file");
 	for (i = optind + 1; i < argc; i++) {
-		int r = info(argv[i], json, metadata, &err);
+		int r = info(argv[i], json, metadata, o.verbose < 0, &err);
 		if (r == RAG_EFAIL) {
 			if (rc == RAG_OK)
 				rc = RAG_EFAIL;

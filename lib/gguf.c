@@ -28,6 +28,9 @@ struct rag_gguf {
 	uint64_t n_kv, n_tensors;
 	struct rag_gguf_kv *kv;
 	struct rag_gguf_tensor *tensors;
+	void *owned;                    /* assembled objects: the metadata image */
+	void (*release)(void *);        /* assembled objects: frees the tensor memory */
+	void *release_arg;
 };
 
 struct cursor {
@@ -437,6 +440,84 @@ int rag_gguf_open(const char *path, struct rag_gguf **out, struct rag_error *err
 	return RAG_OK;
 }
 
+/*
+ * An object from a metadata image and tensors held elsewhere: the image is
+ * parsed (and so validated) like a file; tensors get the offsets a writer
+ * would give them, so the object is indistinguishable from one read back.
+ */
+int rag_gguf_assemble(void *meta, size_t len, const char *name, const struct rag_gguf_tensor *tensors,
+		      size_t n_tensors, void (*release)(void *), void *arg, struct rag_gguf **out,
+		      struct rag_error *err)
+{
+	struct rag_gguf *g = NULL;
+	uint64_t off = 0, info = 0, i, j;
+	int rc;
+
+	*out = NULL;
+	if ((rc = make(&g, name, err)))
+		goto fail;
+	g->owned = meta;
+	meta = NULL;
+	g->release = release;
+	g->release_arg = arg;
+	g->base = g->owned;
+	g->size = len;
+	if ((rc = parse(g, err)))
+		goto fail;
+	if (g->n_tensors) {
+		rc = rag_error_set(err, RAG_EINTERNAL, "'%s': assembled metadata must hold no tensors", name);
+		goto fail;
+	}
+	rag_free(g->tensors);
+	g->tensors = rag_calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
+	if (!g->tensors) {
+		rc = oom(err);
+		goto fail;
+	}
+	for (i = 0; i < n_tensors; i++) {
+		const struct rag_gguf_tensor *s = &tensors[i];
+		struct rag_gguf_tensor *t = &g->tensors[i];
+		const struct rag_dtype_info *ti = rag_dtype_info(s->type);
+		uint64_t nel = 1;
+		*t = *s;
+		t->name = rag_strdup(s->name);
+		if (!t->name) {
+			rc = oom(err);
+			goto fail;
+		}
+		g->n_tensors = i + 1;
+		for (j = 0; j < GGUF_MAX_DIMS; j++)
+			nel *= (uint64_t)(j < s->n_dims ? s->ne[j] : 1);
+		if (!ti || s->n_dims == 0 || s->n_dims > GGUF_MAX_DIMS || s->ne[0] % ti->block) {
+			rc = rag_error_set(err, RAG_EINTERNAL, "'%s': tensor '%s' has a bad type or shape", name, s->name);
+			goto fail;
+		}
+		for (j = s->n_dims; j < GGUF_MAX_DIMS; j++)
+			t->ne[j] = 1;
+		for (j = 0; j < i; j++)
+			if (strcmp(g->tensors[j].name, t->name) == 0) {
+				rc = rag_error_set(err, RAG_EMODEL, "'%s': tensor '%s' appears twice", name, t->name);
+				goto fail;
+			}
+		t->nbytes = nel / ti->block * ti->size;
+		t->data = s->data;
+		t->offset = off;
+		info += 8 + strlen(t->name) + 4 + 8 * (uint64_t)t->n_dims + 4 + 8;
+		off += (t->nbytes + g->alignment - 1) / g->alignment * g->alignment;
+	}
+	g->data_offset = (len + info + g->alignment - 1) / g->alignment * g->alignment;
+	g->size = g->data_offset + off;
+	*out = g;
+	return RAG_OK;
+fail:
+	rag_free(meta);
+	if (g)
+		rag_gguf_close(g);
+	else if (release)
+		release(arg);
+	return rc;
+}
+
 void rag_gguf_close(struct rag_gguf *g)
 {
 	uint64_t i;
@@ -456,6 +537,9 @@ void rag_gguf_close(struct rag_gguf *g)
 	rag_free(g->tensors);
 	if (g->mapped)
 		munmap((void *)g->base, (size_t)g->size);
+	rag_free(g->owned);
+	if (g->release)
+		g->release(g->release_arg);
 	rag_free(g->path);
 	rag_free(g);
 }

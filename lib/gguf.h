@@ -75,6 +75,22 @@ int rag_gguf_open_mem(const void *buf, size_t len, const char *name, struct rag_
 		      struct rag_error *err);
 void rag_gguf_close(struct rag_gguf *g);
 
+/*
+ * Assemble an object that was never a file (lib/gguf_write.h's builder, Hugging
+ * Face directories): meta is a rag_malloc'd GGUF image holding the header and
+ * metadata with a tensor count of 0 (ownership passes to the object, even on
+ * failure); tensors[] give name, n_dims, ne and type of each tensor and data
+ * pointing at caller memory (offset and nbytes are computed: offsets as a
+ * writer lays them out at the image's alignment).  release(arg), when not NULL,
+ * runs when the object is closed (or at once on failure) to free what data
+ * points into.  The metadata is validated as rag_gguf_open does.  Errors:
+ * RAG_EMODEL (bad metadata, duplicate tensor), RAG_EINTERNAL (bad type or
+ * shape, out of memory).
+ */
+int rag_gguf_assemble(void *meta, size_t len, const char *name, const struct rag_gguf_tensor *tensors,
+		      size_t n_tensors, void (*release)(void *), void *arg, struct rag_gguf **out,
+		      struct rag_error *err);
+
 const char *rag_gguf_path(const struct rag_gguf *g);
 uint32_t rag_gguf_version(const struct rag_gguf *g);
 uint32_t rag_gguf_alignment(const struct rag_gguf *g);

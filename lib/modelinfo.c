@@ -230,6 +230,10 @@ void rag_model_describe(const struct rag_gguf *g, int json, struct rag_buf *out)
 			rag_buf_printf(out, "  %-8s %5llu tensors %12llu elements %12llu bytes\n",
 				       rag_dtype_info((uint32_t)t)->name, (unsigned long long)totals[t].count,
 				       (unsigned long long)totals[t].elements, (unsigned long long)totals[t].bytes);
+	if (kind == RAG_MODEL_CROSS_ENCODER && !rag_gguf_find_tensor(g, "cls.weight"))
+		rag_buf_printf(out, "%-24s lossy conversion: 'cls.output' without the pooler 'cls' "
+			       "(llama.cpp's converter drops it); convert the original with rag-model convert\n",
+			       "warning:");
 	if (kind == RAG_MODEL_VOCAB_ONLY)
 		rag_buf_printf(out, "%-24s no (vocabulary only: usable for tokenizing)\n", "runnable:");
 	else
