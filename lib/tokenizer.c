@@ -952,3 +952,47 @@ const char *rag_tokenizer_pre(const struct rag_tokenizer *t)
 {
 	return t->pre_name;
 }
+
+/* ---- truncation --------------------------------------------------------- */
+
+static int is_added(const struct rag_tokenizer *t, const struct rag_tokens *o, size_t k)
+{
+	return o->start[k] == o->end[k] && rag_token_is_special(t, o->ids[k]);
+}
+
+int rag_tokens_truncate(const struct rag_tokenizer *t, struct rag_tokens *out, size_t max, int head)
+{
+	size_t c[2] = { 0, 0 }, d[2] = { 0, 0 }, seen[2] = { 0, 0 }, k, o = 0, excess;
+	int pair = 0;
+
+	if (out->n <= max)
+		return 0;
+	for (k = 0; k < out->n; k++) {
+		if (out->type_ids[k])
+			pair = 1;
+		if (!is_added(t, out, k))
+			c[out->type_ids[k] ? 1 : 0]++;
+	}
+	excess = out->n - max;
+	if (excess > c[0] + c[1])
+		excess = c[0] + c[1];
+	while (excess--) {
+		int s = (c[1] - d[1] > c[0] - d[0]) || (pair && c[1] - d[1] == c[0] - d[0]) ? 1 : 0;
+		d[s]++;
+	}
+	for (k = 0; k < out->n; k++) {
+		int s = out->type_ids[k] ? 1 : 0;
+		if (!is_added(t, out, k)) {
+			size_t i = seen[s]++;
+			if (head ? i < d[s] : i >= c[s] - d[s])
+				continue;
+		}
+		out->ids[o] = out->ids[k];
+		out->start[o] = out->start[k];
+		out->end[o] = out->end[k];
+		out->type_ids[o] = out->type_ids[k];
+		o++;
+	}
+	out->n = o;
+	return 1;
+}
