@@ -762,6 +762,9 @@ int rag_tokenize_pair(const struct rag_tokenizer *t, const char *a, size_t alen,
 	int32_t first = -1, mid = -1;
 	size_t k;
 
+	/* transformers treats an empty second text as none (the rerank reference does too) */
+	if (blen == 0)
+		return rag_tokenize(t, a, alen, flags, out, err);
 	out->n = 0;
 	if (add) {
 		if (t->model == TOK_WPM) {

@@ -74,7 +74,8 @@ int rag_tokenize(const struct rag_tokenizer *t, const char *text, size_t len, un
 /* A pair (query, passage) as a cross-encoder sees it: [CLS] a [SEP] b [SEP] with
  * type ids 0 for the first segment and 1 for the second.  Offsets of the
  * tokens of b are byte offsets into b.  Models without [CLS]/[SEP] (gpt2,
- * llama) get [BOS] a [EOS] b [EOS] with BOS/EOS as their add_bos/add_eos flags say. */
+ * llama) get [BOS] a [EOS] b [EOS] with BOS/EOS as their add_bos/add_eos flags say.
+ * An empty b is no second text (as transformers does): the result is rag_tokenize(a). */
 int rag_tokenize_pair(const struct rag_tokenizer *t, const char *a, size_t alen,
 		      const char *b, size_t blen, unsigned flags, struct rag_tokens *out,
 		      struct rag_error *err);
