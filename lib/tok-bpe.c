@@ -343,6 +343,14 @@ static int bpe_word(const struct rag_tokenizer *t, struct tok_scratch *sc, const
 	uint32_t hv = 0;
 	size_t m;
 
+	if (sc->split) {
+		if (sc->split_n * 2 + 2 > sc->split_cap)
+			return -1;
+		sc->split[sc->split_n * 2] = (uint32_t)base;
+		sc->split[sc->split_n * 2 + 1] = (uint32_t)(base + n);
+		sc->split_n++;
+		return 0;
+	}
 	if (n == 1)
 		return tok_push(out, t->byte_id[s[0]], base, base + 1);
 	if (t->ignore_merges) {
@@ -729,4 +737,41 @@ int tok_bpe_encode(const struct rag_tokenizer *t, const char *text, size_t len, 
 	if (rc)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	return 0;
+}
+
+int tok_bpe_split(enum tok_pre pre, const char *text, size_t len, uint32_t *bounds, size_t cap, size_t *n)
+{
+	struct rag_tokenizer t;
+	struct rag_tokens out;
+	struct tok_scratch *sc;
+	struct rag_error err;
+	int rc = RAG_EINTERNAL;
+
+	memset(&t, 0, sizeof t);
+	rag_tokens_init(&out);
+	rag_u_init();
+	t.pre = pre;
+	switch (pre) {
+	case PRE_DEEPSEEK_LLM: rc = compile_res(&t, re_deepseek_llm, &err); break;
+	case PRE_DEEPSEEK_CODER: rc = compile_res(&t, re_deepseek_coder, &err); break;
+	case PRE_FALCON: rc = compile_res(&t, re_falcon, &err); break;
+	case PRE_STARCODER: case PRE_REFACT: rc = compile_res(&t, re_starcoder, &err); break;
+	case PRE_MPT: rc = compile_res(&t, re_mpt, &err); break;
+	default: rc = 0; break;
+	}
+	if (rc)
+		goto out;
+	rc = RAG_EINTERNAL;
+	if (!(sc = tok_scratch_get(&out, &err)))
+		goto out;
+	sc->split = bounds;
+	sc->split_cap = cap;
+	sc->split_n = 0;
+	rc = tok_bpe_encode(&t, text, len, 0, &out, &err) ? RAG_EDATA : 0;
+	*n = sc->split_n;
+	sc->split = NULL;
+out:
+	tok_bpe_release(&t);
+	rag_tokens_free(&out);
+	return rc;
 }

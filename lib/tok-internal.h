@@ -111,6 +111,8 @@ struct tok_scratch {
 	const struct rag_tokenizer *md_owner;
 	uint32_t *frag;         /* fragment boundaries of the regex pre-tokenizers */
 	size_t frag_cap;
+	uint32_t *split;        /* test hook: record pre-tokenizer pieces here instead of merging */
+	size_t split_n, split_cap;
 };
 
 struct tok_cache_ent {
@@ -149,5 +151,9 @@ void tok_bpe_release(struct rag_tokenizer *t);
 int tok_spm_init(struct rag_tokenizer *t, struct rag_error *err);
 int tok_spm_encode(const struct rag_tokenizer *t, const char *text, size_t len, size_t base,
 		   int first, struct rag_tokens *out, struct rag_error *err);
+
+/* Test hook: the pieces pre-tokenizer pre cuts text into, as byte pairs
+ * bounds[2k], bounds[2k+1]; *n pieces.  RAG_EDATA when cap is too small. */
+int tok_bpe_split(enum tok_pre pre, const char *text, size_t len, uint32_t *bounds, size_t cap, size_t *n);
 
 #endif

@@ -649,3 +649,63 @@ Test(tokenizer, allocation_failures_are_reported)
 	}
 	rag_gguf_close(g);
 }
+
+/* ---- pre-tokenizers without a fixture vocabulary: llama3 and qwen2 against
+ * Hugging Face's Split of the same regex (tests/data/tokenize/splits.jsonl) ---- */
+
+#include "tok-internal.h"
+
+Test(tokenizer, pre_tokenizer_splits, .timeout = 60)
+{
+	struct rag_buf b;
+	struct rag_arena a;
+	struct rag_error err;
+	size_t n = 0, bad = 0;
+	static char text[16384];
+	static uint32_t bounds[16384];
+
+	rag_buf_init(&b);
+	rag_arena_init(&a);
+	cr_assert_eq(rag_buf_read_file(&b, testdata("tokenize/splits.jsonl"), &err), RAG_OK);
+	for (char *p = b.data, *e; p < b.data + b.len; p = e + 1) {
+		struct rag_json *rec;
+		size_t hl, tl, nb = 0;
+		enum tok_pre pre;
+		e = memchr(p, '\n', (size_t)(b.data + b.len - p));
+		if (!e)
+			e = b.data + b.len;
+		if (e == p)
+			continue;
+		rag_arena_reset(&a);
+		cr_assert_eq(rag_json_parse(&a, p, (size_t)(e - p), &rec, &err), RAG_OK);
+		const char *name = rag_json_get_str(rec, "pre", NULL);
+		if (strcmp(name, "llama3") == 0)
+			pre = PRE_LLAMA3;
+		else if (strcmp(name, "qwen2") == 0)
+			pre = PRE_QWEN2;
+		else if (strcmp(name, "gpt2") == 0)
+			pre = PRE_GPT2;
+		else
+			continue;
+		const char *hex = rag_json_get_str(rec, "hex", &hl);
+		const struct rag_json *want = rag_json_get(rec, "bounds");
+		tl = unhex(hex, hl, text);
+		cr_assert_eq(tok_bpe_split(pre, text, tl, bounds, 16384, &nb), RAG_OK);
+		int same = nb == want->u.arr.n;
+		for (size_t k = 0; same && k < nb; k++)
+			same = bounds[2 * k] == (uint32_t)want->u.arr.items[k].u.arr.items[0].u.num &&
+			       bounds[2 * k + 1] == (uint32_t)want->u.arr.items[k].u.arr.items[1].u.num;
+		if (!same) {
+			bad++;
+			fprintf(stderr, "%s split differs: '%.*s'\n  got:", name, (int)tl, text);
+			for (size_t k = 0; k < nb; k++)
+				fprintf(stderr, " [%u,%u]", bounds[2 * k], bounds[2 * k + 1]);
+			fprintf(stderr, "\n");
+		}
+		n++;
+	}
+	cr_assert_gt(n, 200);
+	cr_expect_eq(bad, 0, "%zu of %zu splits differ", bad, n);
+	rag_arena_free(&a);
+	rag_buf_free(&b);
+}
