@@ -192,9 +192,6 @@ int tok_bpe_init(struct rag_tokenizer *t, const void *gguf, struct rag_error *er
 		t->merges[i].id = m;
 	}
 	switch (t->pre) {
-	case PRE_LLAMA3:
-		t->ignore_merges = 1;
-		break;
 	case PRE_DEEPSEEK_LLM:
 		return compile_res(t, re_deepseek_llm, err);
 	case PRE_DEEPSEEK_CODER:

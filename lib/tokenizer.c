@@ -204,22 +204,35 @@ int tok_scratch_buf(struct tok_scratch *s, size_t n)
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* Pre-tokenizer names (llama.cpp's) and the splitting they use; ignore_merges:
+ * a word found whole in the vocabulary is one token (llama3's tokenizer.json). */
 static const struct {
 	const char *name;
 	enum tok_pre pre;
+	int ignore_merges;
 } pre_names[] = {
-	{ "gpt-2", PRE_GPT2 },
-	{ "gpt2", PRE_GPT2 },
-	{ "default", PRE_DEFAULT },
-	{ "llama-bpe", PRE_LLAMA3 },
-	{ "llama3", PRE_LLAMA3 },
-	{ "qwen2", PRE_QWEN2 },
-	{ "deepseek-llm", PRE_DEEPSEEK_LLM },
-	{ "deepseek-coder", PRE_DEEPSEEK_CODER },
-	{ "falcon", PRE_FALCON },
-	{ "starcoder", PRE_STARCODER },
-	{ "mpt", PRE_MPT },
-	{ "refact", PRE_REFACT },
+	{ "gpt-2", PRE_GPT2, 0 },
+	{ "gpt2", PRE_GPT2, 0 },
+	{ "default", PRE_DEFAULT, 0 },
+	{ "llama-bpe", PRE_LLAMA3, 1 },
+	{ "llama3", PRE_LLAMA3, 1 },
+	{ "llama-v3", PRE_LLAMA3, 1 },
+	{ "falcon3", PRE_LLAMA3, 1 },
+	{ "dbrx", PRE_LLAMA3, 0 },
+	{ "smaug-bpe", PRE_LLAMA3, 0 },
+	{ "qwen2", PRE_QWEN2, 0 },
+	{ "stablelm2", PRE_QWEN2, 0 },
+	{ "deepseek-llm", PRE_DEEPSEEK_LLM, 0 },
+	{ "deepseek-coder", PRE_DEEPSEEK_CODER, 0 },
+	{ "falcon", PRE_FALCON, 0 },
+	{ "starcoder", PRE_STARCODER, 0 },
+	{ "refact", PRE_REFACT, 0 },
+	{ "command-r", PRE_STARCODER, 0 },
+	{ "smollm", PRE_STARCODER, 0 },
+	{ "codeshell", PRE_STARCODER, 0 },
+	{ "exaone", PRE_STARCODER, 0 },
+	{ "mpt", PRE_MPT, 0 },
+	{ "olmo", PRE_MPT, 0 },
 };
 
 static int has_prefix(const struct rag_tokenizer *t, uint32_t id, const char *p, size_t n)
@@ -395,6 +408,7 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 			goto fail;
 		}
 		t->pre = pre_names[i].pre;
+		t->ignore_merges = pre_names[i].ignore_merges;
 		if (t->pre == PRE_DEFAULT)
 			t->pre = PRE_GPT2;
 	}

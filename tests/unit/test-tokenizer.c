@@ -709,3 +709,100 @@ Test(tokenizer, pre_tokenizer_splits, .timeout = 60)
 	rag_arena_free(&a);
 	rag_buf_free(&b);
 }
+
+/* ---- hand-built GGUF files: metadata errors and ignore_merges ---- */
+
+static void put(struct rag_buf *b, const void *p, size_t n) { rag_buf_add(b, p, n); }
+static void put_u32(struct rag_buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(struct rag_buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(struct rag_buf *b, const char *s) { put_u64(b, strlen(s)); put(b, s, strlen(s)); }
+static void kv_str(struct rag_buf *b, const char *k, const char *v) { put_str(b, k); put_u32(b, 8); put_str(b, v); }
+static void kv_strs(struct rag_buf *b, const char *k, const char *const *v, size_t n)
+{
+	put_str(b, k);
+	put_u32(b, 9);
+	put_u32(b, 8);
+	put_u64(b, n);
+	for (size_t i = 0; i < n; i++)
+		put_str(b, v[i]);
+}
+static void kv_i32s(struct rag_buf *b, const char *k, const int32_t *v, size_t n)
+{
+	put_str(b, k);
+	put_u32(b, 9);
+	put_u32(b, 5);
+	put_u64(b, n);
+	put(b, v, n * 4);
+}
+
+/* A GGUF holding only tokenizer metadata; NULL model/pre/merges leave them out. */
+static int build_tok(const char *model, const char *pre, const char *const *toks, size_t nt,
+		     const int32_t *types, size_t ntypes, const char *const *merges, size_t nm,
+		     struct rag_tokenizer **t, struct rag_error *err)
+{
+	struct rag_buf b;
+	struct rag_gguf *g = NULL;
+	uint64_t nkv = (model != NULL) + (pre != NULL) + (toks != NULL) + (types != NULL) + (merges != NULL);
+	int rc;
+
+	rag_buf_init(&b);
+	put(&b, "GGUF", 4);
+	put_u32(&b, 3);
+	put_u64(&b, 0);
+	put_u64(&b, nkv);
+	if (model)
+		kv_str(&b, "tokenizer.ggml.model", model);
+	if (pre)
+		kv_str(&b, "tokenizer.ggml.pre", pre);
+	if (toks)
+		kv_strs(&b, "tokenizer.ggml.tokens", toks, nt);
+	if (types)
+		kv_i32s(&b, "tokenizer.ggml.token_type", types, ntypes);
+	if (merges)
+		kv_strs(&b, "tokenizer.ggml.merges", merges, nm);
+	*t = NULL;
+	rc = rag_gguf_open_mem(b.data, b.len, "mem.gguf", &g, err);
+	cr_assert_eq(rc, RAG_OK, "%s", err->msg);
+	rc = rag_tokenizer_from_gguf(g, t, err);
+	rag_gguf_close(g);
+	rag_buf_free(&b);
+	return rc;
+}
+
+Test(tokenizer, metadata_errors_and_ignore_merges)
+{
+	static const char *const toks[] = { "a", "b", "c", "ab", "abc" };
+	static const char *const merges[] = { "a b" };
+	static const int32_t types[] = { 1, 1, 1, 1, 1 };
+	struct rag_tokenizer *t;
+	struct rag_error err;
+	struct rag_tokens tok;
+
+	rag_tokens_init(&tok);
+	cr_assert_eq(build_tok("t5", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "'t5'"), "%s", err.msg);
+	cr_assert_null(t);
+	cr_assert_eq(build_tok("gpt2", "no-such-pre", toks, 5, NULL, 0, merges, 1, &t, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "'no-such-pre'"), "%s", err.msg);
+	cr_assert_eq(build_tok(NULL, NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("gpt2", "gpt-2", NULL, 0, NULL, 0, merges, 1, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("gpt2", "gpt-2", toks, 5, types, 4, merges, 1, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("gpt2", "gpt-2", toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("bert", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("llama", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+
+	/* gpt-2 merges its way: "ab" "c"; llama3 takes a word found whole */
+	cr_assert_eq(build_tok("gpt2", "gpt-2", toks, 5, types, 5, merges, 1, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenize(t, "abc", 3, 0, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 2);
+	cr_assert_eq(tok.ids[0], 3);
+	cr_assert_eq(tok.ids[1], 2);
+	rag_tokenizer_free(t);
+	cr_assert_eq(build_tok("gpt2", "llama-bpe", toks, 5, types, 5, merges, 1, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_str_eq(rag_tokenizer_pre(t), "llama-bpe");
+	cr_assert_eq(rag_tokenize(t, "abc", 3, 0, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 1);
+	cr_assert_eq(tok.ids[0], 4);
+	rag_tokenizer_free(t);
+	rag_tokens_free(&tok);
+}
