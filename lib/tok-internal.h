@@ -86,6 +86,13 @@ struct rag_tokenizer {
 	void *pre_re[8];         /* compiled PCRE2 patterns (pcre2_code *) */
 	int n_pre_re;
 
+	double ugm_unk_score;    /* Unigram: score of an unknown character */
+	int ugm_merge_spaces;    /* Unigram: remove_extra_whitespaces */
+	uint32_t *xcda;          /* Unigram: precompiled charsmap trie and replacements */
+	size_t n_xcda;
+	char *repl;
+	size_t n_repl;
+
 	struct tok_special_text *sp; /* control and user-defined tokens, longest first */
 	size_t n_sp;
 	uint8_t sp_first[256];   /* 1: some special text starts with this byte */
@@ -149,6 +156,9 @@ int tok_bpe_encode(const struct rag_tokenizer *t, const char *text, size_t len, 
 		   struct rag_tokens *out, struct rag_error *err);
 void tok_bpe_release(struct rag_tokenizer *t);
 int tok_spm_init(struct rag_tokenizer *t, struct rag_error *err);
+int tok_ugm_init(struct rag_tokenizer *t, const void *gguf, struct rag_error *err);
+int tok_ugm_encode(const struct rag_tokenizer *t, const char *text, size_t len, size_t base,
+		   struct rag_tokens *out, struct rag_error *err);
 int tok_spm_encode(const struct rag_tokenizer *t, const char *text, size_t len, size_t base,
 		   int first, struct rag_tokens *out, struct rag_error *err);
 

@@ -359,6 +359,8 @@ void rag_tokenizer_free(struct rag_tokenizer *t)
 	rag_free(t->wstart.slots);
 	rag_free(t->merges);
 	rag_free(t->sp);
+	rag_free(t->xcda);
+	rag_free(t->repl);
 	rag_free(t);
 }
 
@@ -389,6 +391,8 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 		t->model = TOK_BPE;
 	} else if (strcmp(model, "llama") == 0) {
 		t->model = TOK_SPM;
+	} else if (strcmp(model, "t5") == 0) {
+		t->model = TOK_UGM;
 	} else {
 		rag_error_set(err, RAG_EMODEL, "tokenizer model '%s' is not supported", model);
 		goto fail;
@@ -505,6 +509,10 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 	} else if (t->model == TOK_BPE) {
 		t->add_bos = 0;
 		t->add_eos = 0;
+	} else if (t->model == TOK_UGM) {
+		t->add_bos = 0;
+		t->add_eos = 1;
+		t->add_space_prefix = 1;
 	} else {
 		t->add_bos = 1;
 		t->add_eos = 0;
@@ -572,6 +580,9 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 	case TOK_SPM:
 		rc = tok_spm_init(t, err);
 		break;
+	case TOK_UGM:
+		rc = tok_ugm_init(t, g, err);
+		break;
 	default:
 		rc = rag_error_set(err, RAG_EMODEL, "tokenizer model '%s' is not supported", model);
 		break;
@@ -604,6 +615,8 @@ static int encode_fragment(const struct rag_tokenizer *t, const char *text, size
 		return tok_bpe_encode(t, text, len, base, out, err);
 	case TOK_SPM:
 		return tok_spm_encode(t, text, len, base, first, out, err);
+	case TOK_UGM:
+		return tok_ugm_encode(t, text, len, base, out, err);
 	default:
 		return rag_error_set(err, RAG_EINTERNAL, "unsupported tokenizer");
 	}
@@ -882,7 +895,7 @@ int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, 
 			const char *d = t->dpool + t->doff[id];
 			size_t dl = t->doff[id + 1] - t->doff[id];
 			/* SentencePiece: the space added in front of the text is not part of it */
-			if (first && (t->model == TOK_SPM) && t->add_space_prefix && dl && d[0] == ' ' &&
+			if (first && (t->model == TOK_SPM || t->model == TOK_UGM) && t->add_space_prefix && dl && d[0] == ' ' &&
 			    t->ttype[id] == TT_NORMAL) {
 				d++;
 				dl--;

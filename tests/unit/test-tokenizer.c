@@ -779,8 +779,8 @@ Test(tokenizer, metadata_errors_and_ignore_merges)
 	struct rag_tokens tok;
 
 	rag_tokens_init(&tok);
-	cr_assert_eq(build_tok("t5", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
-	cr_assert(strstr(err.msg, "'t5'"), "%s", err.msg);
+	cr_assert_eq(build_tok("rwkv", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "'rwkv'"), "%s", err.msg);
 	cr_assert_null(t);
 	cr_assert_eq(build_tok("gpt2", "no-such-pre", toks, 5, NULL, 0, merges, 1, &t, &err), RAG_EMODEL);
 	cr_assert(strstr(err.msg, "'no-such-pre'"), "%s", err.msg);
@@ -805,4 +805,112 @@ Test(tokenizer, metadata_errors_and_ignore_merges)
 	cr_assert_eq(tok.ids[0], 4);
 	rag_tokenizer_free(t);
 	rag_tokens_free(&tok);
+}
+
+/* ---- Unigram against Hugging Face (tests/data/tokenize/unigram-*.{json,jsonl}) ---- */
+
+static void kv_f32s(struct rag_buf *b, const char *k, const float *v, size_t n)
+{
+	put_str(b, k);
+	put_u32(b, 9);
+	put_u32(b, 6);
+	put_u64(b, n);
+	put(b, v, n * 4);
+}
+
+static void kv_u32(struct rag_buf *b, const char *k, uint32_t v)
+{
+	put_str(b, k);
+	put_u32(b, 4);
+	put_u32(b, v);
+}
+
+Test(tokenizer, unigram_matches_hugging_face, .timeout = 60)
+{
+	struct rag_buf vb, cb, g;
+	struct rag_arena a;
+	struct rag_json *root;
+	struct rag_error err;
+	struct rag_gguf *gg;
+	struct rag_tokenizer *t;
+	struct rag_tokens tok;
+	const char **toks;
+	float *scores;
+	int32_t *types;
+	size_t n, ncase = 0, bad = 0;
+	static char text[65536];
+
+	rag_buf_init(&vb);
+	rag_buf_init(&cb);
+	rag_buf_init(&g);
+	rag_arena_init(&a);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&vb, testdata("tokenize/unigram-vocab.json"), &err), RAG_OK);
+	cr_assert_eq(rag_json_parse(&a, vb.data, vb.len, &root, &err), RAG_OK);
+	const struct rag_json *pieces = rag_json_get(root, "pieces");
+	n = pieces->u.arr.n;
+	toks = calloc(n, sizeof *toks);
+	scores = calloc(n, sizeof *scores);
+	types = calloc(n, sizeof *types);
+	for (size_t i = 0; i < n; i++) {
+		toks[i] = pieces->u.arr.items[i].u.arr.items[0].u.str.s;
+		scores[i] = (float)pieces->u.arr.items[i].u.arr.items[1].u.num;
+		types[i] = i < 2 ? 3 : i == 2 ? 2 : 1;
+	}
+	put(&g, "GGUF", 4);
+	put_u32(&g, 3);
+	put_u64(&g, 0);
+	put_u64(&g, 6);
+	kv_str(&g, "tokenizer.ggml.model", "t5");
+	kv_strs(&g, "tokenizer.ggml.tokens", toks, n);
+	kv_f32s(&g, "tokenizer.ggml.scores", scores, n);
+	kv_i32s(&g, "tokenizer.ggml.token_type", types, n);
+	kv_u32(&g, "tokenizer.ggml.unknown_token_id", 2);
+	kv_u32(&g, "tokenizer.ggml.eos_token_id", 1);
+	cr_assert_eq(rag_gguf_open_mem(g.data, g.len, "t5.gguf", &gg, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenizer_from_gguf(gg, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_str_eq(rag_tokenizer_model(t), "t5");
+
+	cr_assert_eq(rag_buf_read_file(&cb, testdata("tokenize/unigram-cases.jsonl"), &err), RAG_OK);
+	for (char *p = cb.data, *e; p < cb.data + cb.len; p = e + 1) {
+		struct rag_json *rec;
+		size_t hl, tl;
+		e = memchr(p, '\n', (size_t)(cb.data + cb.len - p));
+		if (!e)
+			e = cb.data + cb.len;
+		if (e == p)
+			continue;
+		cr_assert_eq(rag_json_parse(&a, p, (size_t)(e - p), &rec, &err), RAG_OK);
+		const char *hex = rag_json_get_str(rec, "hex", &hl);
+		cr_assert(hl / 2 < sizeof text);
+		tl = unhex(hex, hl, text);
+		cr_assert_eq(rag_tokenize(t, text, tl, RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+		if (!same_ids(&tok, rag_json_get(rec, "ids"))) {
+			bad++;
+			fprintf(stderr, "unigram case differs: '%.60s'\n", text);
+			print_ids("got", tok.ids, tok.n < 40 ? tok.n : 40);
+		}
+		for (size_t k = 0; k < tok.n; k++)
+			cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= tl);
+		ncase++;
+	}
+	cr_assert_gt(ncase, 30);
+	cr_expect_eq(bad, 0, "%zu of %zu Unigram cases differ", bad, ncase);
+	/* </s> added at the end; decoding gives the text back */
+	cr_assert_eq(rag_tokenize(t, "the cells", 9, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.ids[tok.n - 1], 1);
+	rag_buf_reset(&g);
+	cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, 1, &g, &err), RAG_OK);
+	cr_assert_eq(g.len, 9);
+	cr_assert(memcmp(g.data, "the cells", 9) == 0, "%.*s", (int)g.len, g.data);
+	rag_tokenizer_free(t);
+	rag_gguf_close(gg);
+	free(toks);
+	free(scores);
+	free(types);
+	rag_tokens_free(&tok);
+	rag_arena_free(&a);
+	rag_buf_free(&vb);
+	rag_buf_free(&cb);
+	rag_buf_free(&g);
 }
