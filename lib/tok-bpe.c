@@ -348,15 +348,19 @@ static int bpe_word(const struct rag_tokenizer *t, struct tok_scratch *sc, const
 		sc->split_n++;
 		return 0;
 	}
-	if (n == 1)
-		return tok_push(out, t->byte_id[s[0]], base, base + 1);
+	if (n == 1) {
+		int32_t id = t->byte_id[s[0]];
+		if (id < 0)  /* a vocabulary without this byte: as the merged path does */
+			id = t->special[RAG_TOK_UNK] >= 0 ? t->special[RAG_TOK_UNK] : 0;
+		return tok_push(out, id, base, base + 1);
+	}
 	if (t->ignore_merges) {
 		int32_t id = tok_htab_find(&t->cont, w, n);
 		if (id >= 0)
 			return tok_push(out, id, base, base + n);
 	}
 	if (n <= TOK_CACHE_KEY) {
-		if (sc->cache_owner != t || !sc->cache) {
+		if (sc->cache_owner != t->serial || !sc->cache) {
 			if (!sc->cache) {
 				sc->cache = rag_calloc(TOK_CACHE_SLOTS, sizeof *sc->cache);
 				sc->cache_keys = rag_malloc((size_t)TOK_CACHE_SLOTS * TOK_CACHE_KEY);
@@ -365,7 +369,7 @@ static int bpe_word(const struct rag_tokenizer *t, struct tok_scratch *sc, const
 			} else {
 				memset(sc->cache, 0, TOK_CACHE_SLOTS * sizeof *sc->cache);
 			}
-			sc->cache_owner = t;
+			sc->cache_owner = t->serial;
 		}
 		hv = (uint32_t)tok_hash(w, n);
 		ce = &sc->cache[hv & (TOK_CACHE_SLOTS - 1)];
@@ -646,14 +650,8 @@ static int scan_regex(const struct rag_tokenizer *t, struct tok_scratch *sc, con
 	uint32_t *fr;
 	size_t nf = 2;
 
-	if (!sc->md || sc->md_owner != t) {
-		if (sc->md)
-			pcre2_match_data_free(sc->md);
-		sc->md = pcre2_match_data_create(4, NULL);
-		if (!sc->md)
-			return -1;
-		sc->md_owner = t;
-	}
+	if (!sc->md && !(sc->md = pcre2_match_data_create(4, NULL)))
+		return -1;  /* patterns have no groups: any tokenizer can share it */
 	if (sc->frag_cap < 2 * (n + 2)) {
 		size_t cap = 4 * (n + 2);
 		uint32_t *p = rag_reallocarray(sc->frag, cap, sizeof *p);

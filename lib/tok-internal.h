@@ -57,6 +57,7 @@ struct tok_special_text {
 };
 
 struct rag_tokenizer {
+	uint64_t serial;         /* unique per tokenizer built: tells caches apart (addresses are reused) */
 	enum tok_model model;
 	enum tok_pre pre;
 	char model_name[16];
@@ -113,9 +114,8 @@ struct tok_scratch {
 	/* word -> ids cache of BPE (direct-mapped) */
 	struct tok_cache_ent *cache;
 	char *cache_keys;
-	const struct rag_tokenizer *cache_owner;
+	uint64_t cache_owner;   /* serial of the tokenizer the cache belongs to */
 	void *md;               /* pcre2_match_data */
-	const struct rag_tokenizer *md_owner;
 	uint32_t *frag;         /* fragment boundaries of the regex pre-tokenizers */
 	size_t frag_cap;
 	uint32_t *split;        /* test hook: record pre-tokenizer pieces here instead of merging */

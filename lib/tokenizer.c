@@ -384,6 +384,10 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 	t = rag_calloc(1, sizeof *t);
 	if (!t)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	{
+		static uint64_t next_serial = 1;
+		t->serial = __atomic_fetch_add(&next_serial, 1, __ATOMIC_RELAXED);
+	}
 	t->pre = PRE_DEFAULT;
 	if (strcmp(model, "bert") == 0) {
 		t->model = TOK_WPM;

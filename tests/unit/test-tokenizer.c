@@ -88,12 +88,12 @@ static void check_golden(const char *vocab, const char *golden, unsigned flags)
 	rag_tokenizer_free(t);
 }
 
-Test(tokenizer, golden_bert, .timeout = 60)
+Test(tokenizer, golden_bert)
 {
 	check_golden("vocab/ggml-vocab-bert-bge.gguf", "golden/tokenize-bert.json", RAG_TOK_ADD_SPECIAL);
 }
 
-Test(tokenizer, golden_gpt2, .timeout = 60)
+Test(tokenizer, golden_gpt2)
 {
 	check_golden("vocab/ggml-vocab-gpt-2.gguf", "golden/tokenize-gpt2.json", 0);
 }
@@ -184,16 +184,16 @@ static void check_vocab(const char *name, const struct hf_case *hf, size_t nhf)
 	rag_tokenizer_free(t);
 }
 
-Test(tokenizer, vocab_bert_bge, .timeout = 60) { check_vocab("bert-bge", NULL, 0); }
-Test(tokenizer, vocab_gpt_2, .timeout = 60) { check_vocab("gpt-2", NULL, 0); }
-Test(tokenizer, vocab_llama_spm, .timeout = 60) { check_vocab("llama-spm", NULL, 0); }
-Test(tokenizer, vocab_phi_3, .timeout = 60) { check_vocab("phi-3", NULL, 0); }
-Test(tokenizer, vocab_deepseek_coder, .timeout = 60) { check_vocab("deepseek-coder", NULL, 0); }
-Test(tokenizer, vocab_deepseek_llm, .timeout = 60) { check_vocab("deepseek-llm", NULL, 0); }
-Test(tokenizer, vocab_falcon, .timeout = 60) { check_vocab("falcon", NULL, 0); }
-Test(tokenizer, vocab_mpt, .timeout = 60) { check_vocab("mpt", NULL, 0); }
-Test(tokenizer, vocab_refact, .timeout = 60) { check_vocab("refact", NULL, 0); }
-Test(tokenizer, vocab_starcoder, .timeout = 60) { check_vocab("starcoder", NULL, 0); }
+Test(tokenizer, vocab_bert_bge) { check_vocab("bert-bge", NULL, 0); }
+Test(tokenizer, vocab_gpt_2) { check_vocab("gpt-2", NULL, 0); }
+Test(tokenizer, vocab_llama_spm) { check_vocab("llama-spm", NULL, 0); }
+Test(tokenizer, vocab_phi_3) { check_vocab("phi-3", NULL, 0); }
+Test(tokenizer, vocab_deepseek_coder) { check_vocab("deepseek-coder", NULL, 0); }
+Test(tokenizer, vocab_deepseek_llm) { check_vocab("deepseek-llm", NULL, 0); }
+Test(tokenizer, vocab_falcon) { check_vocab("falcon", NULL, 0); }
+Test(tokenizer, vocab_mpt) { check_vocab("mpt", NULL, 0); }
+Test(tokenizer, vocab_refact) { check_vocab("refact", NULL, 0); }
+Test(tokenizer, vocab_starcoder) { check_vocab("starcoder", NULL, 0); }
 
 /* ---- hard cases (tests/data/tokenize/hard-cases.jsonl, made by Hugging Face) ---- */
 
@@ -218,7 +218,7 @@ static int same_ids(const struct rag_tokens *tok, const struct rag_json *ids)
 	return 1;
 }
 
-Test(tokenizer, hard_cases, .timeout = 60)
+Test(tokenizer, hard_cases)
 {
 	struct rag_tokenizer *bert = load("vocab/ggml-vocab-bert-bge.gguf");
 	struct rag_tokenizer *gpt2 = load("vocab/ggml-vocab-gpt-2.gguf");
@@ -655,7 +655,7 @@ Test(tokenizer, allocation_failures_are_reported)
 
 #include "tok-internal.h"
 
-Test(tokenizer, pre_tokenizer_splits, .timeout = 60)
+Test(tokenizer, pre_tokenizer_splits)
 {
 	struct rag_buf b;
 	struct rag_arena a;
@@ -825,7 +825,7 @@ static void kv_u32(struct rag_buf *b, const char *k, uint32_t v)
 	put_u32(b, v);
 }
 
-Test(tokenizer, unigram_matches_hugging_face, .timeout = 60)
+Test(tokenizer, unigram_matches_hugging_face)
 {
 	struct rag_buf vb, cb, g;
 	struct rag_arena a;
@@ -913,4 +913,46 @@ Test(tokenizer, unigram_matches_hugging_face, .timeout = 60)
 	rag_buf_free(&vb);
 	rag_buf_free(&cb);
 	rag_buf_free(&g);
+}
+
+/* Random bytes (mostly invalid UTF-8, control characters, long runs) never crash any
+ * tokenizer, and offsets stay inside the input. */
+Test(tokenizer, random_bytes_never_crash)
+{
+	static const char *const names[] = { "bert-bge", "gpt-2", "llama-spm", "phi-3", "deepseek-coder",
+					     "deepseek-llm", "falcon", "mpt", "refact", "starcoder" };
+	static char buf[2048];
+	unsigned seed = 12345;
+	struct rag_tokens tok;
+	struct rag_buf dec;
+	struct rag_error err;
+
+	rag_tokens_init(&tok);
+	rag_buf_init(&dec);
+	for (size_t v = 0; v < sizeof names / sizeof names[0]; v++) {
+		char rel[128];
+		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", names[v]);
+		struct rag_tokenizer *t = load(rel);
+		for (int it = 0; it < 60; it++) {
+			size_t n = (seed = seed * 1103515245u + 12345u) % sizeof buf;
+			int mode = it % 4;
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 1103515245u + 12345u;
+				unsigned r = seed >> 16;
+				buf[i] = mode == 0 ? (char)r : mode == 1 ? " \t\n\xe2\x96\x81" "a1!"[r % 10]
+					: mode == 2 ? (char)(0x80 | (r & 0x3f)) : (char)("ab\xc3\xa9" " "[r % 5]);
+			}
+			cr_assert_eq(rag_tokenize(t, buf, n, RAG_TOK_ADD_SPECIAL | RAG_TOK_PARSE_SPECIAL, &tok, &err),
+				     RAG_OK, "%s: %s", names[v], err.msg);
+			for (size_t k = 0; k < tok.n; k++) {
+				cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= n, "%s: offsets", names[v]);
+				cr_assert(tok.ids[k] >= 0 && (size_t)tok.ids[k] < rag_tokenizer_vocab_size(t), "%s: id %d at %zu (mode %d)", names[v], tok.ids[k], k, mode);
+			}
+			rag_buf_reset(&dec);
+			cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, it & 1, &dec, &err), RAG_OK);
+		}
+		rag_tokenizer_free(t);
+	}
+	rag_tokens_free(&tok);
+	rag_buf_free(&dec);
 }
