@@ -609,16 +609,43 @@ fail:
 
 /* ---- encoding ----------------------------------------------------------- */
 
+/* Byte-level and byte-fallback tokens may cover part of a character; Hugging Face
+ * reports such a token with the whole character's span (its offsets are in
+ * characters), and so does ragkit, so that offsets always cut the text between
+ * characters. */
+static void widen_to_chars(const char *text, size_t len, size_t base, struct rag_tokens *out, size_t from)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	for (size_t k = from; k < out->n; k++) {
+		size_t a = out->start[k] - base, b = out->end[k] - base;
+		while (a > 0 && a < len && (s[a] & 0xC0) == 0x80)
+			a--;
+		while (b > 0 && b < len && (s[b] & 0xC0) == 0x80)
+			b++;
+		out->start[k] = (uint32_t)(a + base);
+		out->end[k] = (uint32_t)(b + base);
+	}
+}
+
 static int encode_fragment(const struct rag_tokenizer *t, const char *text, size_t len, size_t base,
 			   int first, struct rag_tokens *out, struct rag_error *err)
 {
+	size_t from = out->n;
+	int rc;
+
 	switch (t->model) {
 	case TOK_WPM:
 		return tok_wpm_encode(t, text, len, base, out, err);
 	case TOK_BPE:
-		return tok_bpe_encode(t, text, len, base, out, err);
+		if ((rc = tok_bpe_encode(t, text, len, base, out, err)))
+			return rc;
+		widen_to_chars(text, len, base, out, from);
+		return 0;
 	case TOK_SPM:
-		return tok_spm_encode(t, text, len, base, first, out, err);
+		if ((rc = tok_spm_encode(t, text, len, base, first, out, err)))
+			return rc;
+		widen_to_chars(text, len, base, out, from);
+		return 0;
 	case TOK_UGM:
 		return tok_ugm_encode(t, text, len, base, out, err);
 	default:

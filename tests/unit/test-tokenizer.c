@@ -218,6 +218,22 @@ static int same_ids(const struct rag_tokens *tok, const struct rag_json *ids)
 	return 1;
 }
 
+/* Offsets of tokens [skip, n - skip) equal want (absent: nothing to compare). */
+static int same_offsets(const struct rag_tokens *tok, size_t skip, const struct rag_json *want)
+{
+	if (!want)
+		return 1;
+	if (want->type != RAG_JSON_ARRAY || want->u.arr.n + 2 * skip != tok->n)
+		return 0;
+	for (size_t i = 0; i < want->u.arr.n; i++) {
+		const struct rag_json *p = &want->u.arr.items[i];
+		if (tok->start[i + skip] != (uint32_t)p->u.arr.items[0].u.num ||
+		    tok->end[i + skip] != (uint32_t)p->u.arr.items[1].u.num)
+			return 0;
+	}
+	return 1;
+}
+
 Test(tokenizer, hard_cases)
 {
 	struct rag_tokenizer *bert = load("vocab/ggml-vocab-bert-bge.gguf");
@@ -256,7 +272,15 @@ Test(tokenizer, hard_cases)
 		}
 		for (size_t k = 0; k < tok.n; k++)
 			cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= tl, "%s: bad offsets", name);
+		if (!same_offsets(&tok, 1, rag_json_get(rec, "bert_offsets"))) {
+			bad++;
+			fprintf(stderr, "hard case %s: offsets differ (bert)\n", name);
+		}
 		cr_assert_eq(rag_tokenize(gpt2, text, tl, RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+		if (!same_offsets(&tok, 0, rag_json_get(rec, "gpt2_offsets"))) {
+			bad++;
+			fprintf(stderr, "hard case %s: offsets differ (gpt2)\n", name);
+		}
 		if (!same_ids(&tok, rag_json_get(rec, "gpt2"))) {
 			bad++;
 			fprintf(stderr, "hard case %s differs (gpt2)\n", name);
