@@ -980,3 +980,48 @@ Test(tokenizer, random_bytes_never_crash)
 	rag_tokens_free(&tok);
 	rag_buf_free(&dec);
 }
+
+/* Older GGUFs keep WordPiece's own "##" form instead of llama.cpp's "\u2581word". */
+Test(tokenizer, wordpiece_hash_form_vocabulary)
+{
+	static const char *const toks[] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "walk", "##ing", "hello", "!" };
+	static const int32_t types[] = { 3, 2, 3, 3, 1, 1, 1, 1 };
+	struct rag_buf g, dec;
+	struct rag_gguf *gg;
+	struct rag_tokenizer *t;
+	struct rag_tokens tok;
+	struct rag_error err;
+
+	rag_buf_init(&g);
+	rag_buf_init(&dec);
+	rag_tokens_init(&tok);
+	put(&g, "GGUF", 4);
+	put_u32(&g, 3);
+	put_u64(&g, 0);
+	put_u64(&g, 6);
+	kv_str(&g, "tokenizer.ggml.model", "bert");
+	kv_strs(&g, "tokenizer.ggml.tokens", toks, 8);
+	kv_i32s(&g, "tokenizer.ggml.token_type", types, 8);
+	kv_u32(&g, "tokenizer.ggml.unknown_token_id", 1);
+	kv_u32(&g, "tokenizer.ggml.cls_token_id", 2);
+	kv_u32(&g, "tokenizer.ggml.seperator_token_id", 3);
+	cr_assert_eq(rag_gguf_open_mem(g.data, g.len, "wp.gguf", &gg, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenizer_from_gguf(gg, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenize(t, "Walking HELLO! walks", 20, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 7);
+	cr_assert_eq(tok.ids[0], 2);
+	cr_assert_eq(tok.ids[1], 4);
+	cr_assert_eq(tok.ids[2], 5);
+	cr_assert_eq(tok.ids[3], 6);
+	cr_assert_eq(tok.ids[4], 7);
+	cr_assert_eq(tok.ids[5], 1);  /* "walks": no "##s" piece, so the whole word is [UNK] */
+	cr_assert_eq(tok.ids[6], 3);
+	cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, 1, &dec, &err), RAG_OK);
+	cr_assert_eq(dec.len, 14);
+	cr_assert(memcmp(dec.data, "walking hello!", 14) == 0, "%.*s", (int)dec.len, dec.data);
+	rag_tokenizer_free(t);
+	rag_gguf_close(gg);
+	rag_tokens_free(&tok);
+	rag_buf_free(&g);
+	rag_buf_free(&dec);
+}
