@@ -73,7 +73,13 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Everything the command line asks for; one mode per input kind. */
+/*
+ * Everything the command line asks for.  Each kind of input is a mode with
+ * its own function: retrieval runs against --qrels (eval_retrieval) today;
+ * answer records (--answers, RAGAS-style metrics) are meant to be a second
+ * mode beside it, sharing the measure list, the output forms (table, --json,
+ * -q as JSON Lines) and the gates (check_gates, json_gates).
+ */
 struct eval_cfg {
 	struct rag_opts o;
 	const char *qrels;
@@ -600,6 +606,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The only mode so far (see struct eval_cfg). */
 	rc = eval_retrieval(&cfg, &err);
 	if (rc != RAG_OK && rc != RAG_EFAIL)
 		cli_report(&err);
