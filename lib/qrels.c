@@ -56,8 +56,9 @@ static int skippable(const char *s)
 static int cmp_qline(const void *a, const void *b)
 {
 	const struct qline *x = a, *y = b;
-	int c = strcmp(x->qid, y->qid);
-	if (c)
+	int c;
+
+	if (x->qid != y->qid && (c = strcmp(x->qid, y->qid)))
 		return c;
 	c = strcmp(x->docid, y->docid);
 	if (c)
@@ -144,7 +145,8 @@ int rag_qrels_load(struct rag_qrels *qr, const char *path, struct rag_read_opts 
 			lines = nl;
 			cap = nc;
 		}
-		lines[n].qid = rag_arena_strndup(&qr->arena, f[0], strlen(f[0]));
+		lines[n].qid = n && strcmp(lines[n - 1].qid, f[0]) == 0 ? lines[n - 1].qid
+			: rag_arena_strndup(&qr->arena, f[0], strlen(f[0]));
 		lines[n].docid = rag_arena_strndup(&qr->arena, f[2], strlen(f[2]));
 		lines[n].rel = rel;
 		lines[n].lineno = r.lineno;

@@ -23,8 +23,10 @@ struct rline {
 static int cmp_qid_docid(const void *a, const void *b)
 {
 	const struct rline *x = a, *y = b;
-	int c = strcmp(x->qid, y->qid);
-	if (c)
+	int c;
+
+	/* Lines of one query usually share one interned qid: skip the strcmp. */
+	if (x->qid != y->qid && (c = strcmp(x->qid, y->qid)))
 		return c;
 	c = strcmp(x->docid, y->docid);
 	if (c)
@@ -85,19 +87,19 @@ int rag_run_load(struct rag_run *run, const char *path, struct rag_run_opts *opt
 		 struct rag_error *err)
 {
 	struct rag_jsonl_reader r;
-	struct rag_buf copy;
+	struct rag_buf copy, last_tag;
 	struct rag_arena rec_arena;
 	struct rline *lines = NULL;
 	size_t n = 0, cap = 0, i, nq;
 	enum rag_run_format fmt = opts ? opts->format : RAG_RUN_AUTO;
 	const char *id_field = opts && opts->id_field ? opts->id_field : "id";
-	const char *tag = NULL;
 	int rc;
 
 	memset(run, 0, sizeof *run);
 	rag_arena_init(&run->arena);
 	rag_arena_init(&rec_arena);
 	rag_buf_init(&copy);
+	rag_buf_init(&last_tag);
 	if ((rc = rag_jsonl_open(&r, path, err)))
 		return rc;
 	if (opts) {
@@ -155,13 +157,11 @@ int rag_run_load(struct rag_run *run, const char *path, struct rag_run_opts *opt
 					goto out;
 				continue;
 			}
-			qid = rag_arena_strndup(&run->arena, f[0], strlen(f[0]));
+			qid = n && strcmp(lines[n - 1].qid, f[0]) == 0 ? lines[n - 1].qid
+				: rag_arena_strndup(&run->arena, f[0], strlen(f[0]));
 			docid = rag_arena_strndup(&run->arena, f[2], strlen(f[2]));
-			tag = rag_arena_strndup(&run->arena, f[5], strlen(f[5]));
-			if (!tag) {
-				rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-				goto out;
-			}
+			rag_buf_reset(&last_tag);
+			rag_buf_adds(&last_tag, f[5]);
 		} else {
 			struct rag_json *rec;
 			struct rag_error perr;
@@ -180,6 +180,8 @@ int rag_run_load(struct rag_run *run, const char *path, struct rag_run_opts *opt
 				continue;
 			}
 			qid = field_text(&run->arena, rec, "qid", &found);
+			if (qid && n && strcmp(lines[n - 1].qid, qid) == 0)
+				qid = lines[n - 1].qid;  /* interned (the copy stays in the arena) */
 			if (!qid) {
 				if ((rc = rag_jsonl_reject(&r, err, found ? "'qid' is not a string or number"
 								   : "no 'qid' field")))
@@ -230,7 +232,15 @@ int rag_run_load(struct rag_run *run, const char *path, struct rag_run_opts *opt
 	if (opts)
 		opts->read.n_bad = r.n_bad;
 	run->format = fmt == RAG_RUN_AUTO ? RAG_RUN_TREC : fmt;
-	run->tag = tag;
+	if (rag_buf_failed(&last_tag)) {
+		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (fmt == RAG_RUN_TREC && last_tag.len &&
+	    !(run->tag = rag_arena_strndup(&run->arena, last_tag.data, last_tag.len))) {
+		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		goto out;
+	}
 	if (n)
 		qsort(lines, n, sizeof *lines, cmp_qid_docid);
 	nq = 0;
@@ -273,6 +283,7 @@ int rag_run_load(struct rag_run *run, const char *path, struct rag_run_opts *opt
 out:
 	rag_free(lines);
 	rag_buf_free(&copy);
+	rag_buf_free(&last_tag);
 	rag_arena_free(&rec_arena);
 	rag_jsonl_release(&r);
 	return rc;
