@@ -285,6 +285,10 @@ static void write_side_by_side(struct rag_buf *b, const struct eval_cfg *cfg, co
 	for (r = 0; r < n_runs; r++)
 		if (strlen(re[r].run.name) > width)
 			width = strlen(re[r].run.name);
+	rag_buf_printf(b, "%-22s %-10s", "measure", "qid");
+	for (r = 0; r < n_runs; r++)
+		rag_buf_printf(b, " %*s", (int)width, re[r].run.name);
+	rag_buf_addc(b, '\n');
 	if (cfg->per_query) {
 		/* every query any run evaluated, in the first run's order, then the others' */
 		for (r = 0; r < n_runs; r++)
@@ -312,12 +316,7 @@ static void write_side_by_side(struct rag_buf *b, const struct eval_cfg *cfg, co
 					rag_buf_addc(b, '\n');
 				}
 			}
-		rag_buf_addc(b, '\n');
 	}
-	rag_buf_printf(b, "%-22s %-10s", "measure", "");
-	for (r = 0; r < n_runs; r++)
-		rag_buf_printf(b, " %*s", (int)width, re[r].run.name);
-	rag_buf_addc(b, '\n');
 	for (j = 0; j < cfg->ms.n; j++) {
 		rag_buf_printf(b, "%-22s %-10s", cfg->ms.m[j].name, "all");
 		for (r = 0; r < n_runs; r++) {

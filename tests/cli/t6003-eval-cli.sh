@@ -79,6 +79,16 @@ assert 0.15 < t[\"p_randomization\"] < 0.35, t
 "
 '
 
+test_expect_success 'several runs with -q: a row per measure and query, - where a run lacks it' '
+	grep -v "^q4 " "$BM25" >run &&
+	rag-eval --qrels "$Q" -q -m map --permutations 0 run "$RR" >out &&
+	grep_q "^measure  *qid  *run  *.*rag-eval-rerank.jsonl$" out &&
+	grep_q "^map  *q3  *0.8056  *1.0000$" out &&
+	grep_q "^map  *q4  *-  *0.5000$" out &&
+	grep_q "^map  *all  *0.5463  *0.8750$" out &&
+	grep_q "rag-eval-rerank.jsonl  *map  *3 .* -$" out
+'
+
 test_expect_success 'the t-test p-value equals scipy when scipy is installed' '
 	python3 -c "import scipy" 2>/dev/null || exit 0
 	rag-eval --qrels "$Q" --json -m ndcg_cut_10 "$BM25" "$RR" >a &&
