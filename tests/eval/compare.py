@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """compare.py: run rag-eval on each golden case and compare every figure with trec_eval's.
 
-Usage: python3 tests/eval/compare.py [--tol T] DATA_DIR GOLDEN.json...
+Usage: python3 tests/eval/compare.py [--tol T] DATA_DIR GOLDEN.json[.gz]...
 
 For each golden file (written by make-golden.py) it runs
 `rag-eval --json -q --qrels QRELS RUN -m ... [-l N] [-c] [--format F]` (rag-eval
@@ -44,7 +44,7 @@ def local(name):
 
 try:
     for path in goldens:
-        with open(path) as f:
+        with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
             g = json.load(f)
         cmd = ["rag-eval", "--json", "-q", "--qrels", local(g["qrels"]), local(g["run"]),
                "-l", str(g["rel_level"]), "--format", g["format"]]

@@ -6,7 +6,7 @@ Usage: python3 tests/eval/make-golden.py [--random N] [DATA_DIR] [OUT_DIR]
 DATA_DIR (default tests/data/eval) holds the inputs: the BM25 runs and qrels
 made by make-runs.py (gzipped) and the constructed cases, which this script
 (re)writes there deterministically.  For every case it writes
-OUT_DIR/<case>.golden.json (OUT_DIR defaults to DATA_DIR):
+OUT_DIR/<case>.golden.json.gz (OUT_DIR defaults to DATA_DIR):
 
   {"case", "qrels", "run", "format", "rel_level", "complete",
    "summary": {measure: value}, "per_query": {qid: {measure: value}}}
@@ -111,9 +111,8 @@ def golden(data, out, name, qrels_file, run_file, fmt="trec", rel_level=1, compl
     doc = {"case": name, "qrels": qrels_file, "run": run_file, "format": fmt,
            "rel_level": rel_level, "complete": complete,
            "measures": RAG_EVAL_MEASURES, "summary": summary, "per_query": per_query}
-    with open(os.path.join(out, name + ".golden.json"), "w") as f:
-        json.dump(doc, f, sort_keys=True, indent=0)
-        f.write("\n")
+    with gzip.GzipFile(os.path.join(out, name + ".golden.json.gz"), "wb", mtime=0) as f:
+        f.write((json.dumps(doc, sort_keys=True) + "\n").encode())
     print("%-28s %4d queries, %3d measures" % (name, len(per_query), len(summary)))
 
 
