@@ -236,6 +236,7 @@ def main():
     constructed(data)
     golden(data, out, "scifact-bm25", "scifact.qrels.gz", "scifact.bm25.run.gz")
     golden(data, out, "nfcorpus-bm25", "nfcorpus.qrels.gz", "nfcorpus.bm25.run.gz")
+    golden(data, out, "nfcorpus-bm25-c", "nfcorpus.qrels.gz", "nfcorpus.bm25.run.gz", complete=True)
     golden(data, out, "nfcorpus-bm25-l2", "nfcorpus.qrels.gz", "nfcorpus.bm25.run.gz", rel_level=2)
     golden(data, out, "cranfield-bm25", "cranfield.qrels.gz", "cranfield.bm25.run.gz")
     golden(data, out, "cranfield-bm25-graded", "cranfield.qrels-graded.gz", "cranfield.bm25.run.gz")
