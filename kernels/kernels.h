@@ -86,6 +86,20 @@ void rag_dequant_row(enum rag_dtype type, const void *src, float *dst, int64_t n
 int rag_matmul(float *y, const float *x, const void *w, enum rag_dtype wtype, const float *bias,
 		int64_t m, int64_t n, int64_t k);
 
+/* ---- dense exact search (index/retrieve) ----------------------------------- */
+
+/*
+ * Score m queries against n stored rows: out[i*n + j] = <q_i, x_j> (metric_l2
+ * = 0) or -||q_i - x_j||^2 (metric_l2 = 1), so that higher is always better.
+ * q: m rows of dim float32.  base: n rows of dim elements of storage 0 (f32),
+ * 1 (f16) or 2 (int8, row j scaled by scales[j]; scales NULL otherwise).
+ * Each stored row is read once for all m queries; rows are split across the
+ * threads set by rag_set_threads.  Returns 0, or -1 when scratch memory
+ * cannot be allocated (out is then undefined).
+ */
+int rag_dense_scores(float *out, const float *q, int64_t m, const void *base, int storage,
+		     const float *scales, int64_t n, int64_t dim, int metric_l2);
+
 #ifdef __cplusplus
 }
 #endif
