@@ -34,7 +34,7 @@ static const char usage[] =
 	"      --metric M         cosine, ip or l2 (new index; default cosine)\n"
 	"      --storage S        f32, f16 or int8 (new index; default f32)\n"
 	"      --stem S           porter or none (new index; default none)\n"
-	"      --stopwords S      english or none (new index; default none)\n"
+	"      --stopwords S      english or none (new index; default english)\n"
 	"      --id ID            delete: the chunk with this id (repeatable)\n"
 	"      --doc-id DOC       delete: every chunk of this document (repeatable)\n"
 	"      --json             stats, and the add/delete report, as JSON on stdout\n"

@@ -76,6 +76,9 @@ void rag_topk_sort(struct rag_hit *h, size_t n)
 	qsort(h, n, sizeof *h, cmp_best);
 }
 
+/* Documents are scored in windows of this many ids (as Lucene's MaxScore scorer does). */
+#define WINDOW 4096u
+
 struct cur {
 	struct rag_bm25_list *l;
 	size_t pos;
@@ -111,12 +114,28 @@ static size_t seek(const struct rag_bm25_list *l, size_t pos, uint32_t d)
 	return lo;
 }
 
+float rag_bm25_max_tw(const struct rag_bm25_list *l, const float *norm)
+{
+	float mx = 0;
+	size_t j;
+
+	for (j = 0; j < l->n; j++) {
+		float tf = (float)l->tfs[j];
+		float w = tf / (tf + norm[l->docs[j]]);
+		if (w > mx)
+			mx = w;
+	}
+	return mx;
+}
+
 int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm,
 		  const uint8_t *allowed, size_t k, struct rag_hit *out, size_t *n_out,
 		  struct rag_error *err)
 {
 	struct cur *c;
 	double *cum;
+	float *acc;
+	uint8_t *hit;
 	size_t i, e, nh = 0;
 	float theta = 0;
 
@@ -125,20 +144,17 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm
 		return RAG_OK;
 	c = rag_calloc(n_lists, sizeof *c);
 	cum = rag_calloc(n_lists, sizeof *cum);
-	if (!c || !cum) {
+	acc = rag_calloc(WINDOW, sizeof *acc);
+	hit = rag_calloc(WINDOW, 1);
+	if (!c || !cum || !acc || !hit) {
 		rag_free(c);
 		rag_free(cum);
+		rag_free(acc);
+		rag_free(hit);
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	for (i = 0; i < n_lists; i++) {
-		float mx = 0;
-		size_t j;
-		for (j = 0; j < lists[i].n; j++) {
-			float tf = (float)lists[i].tfs[j];
-			float w = tf / (tf + norm[lists[i].docs[j]]);
-			if (w > mx)
-				mx = w;
-		}
+		float mx = lists[i].max_tw >= 0 ? lists[i].max_tw : rag_bm25_max_tw(&lists[i], norm);
 		c[i].l = &lists[i];
 		c[i].ub = mx * lists[i].weight * 1.0001f + 1e-6f;
 	}
@@ -146,52 +162,71 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm
 	for (i = 0; i < n_lists; i++)
 		cum[i] = (i ? cum[i - 1] : 0) + c[i].ub;
 	e = 0;  /* lists [0, e) are non-essential */
-	for (;;) {
-		uint32_t d = UINT32_MAX;
+	while (e < n_lists) {
+		uint32_t lo = UINT32_MAX, hi, d;
 		int any = 0;
-		float s = 0;
 		size_t j;
 
+		/* the next window starts at the smallest doc left in an essential list */
 		for (i = e; i < n_lists; i++)
-			if (c[i].pos < c[i].l->n && c[i].l->docs[c[i].pos] <= d) {
-				d = c[i].l->docs[c[i].pos];
+			if (c[i].pos < c[i].l->n && c[i].l->docs[c[i].pos] < lo) {
+				lo = c[i].l->docs[c[i].pos];
 				any = 1;
 			}
 		if (!any)
 			break;
+		hi = lo > UINT32_MAX - WINDOW ? UINT32_MAX : lo + WINDOW;
+		/* essential lists, term at a time, into the window's accumulator */
 		for (i = e; i < n_lists; i++) {
 			const struct rag_bm25_list *l = c[i].l;
-			if (c[i].pos < l->n && l->docs[c[i].pos] == d) {
-				float tf = (float)l->tfs[c[i].pos];
-				s += l->weight * (tf / (tf + norm[d]));
-				c[i].pos++;
+			size_t p = c[i].pos;
+			float w = l->weight;
+			while (p < l->n && l->docs[p] < hi) {
+				uint32_t x = l->docs[p];
+				float tf = (float)l->tfs[p];
+				acc[x - lo] += w * (tf / (tf + norm[x]));
+				hit[x - lo] = 1;
+				p++;
 			}
+			c[i].pos = p;
 		}
-		if (allowed && !allowed[d])
-			continue;
-		for (j = e; j > 0; j--) {
-			struct rag_bm25_list *l;
-			if (nh == k && s + cum[j - 1] <= theta)
+		/* then each touched document: probe the non-essential lists while it can still win */
+		for (d = lo; d < hi; d++) {
+			float sc;
+			if (!hit[d - lo])
+				continue;
+			hit[d - lo] = 0;
+			sc = acc[d - lo];
+			acc[d - lo] = 0;
+			if (allowed && !allowed[d])
+				continue;
+			for (j = e; j > 0; j--) {
+				struct rag_bm25_list *l;
+				if (nh == k && sc + cum[j - 1] <= theta)
+					break;
+				l = c[j - 1].l;
+				c[j - 1].pos = seek(l, c[j - 1].pos, d);
+				if (c[j - 1].pos < l->n && l->docs[c[j - 1].pos] == d) {
+					float tf = (float)l->tfs[c[j - 1].pos];
+					sc += l->weight * (tf / (tf + norm[d]));
+				}
+			}
+			if (j > 0)
+				continue;
+			rag_topk_push(out, &nh, k, d, sc);
+			if (nh == k)
+				theta = out[0].score;
+			if (d == UINT32_MAX)
 				break;
-			l = c[j - 1].l;
-			c[j - 1].pos = seek(l, c[j - 1].pos, d);
-			if (c[j - 1].pos < l->n && l->docs[c[j - 1].pos] == d) {
-				float tf = (float)l->tfs[c[j - 1].pos];
-				s += l->weight * (tf / (tf + norm[d]));
-			}
 		}
-		if (j > 0)
-			continue;
-		rag_topk_push(out, &nh, k, d, s);
-		if (nh == k) {
-			theta = out[0].score;
-			while (e < n_lists && cum[e] <= theta)
-				e++;
-		}
+		while (nh == k && e < n_lists && cum[e] <= theta)
+			e++;
 	}
 	rag_topk_sort(out, nh);
 	*n_out = nh;
 	rag_free(c);
 	rag_free(cum);
+	rag_free(acc);
+	rag_free(hit);
 	return RAG_OK;
 }

@@ -24,6 +24,7 @@ void rag_index_opts_init(struct rag_index_opts *o)
 	o->storage = RAG_VEC_F32;
 	o->metric = RAG_METRIC_COSINE;
 	rag_analyzer_init(&o->an);
+	o->an.stopwords = 1;
 }
 
 /* ---- SQLite helpers ------------------------------------------------------- */
@@ -1069,6 +1070,7 @@ struct plist {
 	char *term;
 	uint32_t *docs, *tfs;
 	size_t n;
+	float max_tw;       /* for the reader's current k1/b; < 0: not computed */
 };
 
 struct rag_index {
@@ -1381,6 +1383,7 @@ static int get_postings(struct rag_index *ix, const char *term, const struct pli
 	}
 	p = &ix->cache[ix->n_cache];
 	memset(p, 0, sizeof *p);
+	p->max_tw = -1;
 	if (!(p->term = rag_strdup(term)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	sqlite3_reset(ix->st_term);
@@ -1439,6 +1442,8 @@ int rag_index_bm25(struct rag_index *ix, const char *text, size_t len,
 		rag_bm25_norms(p, ix->doclen, (size_t)ix->max_key, ix->avgdl, ix->norm);
 		ix->norm_k1 = p->k1;
 		ix->norm_b = p->b;
+		for (i = 0; i < ix->n_cache; i++)
+			ix->cache[i].max_tw = -1;
 	}
 	if (rag_analyze(&ix->m.an, text, len, add_qterm, &q)) {
 		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -1458,6 +1463,9 @@ int rag_index_bm25(struct rag_index *ix, const char *text, size_t len,
 		lists[nl].tfs = pl->tfs;
 		lists[nl].n = pl->n;
 		lists[nl].weight = (float)(q.t[i].qtf * rag_bm25_idf(ix->n_chunks, pl->n));
+		if (pl->max_tw < 0)
+			((struct plist *)pl)->max_tw = rag_bm25_max_tw(&lists[nl], ix->norm);
+		lists[nl].max_tw = pl->max_tw;
 		nl++;
 	}
 	rc = rag_bm25_topk(lists, nl, ix->norm, mask, k, out, n_out, err);
