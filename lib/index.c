@@ -127,6 +127,18 @@ static int load_meta(sqlite3 *db, const char *path, struct ixmeta *m, struct rag
 
 	memset(m, 0, sizeof *m);
 	rag_analyzer_init(&m->an);
+	{
+		sqlite3_stmt *st;
+		int have = 0;
+		if ((rc = prep(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+			       &st, path, err)))
+			return rc;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			have = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		if (!have)
+			return rag_error_set(err, RAG_EMODEL, "'%s': not a ragkit index", path);
+	}
 	if ((rc = meta_get(db, path, "magic", &v, err)))
 		return rc;
 	if (!v || strcmp(v, RAG_INDEX_MAGIC) != 0) {
