@@ -1023,7 +1023,8 @@ int rag_index_writer_commit(struct rag_index_writer *w, struct rag_error *err)
 
 	if (!w->in_txn)
 		return rag_error_set(err, RAG_EINTERNAL, "index writer: nothing to commit");
-	qsort(w->deleted, w->n_deleted, sizeof *w->deleted, cmp_i64);
+	if (w->n_deleted)
+		qsort(w->deleted, w->n_deleted, sizeof *w->deleted, cmp_i64);
 	if ((rc = write_postings(w, err)))
 		return rc;
 	if (w->dim_changed) {
@@ -1177,6 +1178,8 @@ int rag_index_open(const char *path, struct rag_index **out, struct rag_error *e
 	rag_arena_init(&ix->arena);
 	if ((rc = open_db(path, 0, &ix->db, err)))
 		goto fail;
+	/* read pages through a mapping rather than read(2) copies */
+	sqlite3_exec(ix->db, "PRAGMA mmap_size=2147418112", NULL, NULL, NULL);
 	/* A writer may switch generations between our reading vec_gen and opening
 	 * the file; then the file is gone and a fresh snapshot names the new one. */
 	for (tries = 0; tries < 50; tries++) {
