@@ -86,6 +86,24 @@ void rag_dequant_row(enum rag_dtype type, const void *src, float *dst, int64_t n
 int rag_matmul(float *y, const float *x, const void *w, enum rag_dtype wtype, const float *bias,
 		int64_t m, int64_t n, int64_t k);
 
+/* ---- vector distance ops ------------------------------------------------------
+ * a is a float32 vector, b a stored vector of n elements: float32, IEEE half
+ * (uint16 bits) or int8 codes.  Sums are float32 (AVX-512/AVX2 with FMA when
+ * built for them, a plain loop otherwise; the order of summation differs, so
+ * results agree to rounding, not bit for bit, across builds).
+ *   dot:  sum a[i]*b[i]            (int8: the codes as they are, unscaled)
+ *   l2sq: sum (a[i]-b[i])^2        (int8: sum (a[i] - scale*b[i])^2)
+ * Any n >= 0; no alignment required. */
+float rag_vec_dot_f32(const float *a, const float *b, size_t n);
+float rag_vec_l2sq_f32(const float *a, const float *b, size_t n);
+float rag_vec_dot_f16(const float *a, const uint16_t *b, size_t n);
+float rag_vec_l2sq_f16(const float *a, const uint16_t *b, size_t n);
+float rag_vec_dot_i8(const float *a, const int8_t *b, size_t n);
+float rag_vec_l2sq_i8(const float *a, const int8_t *b, float scale, size_t n);
+/* Decode a stored row to float32: half bits, or int8 codes times scale. */
+void rag_vec_f16_to_f32(float *dst, const uint16_t *src, size_t n);
+void rag_vec_i8_to_f32(float *dst, const int8_t *src, float scale, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
