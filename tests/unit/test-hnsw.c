@@ -3,6 +3,7 @@
  * deletes and compaction, filtered search, save/load, corrupt files, and
  * allocation failures during a build. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -532,37 +533,51 @@ Test(hnsw, corrupt_files_rejected, .init = make_tmpdir, .fini = rm_tmpdir)
 	cr_assert_eq(rag_hnsw_save(h, tmppath("ok.hnsw"), &err), RAG_OK);
 	slurp(tmppath("ok.hnsw"), &img, &len);
 
-	/* truncations: every length in the header, then steps through the body */
-	for (size_t cut = 0; cut < len; cut += cut < 600 ? 1 : 97) {
-		spew(tmppath("t.hnsw"), img, cut);
+	/* truncations: every length in the header, then steps through the body
+	 * (cut from the longest down, so one file is shortened in place) */
+	spew(tmppath("t.hnsw"), img, len);
+	for (size_t cut = len - 1;; cut -= cut < 600 ? 1 : 97) {
+		cr_assert_eq(truncate(tmppath("t.hnsw"), (off_t)cut), 0);
 		cr_assert_eq(rag_hnsw_load(tmppath("t.hnsw"), 0, &g, &err), RAG_EMODEL, "cut %zu: %d %s", cut,
 			     err.code, err.msg);
 		cr_assert_null(g);
 		cr_assert_eq(rag_hnsw_load(tmppath("t.hnsw"), RAG_HNSW_LOAD_NOVERIFY, &g, &err), RAG_EMODEL);
+		if (cut == 0)
+			break;
+		if (cut > 600 && cut - 97 < 600)
+			cut = 600 + 97;
 	}
 	/* flipped bytes: the checksums catch every one; without them, the structure
 	 * checks keep searches inside the file */
-	for (size_t pos = 0; pos < len; pos += pos < 600 ? 3 : 29) {
-		for (int bit = 0; bit < 8; bit += 3) {
-			img[pos] ^= (char)(1 << bit);
-			spew(tmppath("f.hnsw"), img, len);
-			img[pos] ^= (char)(1 << bit);
-			int rc = rag_hnsw_load(tmppath("f.hnsw"), 0, &g, &err);
-			/* bytes past the last section and header padding are not covered */
-			if (rc == RAG_OK) {
-				rag_hnsw_free(g);
-				continue;
-			}
-			cr_assert_eq(rc, RAG_EMODEL, "pos %zu: %s", pos, err.msg);
-			cr_assert(strstr(err.msg, "f.hnsw"), "message names the file: %s", err.msg);
-			if (rag_hnsw_load(tmppath("f.hnsw"), RAG_HNSW_LOAD_NOVERIFY, &g, &err) == RAG_OK) {
-				int64_t lab[10];
-				size_t ng;
-				loaded_noverify++;
-				rag_hnsw_search(g, q, 10, 20, NULL, NULL, lab, NULL, &ng, &err);
-				rag_hnsw_free(g);
+	spew(tmppath("f.hnsw"), img, len);
+	{
+		int fd = open(tmppath("f.hnsw"), O_WRONLY);
+		cr_assert(fd >= 0);
+		for (size_t pos = 0; pos < len; pos += pos < 600 ? 3 : 41) {
+			for (int bit = 0; bit < 8; bit += 3) {
+				char c = (char)(img[pos] ^ (1 << bit));
+				cr_assert_eq(pwrite(fd, &c, 1, (off_t)pos), 1);
+				int rc = rag_hnsw_load(tmppath("f.hnsw"), 0, &g, &err);
+				cr_assert_eq(pwrite(fd, img + pos, 1, (off_t)pos), 1);
+				/* header padding and section padding are not covered */
+				if (rc == RAG_OK) {
+					rag_hnsw_free(g);
+					continue;
+				}
+				cr_assert_eq(rc, RAG_EMODEL, "pos %zu: %s", pos, err.msg);
+				cr_assert(strstr(err.msg, "f.hnsw"), "message names the file: %s", err.msg);
+				cr_assert_eq(pwrite(fd, &c, 1, (off_t)pos), 1);
+				if (rag_hnsw_load(tmppath("f.hnsw"), RAG_HNSW_LOAD_NOVERIFY, &g, &err) == RAG_OK) {
+					int64_t lab[10];
+					size_t ng;
+					loaded_noverify++;
+					rag_hnsw_search(g, q, 10, 20, NULL, NULL, lab, NULL, &ng, &err);
+					rag_hnsw_free(g);
+				}
+				cr_assert_eq(pwrite(fd, img + pos, 1, (off_t)pos), 1);
 			}
 		}
+		close(fd);
 	}
 	cr_assert(loaded_noverify > 0);
 	/* foreign files */
