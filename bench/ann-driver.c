@@ -47,7 +47,7 @@ static void *slurp(const char *path, size_t want)
 int main(int argc, char **argv)
 {
 	const char *base = NULL, *qpath = NULL, *gtpath = NULL, *save = NULL, *efs = "10,20,40,80,160";
-	const char *metric = "cosine", *storage = "f32", *tag = NULL;
+	const char *metric = "cosine", *storage = "f32", *tag = NULL, *load = NULL;
 	size_t n = 0, nq = 0, dim = 0, k = 10, gtk = 10;
 	int M = 16, efc = 200, threads = 2, reps = 3, c;
 	struct rag_error err;
@@ -58,7 +58,8 @@ int main(int argc, char **argv)
 		{ "nq", 1, 0, 'Q' }, { "dim", 1, 0, 'd' }, { "k", 1, 0, 'k' }, { "gt-k", 1, 0, 'G' },
 		{ "M", 1, 0, 'M' }, { "efc", 1, 0, 'c' }, { "ef", 1, 0, 'e' }, { "threads", 1, 0, 't' },
 		{ "metric", 1, 0, 'm' }, { "storage", 1, 0, 's' }, { "save", 1, 0, 'S' },
-		{ "reps", 1, 0, 'r' }, { "tag", 1, 0, 'T' }, { 0, 0, 0, 0 } };
+		{ "reps", 1, 0, 'r' }, { "tag", 1, 0, 'T' }, { "load", 1, 0, 'L' },
+		{ 0, 0, 0, 0 } };
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
 		case 'S': save = optarg; break;
 		case 'r': reps = (int)strtol(optarg, NULL, 10); break;
 		case 'T': tag = optarg; break;
+		case 'L': load = optarg; break;
 		default: return 64;
 		}
 	}
@@ -101,6 +103,15 @@ int main(int argc, char **argv)
 	p.M = (uint32_t)M;
 	p.ef_construction = (uint32_t)efc;
 	rag_set_threads(threads);
+	if (!tag)
+		tag = storage;
+	if (load) {  /* profile searches on an existing file */
+		if (rag_hnsw_load(load, 0, &h, &err)) {
+			fprintf(stderr, "ann-driver: %s\n", err.msg);
+			return 78;
+		}
+		goto sweep;
+	}
 	long rss0 = rss_kb();
 	double t0 = now();
 	if (rag_hnsw_new(&p, &h, &err) || rag_hnsw_add_batch(h, n, labels, vec, threads, &err)) {
@@ -111,8 +122,6 @@ int main(int argc, char **argv)
 	long rss1 = rss_kb();
 	struct rag_hnsw_stats st;
 	rag_hnsw_stats(h, &st);
-	if (!tag)
-		tag = storage;
 	printf("{\"system\":\"ragkit-%s\",\"build_s\":%.3f,\"threads\":%d,\"index_bytes\":%llu,\"rss_delta_bytes\":%ld}\n",
 	       tag, build, threads, (unsigned long long)st.memory_bytes, (rss1 - rss0) * 1024);
 	if (save) {
@@ -135,6 +144,7 @@ int main(int argc, char **argv)
 		rag_hnsw_free(h);
 		h = g;  /* the sweep runs on the mapped file */
 	}
+sweep:
 	free(vec);
 	for (const char *e = efs; *e;) {
 		unsigned ef = (unsigned)strtoul(e, (char **)&e, 10);
