@@ -859,9 +859,10 @@ static int search_layer(const struct rag_hnsw *h, struct sctx *c, const float *q
 			uint32_t id = todo[i];
 			float d;
 			if (i + 1 < nt) {
+				/* the whole next row: distances are bound by memory, not FMAs */
 				const uint8_t *r = row_at(h, todo[i + 1]);
-				__builtin_prefetch(r + 64);
-				__builtin_prefetch(r + 128);
+				for (size_t o = 64; o < h->row; o += 64)
+					__builtin_prefetch(r + o);
 			}
 			d = dist_q(h, q, id);
 			if (c->res.n < ef || d < lower) {
@@ -1643,8 +1644,8 @@ static int check_graph(const struct rag_hnsw *h, const char *path, struct rag_er
 			if (ll[0] > cap)
 				return bad(err, path, "corrupt index: a link list is longer than its capacity");
 			for (uint32_t j = 0; j < ll[0]; j++)
-				if (ll[1 + j] >= h->count)
-					return bad(err, path, "corrupt index: a link names no node");
+				if (ll[1 + j] >= h->count || h->levels[ll[1 + j]] < l)
+					return bad(err, path, "corrupt index: a link names no node of its level");
 		}
 	}
 	if (dels != h->deleted)

@@ -41,6 +41,12 @@
  * insertion order give a byte-identical file.  With several threads the links
  * depend on scheduling (recall is the same in expectation, not bit for bit).
  *
+ * Parallel build: rows are validated, encoded, numbered and given their levels
+ * serially; then threads link them concurrently, each node's link lists
+ * guarded by one of 1024 striped mutexes (a thread holds one at a time), and
+ * a global lock held while a node that raises the top level is linked (as in
+ * hnswlib).
+ *
  * Thread safety: concurrent rag_hnsw_search (and rag_hnsw_stats/get) calls on
  * one index are safe, in memory or loaded.  Mutations (add, add_batch, delete,
  * compact, set_ef) must not run concurrently with anything else on the same
@@ -183,7 +189,9 @@ int rag_hnsw_search_exact(const struct rag_hnsw *h, const float *q, size_t k,
 /*
  * Decode the stored vector of a live label into out (dim floats): what the
  * index compares against (normalized for cosine, rounded for f16/i8).
- * *found = 0 (out untouched) when no live vector has the label.
+ * *found = 0 (out untouched) when no live vector has the label.  O(1) once
+ * the label table exists (after any add or delete in this process); on a
+ * freshly loaded index a linear scan of the labels.
  */
 int rag_hnsw_get(const struct rag_hnsw *h, int64_t label, float *out, int *found,
 		 struct rag_error *err);
@@ -238,7 +246,10 @@ int rag_hnsw_storage_parse(const char *s, enum rag_hnsw_storage *st, struct rag_
  *     6 vectors    count * row bytes (f32, f16 or i8 elements)
  *     7 scales     f32[count] for i8 storage, empty otherwise
  *   A link list is u32 n followed by n neighbour node numbers (capacity
- *   slots after them are zero).  The file ends at the end of the last section
+ *   slots after them are zero); a list of level l names only nodes whose
+ *   level is >= l.  upper_off of a level-0 node is where its lists would
+ *   start (unused).  Node numbers are insertion order; labels are the
+ *   caller's.  The file ends at the end of the last section
  *   rounded up to 64 bytes.
  */
 
