@@ -35,6 +35,10 @@ static const char usage[] =
 	"      --storage S        f32, f16 or int8 (new index; default f32)\n"
 	"      --stem S           porter or none (new index; default none)\n"
 	"      --stopwords S      english or none (new index; default english)\n"
+	"      --ann              also keep an HNSW graph for approximate search (may be\n"
+	"                         switched on for an existing index)\n"
+	"      --ann-m M          HNSW links per node (new graph; default 16)\n"
+	"      --ef-construction N  HNSW build breadth (new graph; default 200)\n"
 	"      --id ID            delete: the chunk with this id (repeatable)\n"
 	"      --doc-id DOC       delete: every chunk of this document (repeatable)\n"
 	"      --json             stats, and the add/delete report, as JSON on stdout\n"
@@ -50,7 +54,7 @@ static const char usage[] =
 
 enum {
 	OPT_METRIC = RAG_OPT_FIRST_PROGRAM, OPT_STORAGE, OPT_STEM, OPT_STOPWORDS, OPT_ID, OPT_DOC_ID,
-	OPT_JSON,
+	OPT_JSON, OPT_ANN, OPT_ANN_M, OPT_EFC,
 };
 
 static const struct option longopts[] = {
@@ -59,6 +63,9 @@ static const struct option longopts[] = {
 	{ "storage", required_argument, NULL, OPT_STORAGE },
 	{ "stem", required_argument, NULL, OPT_STEM },
 	{ "stopwords", required_argument, NULL, OPT_STOPWORDS },
+	{ "ann", no_argument, NULL, OPT_ANN },
+	{ "ann-m", required_argument, NULL, OPT_ANN_M },
+	{ "ef-construction", required_argument, NULL, OPT_EFC },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "doc-id", required_argument, NULL, OPT_DOC_ID },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -168,6 +175,21 @@ int main(int argc, char **argv)
 			io.an.stopwords = strcmp(optarg, "english") == 0;
 			io.an_set = 1;
 			break;
+		case OPT_ANN: io.ann = 1; break;
+		case OPT_ANN_M:
+		case OPT_EFC: {
+			long v;
+			if (rag_parse_long(optarg, 2, c == OPT_ANN_M ? 256 : 100000, &v,
+					   c == OPT_ANN_M ? "--ann-m" : "--ef-construction", &err)) {
+				rc = cli_usage("%s", err.msg);
+				goto out;
+			}
+			if (c == OPT_ANN_M)
+				io.ann_m = (uint32_t)v;
+			else
+				io.ann_ef_construction = (uint32_t)v;
+			break;
+		}
 		case OPT_ID: ids[n_ids++] = optarg; break;
 		case OPT_DOC_ID: docs[n_docs++] = optarg; break;
 		case OPT_JSON: json = 1; break;

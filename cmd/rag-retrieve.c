@@ -25,6 +25,8 @@ static const char usage[] =
 	"      --bm25-weight W  weight of the BM25 leg in fusion (default 1)\n"
 	"      --dense-weight W weight of the dense leg in fusion (default 1)\n"
 	"      --depth N        hits per leg before fusion (default max(k, 100))\n"
+	"      --ann            dense leg through the index's HNSW graph (exact without one)\n"
+	"      --ef-search N    HNSW search breadth (default: the graph's, 64)\n"
 	"      --k1 X           BM25 k1 (default 1.2)\n"
 	"      --b X            BM25 b (default 0.75)\n"
 	"      --filter EXPR    metadata predicate, e.g. 'lang = \"en\" AND year >= 2020'\n"
@@ -44,7 +46,7 @@ static const char usage[] =
 
 enum {
 	OPT_MODE = RAG_OPT_FIRST_PROGRAM, OPT_FUSION, OPT_RRF_K, OPT_WB, OPT_WD, OPT_DEPTH, OPT_K1, OPT_B,
-	OPT_FILTER, OPT_ACL_FROM, OPT_EXCLUDE_SELF, OPT_FORMAT, OPT_RUN_TAG,
+	OPT_FILTER, OPT_ACL_FROM, OPT_EXCLUDE_SELF, OPT_FORMAT, OPT_RUN_TAG, OPT_ANN, OPT_EF,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +56,8 @@ static const struct option longopts[] = {
 	{ "bm25-weight", required_argument, NULL, OPT_WB },
 	{ "dense-weight", required_argument, NULL, OPT_WD },
 	{ "depth", required_argument, NULL, OPT_DEPTH },
+	{ "ann", no_argument, NULL, OPT_ANN },
+	{ "ef-search", required_argument, NULL, OPT_EF },
 	{ "k1", required_argument, NULL, OPT_K1 },
 	{ "b", required_argument, NULL, OPT_B },
 	{ "filter", required_argument, NULL, OPT_FILTER },
@@ -311,6 +315,14 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			c.so.depth = (size_t)l;
+			break;
+		case OPT_ANN: c.so.ann = 1; break;
+		case OPT_EF:
+			if (rag_parse_long(optarg, 1, 1000000, &l, "--ef-search", &err)) {
+				rc = cli_usage("%s", err.msg);
+				goto out;
+			}
+			c.so.ef_search = (uint32_t)l;
 			break;
 		case OPT_MODE:
 			if (!strcmp(optarg, "bm25")) c.so.mode = RAG_SEARCH_BM25;

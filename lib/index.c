@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "arena.h"
+#include "hnsw.h"
 #include "kernels.h"
 #include "vecfile.h"
 
@@ -25,6 +26,8 @@ void rag_index_opts_init(struct rag_index_opts *o)
 	o->metric = RAG_METRIC_COSINE;
 	rag_analyzer_init(&o->an);
 	o->an.stopwords = 1;
+	o->ann_m = 16;
+	o->ann_ef_construction = 200;
 }
 
 /* ---- SQLite helpers ------------------------------------------------------- */
@@ -115,6 +118,8 @@ struct ixmeta {
 	int metric, storage;
 	struct rag_analyzer an;
 	int64_t vec_gen;
+	int ann;
+	uint32_t ann_m, ann_efc;
 };
 
 static void ixmeta_release(struct ixmeta *m) { rag_free(m->model); m->model = NULL; }
@@ -183,6 +188,25 @@ static int load_meta(sqlite3 *db, const char *path, struct ixmeta *m, struct rag
 	v = NULL;
 	if ((rc = meta_get(db, path, "model", &m->model, err)))
 		goto out;
+	if ((rc = meta_get(db, path, "ann", &v, err)))
+		goto out;
+	m->ann = v && strcmp(v, "hnsw") == 0;
+	rag_free(v);
+	v = NULL;
+	m->ann_m = 16;
+	m->ann_efc = 200;
+	if ((rc = meta_get(db, path, "ann_m", &v, err)))
+		goto out;
+	if (v)
+		m->ann_m = (uint32_t)strtoul(v, NULL, 10);
+	rag_free(v);
+	v = NULL;
+	if ((rc = meta_get(db, path, "ann_efc", &v, err)))
+		goto out;
+	if (v)
+		m->ann_efc = (uint32_t)strtoul(v, NULL, 10);
+	rag_free(v);
+	v = NULL;
 #undef GET
 out:
 	rag_free(v);
@@ -240,18 +264,21 @@ static const char schema[] =
 
 /* ---- file names ----------------------------------------------------------- */
 
-static char *vec_name(const char *path, int64_t gen, int tmp)
+static char *file_name(const char *path, const char *kind, int64_t gen, int tmp)
 {
 	struct rag_buf b;
 
 	rag_buf_init(&b);
-	rag_buf_printf(&b, "%s.vec.%lld%s", path, (long long)gen, tmp ? ".tmp" : "");
+	rag_buf_printf(&b, "%s.%s.%lld%s", path, kind, (long long)gen, tmp ? ".tmp" : "");
 	if (rag_buf_failed(&b)) {
 		rag_buf_free(&b);
 		return NULL;
 	}
 	return rag_buf_detach(&b, NULL);
 }
+
+static char *vec_name(const char *path, int64_t gen, int tmp) { return file_name(path, "vec", gen, tmp); }
+static char *ann_name(const char *path, int64_t gen) { return file_name(path, "ann", gen, 0); }
 
 /* fsync the directory holding path, so a rename survives a crash. */
 static void sync_dir(const char *path)
@@ -288,10 +315,12 @@ static void remove_stale(const char *path, int64_t keep)
 	while ((e = readdir(d))) {
 		char *end;
 		long long g;
-		if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".vec.", 5) != 0)
+		if (strncmp(e->d_name, base, bl) != 0 || (strncmp(e->d_name + bl, ".vec.", 5) != 0 &&
+							    strncmp(e->d_name + bl, ".ann.", 5) != 0))
 			continue;
 		g = strtoll(e->d_name + bl + 5, &end, 10);
-		if (end == e->d_name + bl + 5 || (*end && strcmp(end, ".tmp") != 0))
+		/* rag_hnsw_save's own temporaries end in ".tmp.XXXXXX" */
+		if (end == e->d_name + bl + 5 || (*end && strncmp(end, ".tmp", 4) != 0))
 			continue;
 		if (g == keep && !*end)
 			continue;
@@ -438,6 +467,8 @@ struct rag_index_writer {
 	int64_t cur_key;
 	uint32_t cur_len;
 	char *new_vec;             /* the next generation's file, until committed */
+	char *new_ann;
+	int ann_rebuild;           /* build the graph from all vectors, not the old graph */
 };
 
 const struct rag_index_counts *rag_index_writer_counts(const struct rag_index_writer *w)
@@ -532,6 +563,20 @@ int rag_index_writer_open(const char *path, const struct rag_index_opts *o,
 					   path, w->m.model, o->model);
 			goto fail;
 		}
+	}
+	if (o->ann && !w->m.ann) {
+		char b[32];
+		snprintf(b, sizeof b, "%u", o->ann_m);
+		if ((rc = meta_set(w->db, path, "ann", "hnsw", err)) || (rc = meta_set(w->db, path, "ann_m", b, err)))
+			goto fail;
+		snprintf(b, sizeof b, "%u", o->ann_ef_construction);
+		if ((rc = meta_set(w->db, path, "ann_efc", b, err)))
+			goto fail;
+		w->m.ann = 1;
+		w->m.ann_m = o->ann_m;
+		w->m.ann_efc = o->ann_ef_construction;
+		w->ann_rebuild = 1;
+		w->vec_dirty = 1;
 	}
 	remove_stale(path, w->m.vec_gen);
 	if ((rc = prep(w->db, "SELECT coalesce(max(rowid), 0) + 1 FROM chunks", &st, path, err)))
@@ -955,6 +1000,77 @@ out:
 	return rc;
 }
 
+/*
+ * The HNSW graph of generation vec_gen + 1: the old graph with this run's
+ * deletions and additions, or (no old graph, or a rebuild) a new graph of
+ * every row of the new vector file.
+ */
+static int write_ann(struct rag_index_writer *w, struct rag_error *err)
+{
+	struct rag_hnsw *h = NULL;
+	struct rag_vecfile *v = NULL;
+	char *name = NULL;
+	float *rows = NULL;
+	int64_t *labels = NULL;
+	size_t i;
+	int rc = RAG_ENOINPUT;
+
+	if (w->m.vec_gen > 0 && !w->ann_rebuild) {
+		if (!(name = ann_name(w->path, w->m.vec_gen)))
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		rc = rag_hnsw_load(name, RAG_HNSW_LOAD_NOVERIFY, &h, err);
+		rag_free(name);
+		name = NULL;
+		if (rc && rc != RAG_ENOINPUT)
+			return rc;
+	}
+	if (rc == RAG_OK) {
+		for (i = 0; i < w->n_deleted; i++)
+			if ((rc = rag_hnsw_delete(h, w->deleted[i], NULL, err)))
+				goto out;
+		if (w->n_vec && (rc = rag_hnsw_add_batch(h, w->n_vec, w->vkeys, w->vdata, 0, err)))
+			goto out;
+	} else {
+		struct rag_hnsw_params p;
+		rag_hnsw_params_init(&p, w->m.dim);
+		p.metric = (enum rag_hnsw_metric)w->m.metric;
+		p.storage = (enum rag_hnsw_storage)w->m.storage;
+		p.M = w->m.ann_m;
+		p.ef_construction = w->m.ann_efc;
+		if ((rc = rag_hnsw_new(&p, &h, err)) || (rc = rag_vecfile_open(w->new_vec, &v, err)))
+			goto out;
+		if (v->n) {
+			rows = rag_malloc((size_t)v->n * w->m.dim * sizeof *rows);
+			labels = rag_malloc((size_t)v->n * sizeof *labels);
+			if (!rows || !labels) {
+				rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
+				goto out;
+			}
+			for (i = 0; i < v->n; i++) {
+				rag_vecfile_row(v, i, rows + i * w->m.dim);
+				labels[i] = v->ids[i];
+			}
+			if ((rc = rag_hnsw_add_batch(h, (size_t)v->n, labels, rows, 0, err)))
+				goto out;
+		}
+	}
+	if (!(name = ann_name(w->path, w->m.vec_gen + 1))) {
+		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if ((rc = rag_hnsw_save(h, name, err)))
+		goto out;
+	w->new_ann = name;
+	name = NULL;
+out:
+	rag_free(name);
+	rag_free(rows);
+	rag_free(labels);
+	rag_vecfile_close(v);
+	rag_hnsw_free(h);
+	return rc;
+}
+
 /* Write generation vec_gen + 1: the old rows still alive, then the new ones. */
 static int write_vectors(struct rag_index_writer *w, struct rag_error *err)
 {
@@ -1007,6 +1123,8 @@ static int write_vectors(struct rag_index_writer *w, struct rag_error *err)
 	sync_dir(fin);
 	w->new_vec = fin;
 	fin = NULL;
+	if (w->m.ann && (rc = write_ann(w, err)))
+		goto out;
 	snprintf(gen, sizeof gen, "%lld", (long long)(w->m.vec_gen + 1));
 	rc = meta_set(w->db, w->path, "vec_gen", gen, err);
 out:
@@ -1044,6 +1162,8 @@ int rag_index_writer_commit(struct rag_index_writer *w, struct rag_error *err)
 		w->m.vec_gen++;
 		rag_free(w->new_vec);
 		w->new_vec = NULL;
+		rag_free(w->new_ann);
+		w->new_ann = NULL;
 		remove_stale(w->path, w->m.vec_gen);
 	}
 	sqlite3_exec(w->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
@@ -1062,6 +1182,10 @@ void rag_index_writer_free(struct rag_index_writer *w)
 	if (w->new_vec) {
 		unlink(w->new_vec);
 		rag_free(w->new_vec);
+	}
+	if (w->new_ann) {
+		unlink(w->new_ann);
+		rag_free(w->new_ann);
 	}
 	sqlite3_close(w->db);
 	ixmeta_release(&w->m);
@@ -1097,6 +1221,7 @@ struct rag_index {
 	float *norm;
 	double norm_k1, norm_b;
 	struct rag_vecfile *vf;
+	struct rag_hnsw *ann;
 	float *scores;
 	sqlite3_stmt *st_term, *st_chunk, *st_key;
 	/* filter/ACL cache */
@@ -1160,6 +1285,18 @@ static int reader_load(struct rag_index *ix, struct rag_error *err)
 		if (ix->vf->dim != ix->m.dim || (int)ix->vf->storage != ix->m.storage ||
 		    (int)ix->vf->metric != ix->m.metric)
 			return rag_error_set(err, RAG_EMODEL, "'%s': vector file does not match the database", ix->path);
+		if (ix->m.ann) {
+			struct rag_hnsw_stats hs;
+			if (!(vn = ann_name(ix->path, ix->m.vec_gen)))
+				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+			rc = rag_hnsw_load(vn, 0, &ix->ann, err);
+			rag_free(vn);
+			if (rc)
+				return rc;
+			rag_hnsw_stats(ix->ann, &hs);
+			if (hs.dim != ix->m.dim || hs.live != ix->vf->n)
+				return rag_error_set(err, RAG_EMODEL, "'%s': ANN file does not match the vector file", ix->path);
+		}
 	}
 	return RAG_OK;
 }
@@ -1190,6 +1327,10 @@ int rag_index_open(const char *path, struct rag_index **out, struct rag_error *e
 			break;
 		sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
 		ixmeta_release(&ix->m);
+		rag_vecfile_close(ix->vf);
+		ix->vf = NULL;
+		rag_hnsw_free(ix->ann);
+		ix->ann = NULL;
 		usleep(10000);
 	}
 	if (rc == RAG_ENOINPUT)
@@ -1221,6 +1362,7 @@ void rag_index_close(struct rag_index *ix)
 	}
 	ixmeta_release(&ix->m);
 	rag_vecfile_close(ix->vf);
+	rag_hnsw_free(ix->ann);
 	rag_free(ix->doclen);
 	rag_free(ix->norm);
 	rag_free(ix->scores);
@@ -1534,6 +1676,49 @@ int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const ui
 	return RAG_OK;
 }
 
+int rag_index_has_ann(const struct rag_index *ix) { return ix->ann != NULL; }
+
+static int mask_accepts(int64_t label, void *ctx)
+{
+	const uint8_t *m = ctx;
+	return m[label];
+}
+
+int rag_index_ann(struct rag_index *ix, const float *q, uint32_t dim, const uint8_t *mask,
+		  size_t k, uint32_t ef, struct rag_hit *out, size_t *n_out, struct rag_error *err)
+{
+	int64_t *labels;
+	float *dists;
+	size_t i, n = 0;
+	int rc;
+
+	*n_out = 0;
+	if (!ix->ann)
+		return rag_index_dense(ix, q, dim, mask, k, out, n_out, err);
+	if (dim != ix->m.dim)
+		return rag_error_set(err, RAG_EDATA, "query embedding has %u dimensions; the index has %u",
+				     dim, ix->m.dim);
+	if (k == 0)
+		return RAG_OK;
+	labels = rag_malloc(k * sizeof *labels);
+	dists = rag_malloc(k * sizeof *dists);
+	if (!labels || !dists) {
+		rag_free(labels);
+		rag_free(dists);
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	rc = rag_hnsw_search(ix->ann, q, k, ef, mask ? mask_accepts : NULL, (void *)mask, labels, dists, &n, err);
+	for (i = 0; !rc && i < n; i++) {
+		out[i].doc = labels[i];
+		out[i].score = ix->m.metric == RAG_METRIC_L2 ? -dists[i] : 1.0f - dists[i];
+	}
+	if (!rc)
+		*n_out = n;
+	rag_free(labels);
+	rag_free(dists);
+	return rc;
+}
+
 int rag_index_key_of(struct rag_index *ix, const char *id, size_t len, int64_t *key, struct rag_error *err)
 {
 	int rc;
@@ -1600,6 +1785,7 @@ int rag_index_compact(const char *path, struct rag_error *err)
 	if ((rc = rag_index_writer_open(path, NULL, &w, err)))
 		return rc;
 	w->vec_dirty = w->m.dim > 0;
+	w->ann_rebuild = 1;
 	rc = rag_index_writer_commit(w, err);
 	if (!rc) {
 		int r = sqlite3_exec(w->db, "VACUUM", NULL, NULL, NULL);
@@ -1634,7 +1820,7 @@ int rag_index_stats(const char *path, int json, struct rag_buf *b, struct rag_er
 {
 	struct rag_index *ix;
 	long long chunks, docs, vecs, terms, postings;
-	char *vn;
+	char *vn, *an;
 	int rc;
 
 	if ((rc = rag_index_open(path, &ix, err)))
@@ -1645,6 +1831,7 @@ int rag_index_stats(const char *path, int json, struct rag_buf *b, struct rag_er
 	terms = q1(ix->db, "SELECT count(*) FROM terms");
 	postings = q1(ix->db, "SELECT coalesce(sum(df), 0) FROM terms");
 	vn = ix->m.vec_gen > 0 ? vec_name(path, ix->m.vec_gen, 0) : NULL;
+	an = ix->m.vec_gen > 0 && ix->m.ann ? ann_name(path, ix->m.vec_gen) : NULL;
 	if (json) {
 		struct rag_objw w;
 		rag_objw_begin(&w, b);
@@ -1666,20 +1853,26 @@ int rag_index_stats(const char *path, int json, struct rag_buf *b, struct rag_er
 		rag_objw_key(&w, "generation"); rag_json_write_num(b, (double)ix->m.vec_gen);
 		rag_objw_key(&w, "db_bytes"); rag_json_write_num(b, (double)file_size(path));
 		rag_objw_key(&w, "vec_bytes"); rag_json_write_num(b, vn ? (double)file_size(vn) : 0);
+		rag_objw_key(&w, "ann"); rag_buf_printf(b, "\"%s\"", ix->m.ann ? "hnsw" : "none");
+		rag_objw_key(&w, "ann_m"); rag_json_write_num(b, ix->m.ann_m);
+		rag_objw_key(&w, "ann_ef_construction"); rag_json_write_num(b, ix->m.ann_efc);
+		rag_objw_key(&w, "ann_bytes"); rag_json_write_num(b, an ? (double)file_size(an) : 0);
 		rag_objw_end(&w);
 		rag_buf_addc(b, '\n');
 	} else {
 		rag_buf_printf(b, "index: %s\nformat: %d\nchunks: %lld\ndocuments: %lld\nvectors: %lld\n"
 			       "dim: %u\nmodel: %s\nmetric: %s\nstorage: %s\nstem: %s\nstopwords: %s\n"
 			       "terms: %lld\npostings: %lld\navg_length: %.2f\ngeneration: %lld\n"
-			       "db_bytes: %lld\nvec_bytes: %lld\n",
+			       "db_bytes: %lld\nvec_bytes: %lld\nann: %s\nann_bytes: %lld\n",
 			       path, RAG_INDEX_FORMAT, chunks, docs, vecs, ix->m.dim,
 			       ix->m.model ? ix->m.model : "-", rag_vec_metric_name(ix->m.metric),
 			       rag_vec_storage_name(ix->m.storage), ix->m.an.stem ? "porter" : "none",
 			       ix->m.an.stopwords ? "english" : "none", terms, postings, ix->avgdl,
-			       (long long)ix->m.vec_gen, file_size(path), vn ? file_size(vn) : 0);
+			       (long long)ix->m.vec_gen, file_size(path), vn ? file_size(vn) : 0,
+			       ix->m.ann ? "hnsw" : "none", an ? file_size(an) : 0);
 	}
 	rag_free(vn);
+	rag_free(an);
 	rag_index_close(ix);
 	if (rag_buf_failed(b))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -1710,6 +1903,9 @@ int rag_index_merge(const char *outp, const char *const *in, size_t n, struct ra
 		o.model = ix->m.model;
 		o.an = ix->m.an;
 		o.storage_set = o.metric_set = o.an_set = 1;
+		o.ann = ix->m.ann;
+		o.ann_m = ix->m.ann_m;
+		o.ann_ef_construction = ix->m.ann_efc;
 		if (!w && (rc = rag_index_writer_open(outp, &o, &w, err)))
 			goto out;
 		if (w->m.an.stem != ix->m.an.stem || w->m.an.stopwords != ix->m.an.stopwords ||

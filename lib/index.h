@@ -27,6 +27,8 @@
  *           postings BLOB: df pairs of little-endian uint32 (rowid, tf), rowid ascending)
  *   PATH.vec.GEN    the vectors of generation GEN (see vecfile.h), GEN = meta.vec_gen;
  *                   absent while vec_gen is 0
+ *   PATH.ann.GEN    the HNSW graph of the same vectors (see hnsw.h), when meta.ann
+ *                   is "hnsw" (meta ann_m, ann_efc: its M and efConstruction)
  *
  * A writer holds SQLite's write lock for its whole run, writes the next
  * generation's vector file under a temporary name, fsyncs and renames it,
@@ -46,6 +48,8 @@ struct rag_index_opts {
 	const char *model;         /* embedding model name, or NULL */
 	struct rag_analyzer an;
 	int storage_set, metric_set, an_set;  /* given explicitly: checked against the index */
+	int ann;                   /* keep an HNSW graph of the vectors (can be switched on later) */
+	uint32_t ann_m, ann_ef_construction;  /* its M (16) and efConstruction (200) */
 };
 void rag_index_opts_init(struct rag_index_opts *o);
 
@@ -130,6 +134,16 @@ int rag_index_mask(struct rag_index *ix, const struct rag_filter *f, int check_a
 int rag_index_bm25(struct rag_index *ix, const char *text, size_t len,
 		   const struct rag_bm25_params *p, const uint8_t *mask, size_t k,
 		   struct rag_hit *out, size_t *n_out, struct rag_error *err);
+
+/*
+ * As rag_index_dense, through the HNSW graph with search breadth ef (0: the
+ * graph's default) when the index has one, else exactly.  Scores are the
+ * same as the exact search's (cosine/ip: similarity; l2: minus the distance).
+ */
+int rag_index_ann(struct rag_index *ix, const float *q, uint32_t dim, const uint8_t *mask,
+		  size_t k, uint32_t ef, struct rag_hit *out, size_t *n_out, struct rag_error *err);
+/* Does the index have an ANN graph? */
+int rag_index_has_ann(const struct rag_index *ix);
 
 /*
  * Top k chunks for the query vector q[dim] by exact search (cosine: q is

@@ -50,7 +50,9 @@ static int run_leg(struct rag_index *const *ix, size_t n, int dense, const struc
 	}
 	for (s = 0; s < n; s++) {
 		size_t nh = 0;
-		if (dense)
+		if (dense && o->ann)
+			rc = rag_index_ann(ix[s], q->vec, q->dim, masks[s], depth, o->ef_search, tmp, &nh, err);
+		else if (dense)
 			rc = rag_index_dense(ix[s], q->vec, q->dim, masks[s], depth, tmp, &nh, err);
 		else
 			rc = rag_index_bm25(ix[s], q->text, q->len, &o->bm25, masks[s], depth, tmp, &nh, err);

@@ -23,6 +23,8 @@ struct rag_search_opts {
 	struct rag_bm25_params bm25;
 	const struct rag_filter *filter;/* NULL: none */
 	int check_acl;                  /* enforce chunk acl against principals */
+	int ann;                        /* dense leg through the HNSW graph when the index has one */
+	uint32_t ef_search;             /* its search breadth (0: the graph's default) */
 };
 void rag_search_opts_init(struct rag_search_opts *o);
 

@@ -108,4 +108,46 @@ test_expect_success 'porter stemming is fixed at creation and used for queries' 
 	rag-index p.rag stats | grep -q "^stem: porter$"
 '
 
+# ann: 600 random 16-d vectors, 20 queries
+randvec() {
+	awk -v n="$1" -v seed="$2" -v pre="$3" 'BEGIN { srand(seed); for (i = 0; i < n; i++) {
+		printf "{\"%s\":\"%d\",\"embedding\":[", pre, i
+		for (d = 0; d < 16; d++) printf "%s%.5f", (d ? "," : ""), rand() - 0.5
+		print "]}" } }'
+}
+test_expect_success 'ann: an HNSW graph beside the vectors, recall against exact search' '
+	fresh;
+	randvec 600 1 id >v.jsonl && randvec 20 2 qid >q.jsonl &&
+	rag-index --ann --ann-m 8 --ef-construction 100 a.rag v.jsonl && test -f a.rag.ann.1 &&
+	rag-index a.rag stats --json | jq -e ".ann == \"hnsw\" and .ann_m == 8 and .ann_bytes > 0" >/dev/null &&
+	rag-retrieve -q -k 10 --format trec a.rag <q.jsonl | cut -d" " -f1,3 | sort >exact &&
+	rag-retrieve -q -k 10 --ann --ef-search 64 --format trec a.rag <q.jsonl | cut -d" " -f1,3 | sort >approx &&
+	test $(wc -l <approx) -eq 200 &&
+	common=$(comm -12 exact approx | wc -l) && echo "recall@10: $common/200" && test $common -ge 180
+'
+test_expect_success 'ann: deletes and updates reach the graph; compact rebuilds it' '
+	fresh;
+	randvec 600 1 id >v.jsonl && rag-index --ann a.rag v.jsonl &&
+	head -n 1 v.jsonl | sed "s/\"id\"/\"qid\"/" >q.jsonl &&
+	rag-retrieve -q -k 1 --ann --format trec a.rag <q.jsonl | grep -q " 0 1 " &&
+	rag-index a.rag delete --id 0 &&
+	rag-retrieve -q -k 1 --ann --format trec a.rag <q.jsonl >r && ! grep -q " 0 1 " r &&
+	rag-index a.rag compact && test -f a.rag.ann.3 && ! test -f a.rag.ann.2 &&
+	rag-index a.rag stats --json | jq -e ".vectors == 599" >/dev/null
+'
+test_expect_success 'ann: switched on for an existing index' '
+	fresh;
+	randvec 100 1 id | rag-index b.rag && ! ls b.rag.ann.* 2>/dev/null &&
+	rag-index --ann b.rag </dev/null && test -f b.rag.ann.2 &&
+	randvec 1 3 qid | rag-retrieve -q -k 3 --ann b.rag >h && test $(wc -l <h) -eq 3
+'
+test_expect_success 'ann: filters still apply before top-k' '
+	fresh;
+	randvec 300 1 id | awk "{ sub(/\\}\$/, \",\\\"meta\\\":{\\\"odd\\\":\" (NR % 2) \"}}\"); print }" >v.jsonl &&
+	head -n 1 v.jsonl | jq -e ".meta.odd == 1" >/dev/null &&
+	rag-index --ann f.rag v.jsonl &&
+	randvec 1 5 qid | rag-retrieve -q -k 20 --ann --filter "odd = 0" f.rag >h &&
+	test $(wc -l <h) -eq 20 && ! grep -q "\"odd\":1" h
+'
+
 test_done

@@ -19,11 +19,11 @@ gen() {
 }
 gen ga >ga.jsonl && gen gb >gb.jsonl || exit 99
 awk 'BEGIN { printf "{\"qid\":\"q\",\"text\":\"common ga gb\",\"embedding\":["; for (d = 0; d < 32; d++) printf "%s0.5", (d ? "," : ""); print "]}" }' >q.jsonl
-rag-index x.rag ga.jsonl || exit 99
+rag-index --ann x.rag ga.jsonl || exit 99
 
 # check_consistent: a hybrid query sees all N chunks, every one of one generation.
 check_consistent() {
-	rag-retrieve -q -k $N --depth $N --format text x.rag <q.jsonl >snap 2>snap.err || { echo "retrieve failed: $?"; cat snap.err; return 1; }
+	rag-retrieve -q --ann -k $N --depth $N --format text x.rag <q.jsonl >snap 2>snap.err || { echo "retrieve failed: $?"; cat snap.err; return 1; }
 	lines=$(wc -l <snap)
 	na=$(grep -c " ga w" snap)
 	nb=$(grep -c " gb w" snap)
@@ -61,7 +61,7 @@ test_expect_success 'a reindex killed with SIGKILL at random moments leaves a us
 		check_consistent || { echo "after kill $i at ${delay}s"; exit 1; }
 	done &&
 	echo "$hits of 25 kills hit a running writer (one reindex takes ${span} ms)" &&
-	rag-index x.rag ga.jsonl && check_consistent && test $(ls x.rag.vec.* | wc -l) -eq 1
+	rag-index x.rag ga.jsonl && check_consistent && test $(ls x.rag.vec.* | wc -l) -eq 1 && test $(ls x.rag.ann.* | wc -l) -eq 1
 '
 
 # The full-disk case needs a small tmpfs, which only root can mount.
