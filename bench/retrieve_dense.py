@@ -73,8 +73,8 @@ def main():
         t0 = time.perf_counter()
         for i in range(a.queries):
             s = x @ q[i]
-            top = np.argpartition(-s, 10)[:10]
-            top[np.argsort(-s[top])]
+            best10 = np.argpartition(-s, 10)[:10]
+            best10[np.argsort(-s[best10])]
         best1 = min(best1, time.perf_counter() - t0)
     bestb = 1e9
     for _ in range(a.reps):

@@ -20,6 +20,7 @@ static const char usage[] =
 	"  -k N                 hits per query (default 10)\n"
 	"      --mode M         bm25, dense, hybrid or auto (default auto: hybrid when the\n"
 	"                       query has text and embedding, else the leg it can run)\n"
+	"      --hybrid         the same as --mode hybrid\n"
 	"      --fusion F       rrf or norm (min-max normalized scores; default rrf)\n"
 	"      --rrf-k C        RRF constant (default 60)\n"
 	"      --bm25-weight W  weight of the BM25 leg in fusion (default 1)\n"
@@ -46,11 +47,12 @@ static const char usage[] =
 
 enum {
 	OPT_MODE = RAG_OPT_FIRST_PROGRAM, OPT_FUSION, OPT_RRF_K, OPT_WB, OPT_WD, OPT_DEPTH, OPT_K1, OPT_B,
-	OPT_FILTER, OPT_ACL_FROM, OPT_EXCLUDE_SELF, OPT_FORMAT, OPT_RUN_TAG, OPT_ANN, OPT_EF,
+	OPT_FILTER, OPT_ACL_FROM, OPT_EXCLUDE_SELF, OPT_FORMAT, OPT_RUN_TAG, OPT_ANN, OPT_EF, OPT_HYBRID,
 };
 
 static const struct option longopts[] = {
 	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "hybrid", no_argument, NULL, OPT_HYBRID },
 	{ "fusion", required_argument, NULL, OPT_FUSION },
 	{ "rrf-k", required_argument, NULL, OPT_RRF_K },
 	{ "bm25-weight", required_argument, NULL, OPT_WB },
@@ -112,12 +114,14 @@ static int emit(struct ctx *c, const struct rag_json *qrec, const char *text, si
 	struct rag_buf *b = &c->out;
 	int has_doc, rc;
 
-	if ((rc = rag_index_chunk(c->ix[r->shard], r->key, &c->id, &c->doc_id, &has_doc, &c->rec, err)))
-		return rc;
 	if (c->fmt == FMT_TREC) {
+		if ((rc = rag_index_chunk_id(c->ix[r->shard], r->key, &c->id, err)))
+			return rc;
 		rag_buf_printf(b, "%s Q0 %s %zu %.6f %s\n", c->qid.data, c->id.data, rank, r->score, c->run_tag);
 		return RAG_OK;
 	}
+	if ((rc = rag_index_chunk(c->ix[r->shard], r->key, &c->id, &c->doc_id, &has_doc, &c->rec, err)))
+		return rc;
 	{
 		struct rag_json *rec = NULL;
 		const struct rag_json *v;
@@ -317,6 +321,7 @@ int main(int argc, char **argv)
 			c.so.depth = (size_t)l;
 			break;
 		case OPT_ANN: c.so.ann = 1; break;
+		case OPT_HYBRID: c.so.mode = RAG_SEARCH_HYBRID; break;
 		case OPT_EF:
 			if (rag_parse_long(optarg, 1, 1000000, &l, "--ef-search", &err)) {
 				rc = cli_usage("%s", err.msg);

@@ -257,7 +257,8 @@ static int open_db(const char *path, int create, sqlite3 **out, struct rag_error
 static const char schema[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"CREATE TABLE chunks(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT,"
-	" hash TEXT NOT NULL, len INTEGER NOT NULL, has_vec INTEGER NOT NULL, record TEXT NOT NULL);"
+	" hash TEXT NOT NULL, len INTEGER NOT NULL, has_vec INTEGER NOT NULL, has_acl INTEGER NOT NULL,"
+	" record TEXT NOT NULL);"
 	"CREATE INDEX chunks_doc_id ON chunks(doc_id);"
 	"CREATE TABLE terms(tid INTEGER PRIMARY KEY, term TEXT UNIQUE NOT NULL, df INTEGER NOT NULL,"
 	" postings BLOB NOT NULL);";
@@ -584,7 +585,7 @@ int rag_index_writer_open(const char *path, const struct rag_index_opts *o,
 	w->next_key = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
 	sqlite3_finalize(st);
 	if ((rc = prep(w->db, "SELECT rowid, hash, has_vec, record FROM chunks WHERE id = ?", &w->st_find, path, err)) ||
-	    (rc = prep(w->db, "INSERT INTO chunks(rowid, id, doc_id, hash, len, has_vec, record) VALUES (?,?,?,?,?,?,?)",
+	    (rc = prep(w->db, "INSERT INTO chunks(rowid, id, doc_id, hash, len, has_vec, has_acl, record) VALUES (?,?,?,?,?,?,?,?)",
 		       &w->st_insert, path, err)) ||
 	    (rc = prep(w->db, "DELETE FROM chunks WHERE rowid = ?", &w->st_del, path, err)))
 		goto fail;
@@ -816,7 +817,8 @@ int rag_index_writer_upsert(struct rag_index_writer *w, const struct rag_json *r
 	sqlite3_bind_text(w->st_insert, 4, w->hash.data, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(w->st_insert, 5, w->cur_len);
 	sqlite3_bind_int(w->st_insert, 6, vec != NULL);
-	sqlite3_bind_text(w->st_insert, 7, w->rec.data, (int)w->rec.len, SQLITE_TRANSIENT);
+	sqlite3_bind_int(w->st_insert, 7, acl != NULL);
+	sqlite3_bind_text(w->st_insert, 8, w->rec.data, (int)w->rec.len, SQLITE_TRANSIENT);
 	rc = sqlite3_step(w->st_insert);
 	sqlite3_reset(w->st_insert);
 	if (rc != SQLITE_DONE)
@@ -1214,7 +1216,7 @@ struct rag_index {
 	sqlite3 *db;
 	char *path;
 	struct ixmeta m;
-	uint64_t n_chunks;
+	uint64_t n_chunks, n_acl;  /* chunks, and those with an acl */
 	int64_t max_key;           /* exclusive */
 	uint32_t *doclen;          /* by key */
 	double avgdl;
@@ -1223,7 +1225,7 @@ struct rag_index {
 	struct rag_vecfile *vf;
 	struct rag_hnsw *ann;
 	float *scores;
-	sqlite3_stmt *st_term, *st_chunk, *st_key;
+	sqlite3_stmt *st_term, *st_chunk, *st_key, *st_id;
 	/* filter/ACL cache */
 	int meta_loaded;
 	struct rag_arena arena;
@@ -1262,11 +1264,13 @@ static int reader_load(struct rag_index *ix, struct rag_error *err)
 	rag_free(ix->doclen);
 	if (!(ix->doclen = rag_calloc((size_t)ix->max_key, sizeof *ix->doclen)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if ((rc = prep(ix->db, "SELECT rowid, len FROM chunks", &st, ix->path, err)))
+	if ((rc = prep(ix->db, "SELECT rowid, len, has_acl FROM chunks", &st, ix->path, err)))
 		return rc;
+	ix->n_acl = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t k = sqlite3_column_int64(st, 0);
 		uint32_t l = (uint32_t)sqlite3_column_int64(st, 1);
+		ix->n_acl += sqlite3_column_int(st, 2) != 0;
 		if (k >= 0 && k < ix->max_key)
 			ix->doclen[k] = l;
 		total += l;
@@ -1356,6 +1360,7 @@ void rag_index_close(struct rag_index *ix)
 	sqlite3_finalize(ix->st_term);
 	sqlite3_finalize(ix->st_chunk);
 	sqlite3_finalize(ix->st_key);
+	sqlite3_finalize(ix->st_id);
 	if (ix->db) {
 		sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
 		sqlite3_close(ix->db);
@@ -1429,7 +1434,7 @@ int rag_index_mask(struct rag_index *ix, const struct rag_filter *f, int check_a
 	int rc;
 
 	*mask = NULL;
-	if (!f && !check_acl)
+	if (!f && (!check_acl || ix->n_acl == 0))
 		return RAG_OK;
 	if ((rc = load_meta_cache(ix, err)))
 		return rc;
@@ -1717,6 +1722,29 @@ int rag_index_ann(struct rag_index *ix, const float *q, uint32_t dim, const uint
 	rag_free(labels);
 	rag_free(dists);
 	return rc;
+}
+
+int rag_index_chunk_id(struct rag_index *ix, int64_t key, struct rag_buf *id, struct rag_error *err)
+{
+	int rc;
+
+	rag_buf_reset(id);
+	if (!ix->st_id && (rc = prep(ix->db, "SELECT id FROM chunks WHERE rowid = ?", &ix->st_id, ix->path, err)))
+		return rc;
+	sqlite3_reset(ix->st_id);
+	sqlite3_bind_int64(ix->st_id, 1, key);
+	rc = sqlite3_step(ix->st_id);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(ix->st_id);
+		if (rc == SQLITE_DONE)
+			return rag_error_set(err, RAG_EMODEL, "'%s': chunk %lld missing", ix->path, (long long)key);
+		return sq_fail(ix->db, rc, ix->path, "reading a chunk", err);
+	}
+	rag_buf_add(id, sqlite3_column_text(ix->st_id, 0), (size_t)sqlite3_column_bytes(ix->st_id, 0));
+	rag_buf_addc(id, 0);
+	id->len--;
+	sqlite3_reset(ix->st_id);
+	return rag_buf_failed(id) ? rag_error_set(err, RAG_EINTERNAL, "out of memory") : RAG_OK;
 }
 
 int rag_index_key_of(struct rag_index *ix, const char *id, size_t len, int64_t *key, struct rag_error *err)

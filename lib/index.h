@@ -22,7 +22,7 @@
  *         stem (none|porter), stopwords (none|english), vec_gen (integer)
  *     chunks(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT,
  *            hash TEXT NOT NULL, len INTEGER (tokens), has_vec INTEGER,
- *            record TEXT NOT NULL (the chunk record without `embedding`))
+ *            has_acl INTEGER, record TEXT NOT NULL (the chunk record without `embedding`))
  *     terms(tid INTEGER PRIMARY KEY, term TEXT UNIQUE NOT NULL, df INTEGER,
  *           postings BLOB: df pairs of little-endian uint32 (rowid, tf), rowid ascending)
  *   PATH.vec.GEN    the vectors of generation GEN (see vecfile.h), GEN = meta.vec_gen;
@@ -152,6 +152,9 @@ int rag_index_has_ann(const struct rag_index *ix);
  */
 int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const uint8_t *mask,
 		    size_t k, struct rag_hit *out, size_t *n_out, struct rag_error *err);
+
+/* The id of chunk key, copied into the caller's buffer (reset first); cheaper than rag_index_chunk. */
+int rag_index_chunk_id(struct rag_index *ix, int64_t key, struct rag_buf *id, struct rag_error *err);
 
 /* The key of the chunk with this id, or -1 in *key when there is none. */
 int rag_index_key_of(struct rag_index *ix, const char *id, size_t len, int64_t *key, struct rag_error *err);
