@@ -46,6 +46,7 @@ struct rag_tokens {
 	uint32_t *start, *end;
 	uint8_t *type_ids;
 	size_t n, cap;
+	void *scratch;   /* private: the tokenizer's per-caller working memory */
 };
 
 void rag_tokens_init(struct rag_tokens *t);
@@ -70,7 +71,9 @@ int rag_tokenize(const struct rag_tokenizer *t, const char *text, size_t len, un
 		 struct rag_tokens *out, struct rag_error *err);
 
 /* A pair (query, passage) as a cross-encoder sees it: [CLS] a [SEP] b [SEP] with
- * type ids 0 for the first segment and 1 for the second. */
+ * type ids 0 for the first segment and 1 for the second.  Offsets of the
+ * tokens of b are byte offsets into b.  Models without [CLS]/[SEP] (gpt2,
+ * llama) get [BOS] a [EOS] b [EOS] with BOS/EOS as their add_bos/add_eos flags say. */
 int rag_tokenize_pair(const struct rag_tokenizer *t, const char *a, size_t alen,
 		      const char *b, size_t blen, unsigned flags, struct rag_tokens *out,
 		      struct rag_error *err);
