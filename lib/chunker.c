@@ -117,6 +117,15 @@ static size_t count(const struct sec *x, size_t s, size_t e)
 	return 0;
 }
 
+static size_t cp_next(const struct sec *x, size_t p)
+{
+	if (p < x->b)
+		p++;
+	while (p < x->b && (x->t[p] & 0xC0) == 0x80)
+		p++;
+	return p;
+}
+
 static size_t cp_back(const struct sec *x, size_t p, size_t floor)
 {
 	while (p > floor && (x->t[p] & 0xC0) == 0x80)
@@ -315,6 +324,13 @@ static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
 	if (minfill > n)
 		minfill = n;
 	m = fit(x, s, minfill);
+	/* A chunk must be longer than the overlap, or the next one could not both
+	 * repeat the overlap and move on. */
+	if (x->o->overlap) {
+		size_t f = fit(x, s, x->o->overlap);
+		if (f > lo)
+			lo = f;
+	}
 	/* Scan white-space runs (and CJK sentence ends) in [from, L]. */
 	from = lo > s ? lo : s;
 	while (from > s && is_ws(x->t[from - 1]))
@@ -369,14 +385,10 @@ static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
 			if (k.any[lvl][in])
 				return k.any[lvl][in];
 	}
-	/* Inside a word: at L, or one code point past lo when nothing fits. */
+	/* Inside a word, at L; (size_t)-1 when nothing new fits after lo. */
 	if (trim_back(x, L, x->a) > lo)
 		return L;
-	i = skip_ws(x, lo);
-	do
-		i++;
-	while (i < x->b && (x->t[i] & 0xC0) == 0x80);
-	return i;
+	return (size_t)-1;
 }
 
 /* Where the chunk after [s, e) starts: overlap units back from e, at a word start where possible. */
@@ -459,30 +471,41 @@ static int split_section(struct sec *x, size_t si, struct rag_chunk_list *l, str
 			     count(x, at->start, at->end) + x->o->overlap <= x->budget;
 	}
 	while (s < x->b) {
-		size_t n = x->budget, e, size, iter;
+		size_t n = x->budget, e, size, over, now;
+		int shortened = 0;
 
-		for (iter = 0;; iter++) {
-			if (count(x, s, x->b) <= n)
+		/* Each round either asks for fewer units or starts later, so it ends. */
+		for (;;) {
+			if (fit(x, s, n) >= x->b) {
 				e = x->b;
-			else
-				e = trim_back(x, choose_end(x, s, lo, n), x->a);
+			} else {
+				e = choose_end(x, s, lo, n);
+				if (e == (size_t)-1)
+					goto shorten;
+				e = trim_back(x, e, x->a);
+			}
 			if ((rc = exact(x, s, e, &size, err)))
 				return rc;
-			if (size <= x->o->max || iter >= 64)
+			if (size <= x->o->max)
 				break;
-			/* The section's tokenization undercounted this span: ask for less. */
-			{
-				size_t over = size - x->o->max, now = count(x, s, e);
-				n = now > over ? now - over : 0;
-				if (n <= count(x, s, lo) && s < lo) {
-					/* Nothing new fits after the overlap: drop the overlap. */
-					x->short_overlaps++;
-					s = skip_ws(x, lo);
-					n = x->budget;
-				} else if (n == 0) {
-					n = 1;
-				}
-			}
+			over = size - x->o->max;
+			now = count(x, s, e);
+			n = now > over ? now - over : 0;
+			if (n >= 1 && n < now)
+				continue;
+shorten:
+			/* No room for new text after the overlap: repeat less of it. */
+			if (s >= lo)
+				return rag_error_set(err, RAG_EINTERNAL, "chunker: no progress at byte %zu", s);
+			if (!shortened)
+				x->short_overlaps++;
+			shortened = 1;
+			s = skip_ws(x, cp_next(x, s));
+			if (s > lo)
+				s = skip_ws(x, lo);
+			n = x->budget;
+			if (s >= x->b)
+				return RAG_OK;
 		}
 		if (push(l, x, s, e, si, size))
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "json.h"
 #include "textformat.h"
+#include "unicode.h"
 
 static const struct { const char *name; enum rag_textformat f; } fmt_names[] = {
 	{ "auto", RAG_FMT_AUTO }, { "text", RAG_FMT_TEXT }, { "txt", RAG_FMT_TEXT },
@@ -104,46 +105,19 @@ enum rag_textformat rag_textformat_detect(const char *path, const char *data, si
 	return RAG_FMT_TEXT;
 }
 
-size_t rag_utf8_decode(const unsigned char *s, size_t n, unsigned *cp, size_t *bad)
+/* One UTF-8 sequence: its length and code point, or 0 and in *bad the length
+ * of the maximal invalid subpart (one U+FFFD replaces it). */
+static size_t utf8_dec(const unsigned char *s, size_t n, unsigned *cp, size_t *bad)
 {
-	unsigned c = s[0], lo = 0x80, hi = 0xBF, v;
-	size_t k, i;
+	size_t len;
+	uint32_t c = rag_utf8_decode(s, n, &len);
 
-	*bad = 1;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		k = 2;
-		v = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		k = 3;
-		v = c & 0x0F;
-		if (c == 0xE0) lo = 0xA0;
-		if (c == 0xED) hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		k = 4;
-		v = c & 0x07;
-		if (c == 0xF0) lo = 0x90;
-		if (c == 0xF4) hi = 0x8F;
-	} else {
+	if (c == 0xFFFD && !(len == 3 && s[0] == 0xEF && s[1] == 0xBF && s[2] == 0xBD)) {
+		*bad = len;
 		return 0;
 	}
-	for (i = 1; i < k; i++) {
-		unsigned b;
-		if (i >= n)
-			return 0;
-		b = s[i];
-		if (b < lo || b > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xBF;
-		v = (v << 6) | (b & 0x3F);
-		*bad = i + 1;
-	}
-	*cp = v;
-	return k;
+	*cp = c;
+	return len;
 }
 
 /* ---- building a document ------------------------------------------------ */
@@ -315,12 +289,12 @@ static void repair_utf8(struct builder *b)
 	}
 	while (i < d->src_len) {
 		unsigned cp;
-		size_t bad, k;
+		size_t bad = 1, k;
 		if (u[i] < 0x80) {
 			i++;
 			continue;
 		}
-		if ((k = rag_utf8_decode(u + i, d->src_len - i, &cp, &bad))) {
+		if ((k = utf8_dec(u + i, d->src_len - i, &cp, &bad))) {
 			i += k;
 			continue;
 		}
@@ -1003,7 +977,7 @@ static void html_text(struct html *x, size_t a, size_t e)
 
 	while (i < e && !b->oom) {
 		unsigned c = u[i], cp;
-		size_t k, bad;
+		size_t k, bad = 1;
 		char enc[4];
 
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
@@ -1034,7 +1008,7 @@ static void html_text(struct html *x, size_t a, size_t e)
 			i++;
 			continue;
 		}
-		if ((k = rag_utf8_decode(u + i, e - i, &cp, &bad))) {
+		if ((k = utf8_dec(u + i, e - i, &cp, &bad))) {
 			i += k;
 			continue;
 		}

@@ -119,9 +119,4 @@ void rag_textdoc_release(struct rag_textdoc *d);
 size_t rag_textdoc_src_start(const struct rag_textdoc *d, size_t t);
 size_t rag_textdoc_src_end(const struct rag_textdoc *d, size_t t);
 
-/* Decode one UTF-8 sequence at s[0..n): its length (1..4) and *cp, or 0 when
- * the bytes are not a valid sequence; *bad then is the length of the maximal
- * invalid subpart to replace with one U+FFFD. */
-size_t rag_utf8_decode(const unsigned char *s, size_t n, unsigned *cp, size_t *bad);
-
 #endif
