@@ -272,14 +272,14 @@ struct pick {
 	size_t any[RAG_BREAK_N][2];   /* furthest candidate past lo */
 };
 
-/* Is p strictly inside an atom that fits? */
-static int inside_atom(const struct sec *x, size_t p)
+/* The atom that fits (in a chunk, with the overlap) and holds p strictly inside, or NULL. */
+static const struct rag_textspan *atom_at(const struct sec *x, size_t p)
 {
 	const struct rag_textdoc *d = x->d;
 	size_t lo = 0, hi = d->n_atoms;
 
 	if (!d->n_atoms)
-		return 0;
+		return NULL;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (d->atoms[mid].start < p)
@@ -287,7 +287,14 @@ static int inside_atom(const struct sec *x, size_t p)
 		else
 			hi = mid;
 	}
-	return d->atoms[lo].start < p && p < d->atoms[lo].end && x->prot[lo];
+	if (d->atoms[lo].start < p && p < d->atoms[lo].end && x->prot[lo])
+		return &d->atoms[lo];
+	return NULL;
+}
+
+static int inside_atom(const struct sec *x, size_t p)
+{
+	return atom_at(x, p) != NULL;
 }
 
 /* Candidate: end the chunk at boundary p (a unit start) whose chunk end is trim_back(p). */
@@ -391,8 +398,42 @@ static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
 	return (size_t)-1;
 }
 
+/* With tokens: move r back (a word at a time, or a code point inside a word)
+ * until the shared text [r, e) tokenized on its own also holds the overlap. */
+static size_t overlap_alone(struct sec *x, size_t s, size_t r, size_t e)
+{
+	while (r > s) {
+		size_t p;
+		if (rag_tokenize(x->o->tok, (const char *)x->t + r, e - r, 0, &x->scratch, NULL) != RAG_OK ||
+		    x->scratch.n >= x->o->overlap)
+			break;
+		p = r;
+		if (is_ws(x->t[p - 1])) {
+			while (p > s && is_ws(x->t[p - 1]))
+				p--;
+			while (p > s && !is_ws(x->t[p - 1]))
+				p--;
+		} else {
+			p = cp_back(x, p - 1, s);
+		}
+		r = p;
+	}
+	return r > s ? r : cp_next(x, s);
+}
+
+static size_t next_start_units(struct sec *x, size_t s, size_t e);
+
 /* Where the chunk after [s, e) starts: overlap units back from e, at a word start where possible. */
 static size_t next_start(struct sec *x, size_t s, size_t e)
+{
+	size_t r = next_start_units(x, s, e);
+
+	if (x->o->unit == RAG_CHUNK_TOKENS && x->o->overlap && r < e)
+		r = overlap_alone(x, s, r, e);
+	return r;
+}
+
+static size_t next_start_units(struct sec *x, size_t s, size_t e)
 {
 	size_t ov = x->o->overlap, q, q2, w, i;
 
@@ -419,8 +460,13 @@ static size_t next_start(struct sec *x, size_t s, size_t e)
 		w--;
 	while (w > s && !is_ws(x->t[w - 1]))
 		w--;
-	if (w > s && !is_ws(x->t[w]) && count(x, w, e) <= ov + (x->budget - ov) / 2)
+	if (w > s && !is_ws(x->t[w]) && count(x, w, e) <= ov + (x->budget - ov) / 2) {
+		/* Inside a code block or table row that fits: from its start, if there is room. */
+		const struct rag_textspan *at = atom_at(x, w);
+		if (at && at->start > s && count(x, at->start, e) <= ov + (x->budget - ov) / 2)
+			return at->start;
 		return w;
+	}
 	/* Inside the word. */
 	while (q > s && is_ws(x->t[q]))
 		q = cp_back(x, q - 1, s);
