@@ -59,6 +59,8 @@ struct sec {
 	size_t added;
 	struct rag_tokens tk;        /* the section's tokens, offsets relative to a */
 	struct rag_tokens scratch;   /* for exact counts */
+	int wordpiece;               /* the tokenizer is BERT's WordPiece */
+	size_t atom_i;               /* first atom that may reach into the section */
 	unsigned char *prot;         /* per doc atom: fits in a chunk with its overlap */
 	size_t short_overlaps;
 };
@@ -193,13 +195,25 @@ static size_t back(const struct sec *x, size_t s, size_t e, size_t n)
 	return (size_t)-1;
 }
 
+/*
+ * Does [s, e), tokenized alone, give exactly the section's tokens inside it?
+ * WordPiece splits at white space before anything else and works word by word,
+ * so a span with white space (or the section's edge) on both sides does.
+ * Byte-level and SentencePiece BPE attach a word's leading space to it, so
+ * their spans are always tokenized again.
+ */
+static int local_span(const struct sec *x, size_t s, size_t e)
+{
+	return x->wordpiece && (s == x->a || is_ws(x->t[s - 1])) && (e == x->b || is_ws(x->t[e]));
+}
+
 /* Exact measure of [s, e): tokens of the text alone plus the added ones. */
 static int exact(struct sec *x, size_t s, size_t e, size_t *out, struct rag_error *err)
 {
 	int rc;
 
-	if (x->o->unit != RAG_CHUNK_TOKENS) {
-		*out = count(x, s, e);
+	if (x->o->unit != RAG_CHUNK_TOKENS || local_span(x, s, e)) {
+		*out = count(x, s, e) + x->added;
 		return RAG_OK;
 	}
 	rc = rag_tokenize(x->o->tok, (const char *)x->t + s, e - s, RAG_TOK_ADD_SPECIAL, &x->scratch, err);
@@ -404,9 +418,13 @@ static size_t overlap_alone(struct sec *x, size_t s, size_t r, size_t e)
 {
 	while (r > s) {
 		size_t p;
-		if (rag_tokenize(x->o->tok, (const char *)x->t + r, e - r, 0, &x->scratch, NULL) != RAG_OK ||
-		    x->scratch.n >= x->o->overlap)
+		if (local_span(x, r, e)) {
+			if (count(x, r, e) >= x->o->overlap)
+				break;
+		} else if (rag_tokenize(x->o->tok, (const char *)x->t + r, e - r, 0, &x->scratch, NULL) != RAG_OK ||
+			   x->scratch.n >= x->o->overlap) {
 			break;
+		}
 		p = r;
 		if (is_ws(x->t[p - 1])) {
 			while (p > s && is_ws(x->t[p - 1]))
@@ -508,11 +526,10 @@ static int split_section(struct sec *x, size_t si, struct rag_chunk_list *l, str
 			return rc;
 	}
 	/* Atoms in this section that fit in a chunk together with the overlap. */
-	for (i = 0; i < d->n_atoms; i++) {
+	while (x->atom_i < d->n_atoms && d->atoms[x->atom_i].end <= x->a)
+		x->atom_i++;
+	for (i = x->atom_i; i < d->n_atoms && d->atoms[i].start < x->b; i++) {
 		const struct rag_textspan *at = &d->atoms[i];
-		if (at->end <= x->a || at->start >= x->b) {
-			continue;
-		}
 		x->prot[i] = at->start >= x->a && at->end <= x->b &&
 			     count(x, at->start, at->end) + x->o->overlap <= x->budget;
 	}
@@ -579,6 +596,7 @@ int rag_chunk_split(const struct rag_chunk_opts *o, const struct rag_textdoc *do
 	if (o->unit == RAG_CHUNK_TOKENS) {
 		int n = rag_tokenizer_n_added(o->tok, 0);
 		x.added = n > 0 ? (size_t)n : 0;
+		x.wordpiece = strcmp(rag_tokenizer_model(o->tok), "bert") == 0;
 	}
 	x.budget = o->max > x.added ? o->max - x.added : 1;
 	rag_tokens_init(&x.tk);
