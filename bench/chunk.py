@@ -88,9 +88,9 @@ def main():
     print(f"langchain:  {l:8.2f} MB/s  {best_lc:7.2f} s  {len(lc_chunks)} chunks, mean {lc_avg:.1f} tokens, "
           f"{lc_over} over the cap")
     print(f"ratio (rag-chunk / langchain): {r / l:.1f}x")
-    import langchain_text_splitters, tokenizers
-    print(f"peer: langchain-text-splitters {getattr(langchain_text_splitters, '__version__', '?')}, "
-          f"tokenizers {tokenizers.__version__}, python {platform.python_version()}")
+    from importlib.metadata import version
+    print(f"peer: langchain-text-splitters {version('langchain-text-splitters')}, "
+          f"tokenizers {version('tokenizers')}, python {platform.python_version()}")
     return 0
 
 
