@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--datasets", default=os.path.join(top, "..", "shared", "datasets"))
     ap.add_argument("--k1", type=float, default=None)
     ap.add_argument("--b", type=float, default=None)
-    ap.add_argument("--stem", default="none")
+    ap.add_argument("--stem", default="porter")
     ap.add_argument("--stopwords", default="english")
     ap.add_argument("--keep", default=None, help="directory to keep indexes in (reused when present)")
     ap.add_argument("names", nargs="*", default=["scifact", "nfcorpus", "arguana", "cranfield"])

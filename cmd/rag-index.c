@@ -33,7 +33,7 @@ static const char usage[] =
 	"                         different one is refused)\n"
 	"      --metric M         cosine, ip or l2 (new index; default cosine)\n"
 	"      --storage S        f32, f16 or int8 (new index; default f32)\n"
-	"      --stem S           porter or none (new index; default none)\n"
+	"      --stem S           porter or none (new index; default porter)\n"
 	"      --stopwords S      english or none (new index; default english)\n"
 	"      --ann              also keep an HNSW graph for approximate search (may be\n"
 	"                         switched on for an existing index)\n"

@@ -40,7 +40,7 @@ test_expect_code 65 'a record naming another model is exit 65' '
 '
 test_expect_code 65 'changing the analyzer of an index is refused' '
 	fresh;
-	rec a 1,0 | rag-index x.rag && rec b 1,0 | rag-index --stem porter x.rag
+	rec a 1,0 | rag-index x.rag && rec b 1,0 | rag-index --stem none x.rag
 '
 test_expect_code 65 'bad JSON is exit 65' 'fresh; echo "{nope" | rag-index x.rag'
 test_expect_code 65 'acl must be an array of strings' 'fresh; echo "{\"id\":\"a\",\"acl\":\"x\"}" | rag-index x.rag'
