@@ -4,20 +4,22 @@
 #define RAG_VMATH_H
 
 #include <stdint.h>
-#include <string.h>
 
-/* exp(x) within 2 ulp for x in [-87, 88]; below that 0, above that clamped.
+/* exp(x) within 2 ulp for x in [-87, 88] (x is clamped to that range).
  * Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-7 Taylor
  * polynomial, then scaling by 2^n through the exponent bits. */
 static inline float rag_vexpf(float x)
 {
 	const float log2e = 1.44269504088896341f;
 	const float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
-	float n, r, p, s;
-	int32_t bits;
+	float n, r, p;
+	union { int32_t i; float f; } s;
 
-	x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-	n = __builtin_floorf(x * log2e + 0.5f);
+	x = x < -87.0f ? -87.0f : x;
+	x = x > 88.0f ? 88.0f : x;
+	/* round to nearest by adding and removing 1.5 * 2^23 (floorf does not vectorize) */
+	n = x * log2e + 12582912.0f;
+	n = n - 12582912.0f;
 	r = x - n * ln2_hi;
 	r = r - n * ln2_lo;
 	p = 1.0f / 5040.0f;
@@ -28,9 +30,8 @@ static inline float rag_vexpf(float x)
 	p = p * r + 0.5f;
 	p = p * r + 1.0f;
 	p = p * r + 1.0f;
-	bits = ((int32_t)n + 127) << 23;
-	memcpy(&s, &bits, sizeof s);
-	return p * s;
+	s.i = ((int32_t)n + 127) << 23;
+	return p * s.f;
 }
 
 /* erf(x) within 4e-7 absolute: the rational approximation used by Eigen and
