@@ -128,23 +128,31 @@ enum rag_pooling rag_embed_pooling(const struct rag_embedder *m, const struct ra
 	return o->pooling >= 0 ? (enum rag_pooling)o->pooling : rag_encoder_pooling(m->enc);
 }
 
-int rag_embed_prepare(struct rag_embedder *m, const char *text, size_t len,
-		      const struct rag_embed_opts *o, struct rag_embed_seq *s, struct rag_error *err)
+int rag_text_check(const char *text, size_t len, struct rag_error *err)
 {
-	const char *prefix = o->prefix ? o->prefix : rag_embed_model_prefix(m, o->mode);
-	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens : (size_t)rag_encoder_n_ctx(m->enc);
 	size_t i;
-	int32_t *ids;
-	int rc;
 
-	if (limit > (size_t)rag_encoder_n_ctx(m->enc))
-		limit = (size_t)rag_encoder_n_ctx(m->enc);
 	if (len == 0)
 		return rag_error_set(err, RAG_EDATA, "empty text");
 	for (i = 0; i < len && isspace((unsigned char)text[i]); i++)
 		;
 	if (i == len)
 		return rag_error_set(err, RAG_EDATA, "text is only whitespace");
+	return RAG_OK;
+}
+
+int rag_embed_prepare(struct rag_embedder *m, const char *text, size_t len,
+		      const struct rag_embed_opts *o, struct rag_embed_seq *s, struct rag_error *err)
+{
+	const char *prefix = o->prefix ? o->prefix : rag_embed_model_prefix(m, o->mode);
+	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens : (size_t)rag_encoder_n_ctx(m->enc);
+	int32_t *ids;
+	int rc;
+
+	if (limit > (size_t)rag_encoder_n_ctx(m->enc))
+		limit = (size_t)rag_encoder_n_ctx(m->enc);
+	if ((rc = rag_text_check(text, len, err)))
+		return rc;
 	rag_buf_reset(&m->text);
 	rag_buf_adds(&m->text, prefix);
 	rag_buf_add(&m->text, text, len);

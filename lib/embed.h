@@ -55,6 +55,9 @@ const struct rag_tokenizer *rag_embedder_tokenizer(const struct rag_embedder *m)
  */
 const char *rag_embed_model_prefix(const struct rag_embedder *m, enum rag_embed_mode mode);
 
+/* RAG_EDATA "empty text" or "text is only whitespace" (ASCII white space), else RAG_OK. */
+int rag_text_check(const char *text, size_t len, struct rag_error *err);
+
 /* One text, tokenized.  ids are owned (rag_embed_seq_free). */
 struct rag_embed_seq {
 	int32_t *ids;
