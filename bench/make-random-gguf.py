@@ -6,9 +6,9 @@ weights, for speed benchmarks (speed does not depend on weight values).
 
 The tokenizer (WordPiece, 30522 tokens) is copied from llama.cpp's
 ggml-vocab-bert-bge.gguf (tests/data/fixtures/vocab/).  Needs numpy and gguf
-(llama.cpp's gguf-py from PyPI).  Also writes OUT.hf/ (config.json +
-model.safetensors-free random init is left to the peer: only the config) so
-sentence-transformers can build a model of the same shape.
+(llama.cpp's gguf-py from PyPI).  Also writes OUT.hf/config.json, the same
+shape as a transformers BertConfig, so sentence-transformers can build a
+random-init model of the same shape.
 """
 import argparse
 import json
