@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "error.h"
 #include "gguf.h"
@@ -46,6 +47,7 @@ struct rag_tokens {
 	uint32_t *start, *end;
 	uint8_t *type_ids;
 	size_t n, cap;
+	void *scratch;   /* private: the tokenizer's per-caller working memory */
 };
 
 void rag_tokens_init(struct rag_tokens *t);
@@ -70,7 +72,10 @@ int rag_tokenize(const struct rag_tokenizer *t, const char *text, size_t len, un
 		 struct rag_tokens *out, struct rag_error *err);
 
 /* A pair (query, passage) as a cross-encoder sees it: [CLS] a [SEP] b [SEP] with
- * type ids 0 for the first segment and 1 for the second. */
+ * type ids 0 for the first segment and 1 for the second.  Offsets of the
+ * tokens of b are byte offsets into b.  Models without [CLS]/[SEP] (gpt2,
+ * llama) get [BOS] a [EOS] b [EOS] with BOS/EOS as their add_bos/add_eos flags say.
+ * An empty b is no second text (as transformers does): the result is rag_tokenize(a). */
 int rag_tokenize_pair(const struct rag_tokenizer *t, const char *a, size_t alen,
 		      const char *b, size_t blen, unsigned flags, struct rag_tokens *out,
 		      struct rag_error *err);
@@ -91,5 +96,45 @@ int rag_tokenizer_n_added(const struct rag_tokenizer *t, int pair);
 /* "bert", "gpt2", "llama" or "t5"; and the pre-tokenizer name ("gpt-2", "qwen2", ...) or "". */
 const char *rag_tokenizer_model(const struct rag_tokenizer *t);
 const char *rag_tokenizer_pre(const struct rag_tokenizer *t);
+
+/* ---- additions: truncation and JSON Lines records (rag-tokenize) ---- */
+
+/*
+ * Shorten out to at most max tokens, keeping the special tokens the tokenizer
+ * added ([CLS]/[SEP]/BOS/EOS: special ids with start == end).  head = 0 drops
+ * text tokens from the end, head = 1 from the start; in a pair the longer
+ * segment loses tokens first (Hugging Face's longest_first).  When the added
+ * tokens alone exceed max, only they remain.  Returns 1 when tokens were
+ * removed, else 0.
+ */
+int rag_tokens_truncate(const struct rag_tokenizer *t, struct rag_tokens *out, size_t max, int head);
+
+/* What rag_tokenize_record does with one input line. */
+struct rag_tokrec_opts {
+	const char *field;   /* text field (default "text"); with decode, the field written */
+	const char *pair;    /* second text field for pairs, or NULL */
+	const char *ids_field; /* decode: the field holding ids (default "ids") */
+	int lines;           /* the line is plain text, not a JSON object */
+	int pieces, offsets, n_tokens, count, decode, skip_special;
+	unsigned flags;      /* RAG_TOK_* for rag_tokenize */
+	long truncate;       /* > 0: rag_tokens_truncate to this many */
+	int trunc_head;
+};
+
+/*
+ * Turn one input line into one output record (appended to out, with '\n'):
+ * JSON input keeps its fields byte for byte and gains "ids" (and "pieces",
+ * "offsets" as [start, end] byte pairs, "type_ids" for pairs, "n_tokens",
+ * "truncated" when asked or when it applies); --count records carry
+ * "n_tokens" instead of "ids"; decode writes the text of the ids field into
+ * o->field.  Plain lines become {"<field>": line, ...}; invalid UTF-8 in them
+ * is tokenized as Hugging Face does (each bad sequence as U+FFFD) and written
+ * with U+FFFD.  RAG_EDATA with "<name>: line N: ..." for a bad record
+ * (invalid JSON, missing or non-string field, bad ids).  tok and a are the
+ * caller's scratch (one per thread).
+ */
+int rag_tokenize_record(const struct rag_tokenizer *t, const struct rag_tokrec_opts *o, const char *line,
+			size_t len, const char *name, size_t lineno, struct rag_tokens *tok,
+			struct rag_arena *a, struct rag_buf *out, struct rag_error *err);
 
 #endif

@@ -1,0 +1,651 @@
+/* test-tokenizer.c: tokenizers against Hugging Face's outputs: the golden files, every
+ * llama.cpp vocabulary case (.inp/.out pairs), pairs, offsets, [UNK] rule, bad input. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "gguf.h"
+#include "json.h"
+#include "testutil.h"
+#include "alloc.h"
+#include "tokenizer.h"
+
+static struct rag_tokenizer *load(const char *rel)
+{
+	struct rag_gguf *g = NULL;
+	struct rag_tokenizer *t = NULL;
+	struct rag_error err;
+
+	rag_error_clear(&err);
+	cr_assert_eq(rag_gguf_open(fixture(rel), &g, &err), RAG_OK, "%s: %s", rel, err.msg);
+	cr_assert_eq(rag_tokenizer_from_gguf(g, &t, &err), RAG_OK, "%s: %s", rel, err.msg);
+	rag_gguf_close(g);
+	return t;
+}
+
+static void print_ids(const char *what, const int32_t *ids, size_t n)
+{
+	fprintf(stderr, "  %s:", what);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, " %d", ids[i]);
+	fprintf(stderr, "\n");
+}
+
+/* Golden file rows: text, ids, decoded. */
+static void check_golden(const char *vocab, const char *golden, unsigned flags)
+{
+	struct rag_tokenizer *t = load(vocab);
+	struct rag_buf b, dec;
+	struct rag_arena a;
+	struct rag_json *root;
+	struct rag_error err;
+	struct rag_tokens tok;
+	size_t bad = 0, bad_dec = 0;
+
+	rag_buf_init(&b);
+	rag_buf_init(&dec);
+	rag_arena_init(&a);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&b, fixture(golden), &err), RAG_OK);
+	cr_assert_eq(rag_json_parse(&a, b.data, b.len, &root, &err), RAG_OK, "%s", err.msg);
+	const struct rag_json *rows = rag_json_get(root, "rows");
+	cr_assert(rows && rows->type == RAG_JSON_ARRAY);
+	cr_assert_gt(rows->u.arr.n, 50);
+	for (size_t r = 0; r < rows->u.arr.n; r++) {
+		const struct rag_json *row = &rows->u.arr.items[r];
+		size_t tl, dl;
+		const char *text = rag_json_get_str(row, "text", &tl);
+		const char *want_dec = rag_json_get_str(row, "decoded", &dl);
+		const struct rag_json *ids = rag_json_get(row, "ids");
+		int same;
+		cr_assert(text && ids && want_dec);
+		cr_assert_eq(rag_tokenize(t, text, tl, flags, &tok, &err), RAG_OK, "%s", err.msg);
+		same = tok.n == ids->u.arr.n;
+		for (size_t i = 0; same && i < tok.n; i++)
+			same = tok.ids[i] == (int32_t)ids->u.arr.items[i].u.num;
+		if (!same) {
+			bad++;
+			fprintf(stderr, "%s row %zu differs: '%s'\n", golden, r, text);
+			print_ids("got", tok.ids, tok.n);
+		}
+		rag_buf_reset(&dec);
+		cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, 1, &dec, &err), RAG_OK);
+		if (dec.len != dl || memcmp(dec.data ? dec.data : "", want_dec, dl) != 0) {
+			bad_dec++;
+			fprintf(stderr, "%s row %zu decodes to '%.*s', want '%s'\n", golden, r, (int)dec.len,
+				dec.data ? dec.data : "", want_dec);
+		}
+	}
+	cr_expect_eq(bad, 0, "%s: %zu of %zu rows differ", golden, bad, rows->u.arr.n);
+	cr_expect_eq(bad_dec, 0, "%s: %zu of %zu decodings differ", golden, bad_dec, rows->u.arr.n);
+	rag_tokens_free(&tok);
+	rag_arena_free(&a);
+	rag_buf_free(&b);
+	rag_buf_free(&dec);
+	rag_tokenizer_free(t);
+}
+
+Test(tokenizer, golden_bert, .timeout = 60)
+{
+	check_golden("vocab/ggml-vocab-bert-bge.gguf", "golden/tokenize-bert.json", RAG_TOK_ADD_SPECIAL);
+}
+
+Test(tokenizer, golden_gpt2, .timeout = 60)
+{
+	check_golden("vocab/ggml-vocab-gpt-2.gguf", "golden/tokenize-gpt2.json", 0);
+}
+
+/*
+ * llama.cpp's reference cases: inputs separated by "\n__ggml_vocab_test__\n", one
+ * output line of ids per input.  A case listed in `hf` is one where llama.cpp's
+ * recorded ids differ from Hugging Face's; there the Hugging Face ids are expected.
+ */
+struct hf_case {
+	int index;
+	const char *ids;   /* space-separated */
+};
+
+static size_t parse_ids(const char *s, size_t n, int32_t *out, size_t cap)
+{
+	size_t k = 0, i = 0;
+	while (i < n) {
+		while (i < n && (s[i] == ' ' || s[i] == '\r'))
+			i++;
+		if (i >= n)
+			break;
+		long v = 0;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			v = v * 10 + (s[i++] - '0');
+		cr_assert(k < cap);
+		out[k++] = (int32_t)v;
+		while (i < n && s[i] != ' ' && s[i] != '\r')
+			i++;
+	}
+	return k;
+}
+
+static void check_vocab(const char *name, const struct hf_case *hf, size_t nhf)
+{
+	char rel[256];
+	struct rag_buf inp, outb, dec;
+	struct rag_error err;
+	struct rag_tokens tok;
+	struct rag_tokenizer *t;
+	static const char sep[] = "\n__ggml_vocab_test__\n";
+	size_t pos = 0, lpos = 0, k = 0, bad = 0;
+	static int32_t want[4096];
+
+	snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", name);
+	t = load(rel);
+	rag_buf_init(&inp);
+	rag_buf_init(&outb);
+	rag_buf_init(&dec);
+	rag_tokens_init(&tok);
+	snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.inp", name);
+	cr_assert_eq(rag_buf_read_file(&inp, fixture(rel), &err), RAG_OK);
+	snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.out", name);
+	cr_assert_eq(rag_buf_read_file(&outb, fixture(rel), &err), RAG_OK);
+	while (pos < inp.len) {
+		const char *next = memmem(inp.data + pos, inp.len - pos, sep, sizeof sep - 1);
+		size_t tl = next ? (size_t)(next - (inp.data + pos)) : inp.len - pos;
+		const char *nl = memchr(outb.data + lpos, '\n', outb.len - lpos);
+		size_t ll = nl ? (size_t)(nl - (outb.data + lpos)) : outb.len - lpos;
+		size_t nw;
+		int same;
+
+		cr_assert(lpos <= outb.len, "%s: fewer output lines than inputs", name);
+		nw = parse_ids(outb.data + lpos, ll, want, 4096);
+		for (size_t h = 0; h < nhf; h++)
+			if (hf[h].index == (int)k)
+				nw = parse_ids(hf[h].ids, strlen(hf[h].ids), want, 4096);
+		cr_assert_eq(rag_tokenize(t, inp.data + pos, tl, 0, &tok, &err), RAG_OK, "%s", err.msg);
+		same = nw == tok.n;
+		for (size_t i = 0; same && i < nw; i++)
+			same = want[i] == tok.ids[i];
+		if (!same) {
+			bad++;
+			fprintf(stderr, "%s case %zu differs: '%.*s'\n", name, k, (int)tl, inp.data + pos);
+			print_ids("want", want, nw);
+			print_ids("got ", tok.ids, tok.n);
+		}
+		k++;
+		pos += tl + sizeof sep - 1;
+		lpos += ll + 1;
+	}
+	cr_expect_eq(bad, 0, "%s: %zu of %zu cases differ", name, bad, k);
+	cr_expect_gt(k, 30);
+	rag_tokens_free(&tok);
+	rag_buf_free(&inp);
+	rag_buf_free(&outb);
+	rag_buf_free(&dec);
+	rag_tokenizer_free(t);
+}
+
+Test(tokenizer, vocab_bert_bge, .timeout = 60) { check_vocab("bert-bge", NULL, 0); }
+Test(tokenizer, vocab_gpt_2, .timeout = 60) { check_vocab("gpt-2", NULL, 0); }
+Test(tokenizer, vocab_llama_spm, .timeout = 60) { check_vocab("llama-spm", NULL, 0); }
+Test(tokenizer, vocab_phi_3, .timeout = 60) { check_vocab("phi-3", NULL, 0); }
+Test(tokenizer, vocab_deepseek_coder, .timeout = 60) { check_vocab("deepseek-coder", NULL, 0); }
+Test(tokenizer, vocab_deepseek_llm, .timeout = 60) { check_vocab("deepseek-llm", NULL, 0); }
+Test(tokenizer, vocab_falcon, .timeout = 60) { check_vocab("falcon", NULL, 0); }
+Test(tokenizer, vocab_mpt, .timeout = 60) { check_vocab("mpt", NULL, 0); }
+Test(tokenizer, vocab_refact, .timeout = 60) { check_vocab("refact", NULL, 0); }
+Test(tokenizer, vocab_starcoder, .timeout = 60) { check_vocab("starcoder", NULL, 0); }
+
+/* ---- hard cases (tests/data/tokenize/hard-cases.jsonl, made by Hugging Face) ---- */
+
+static size_t unhex(const char *h, size_t n, char *out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		unsigned v;
+		sscanf(h + i, "%2x", &v);
+		out[k++] = (char)v;
+	}
+	return k;
+}
+
+static int same_ids(const struct rag_tokens *tok, const struct rag_json *ids)
+{
+	if (!ids || ids->type != RAG_JSON_ARRAY || ids->u.arr.n != tok->n)
+		return 0;
+	for (size_t i = 0; i < tok->n; i++)
+		if (tok->ids[i] != (int32_t)ids->u.arr.items[i].u.num)
+			return 0;
+	return 1;
+}
+
+Test(tokenizer, hard_cases, .timeout = 60)
+{
+	struct rag_tokenizer *bert = load("vocab/ggml-vocab-bert-bge.gguf");
+	struct rag_tokenizer *gpt2 = load("vocab/ggml-vocab-gpt-2.gguf");
+	struct rag_buf b;
+	struct rag_arena a;
+	struct rag_error err;
+	struct rag_tokens tok;
+	size_t n = 0, bad = 0;
+	static char text[8192];
+
+	rag_buf_init(&b);
+	rag_arena_init(&a);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&b, testdata("tokenize/hard-cases.jsonl"), &err), RAG_OK);
+	for (char *p = b.data, *e; p < b.data + b.len; p = e + 1) {
+		struct rag_json *rec;
+		size_t hl, tl;
+		e = memchr(p, '\n', (size_t)(b.data + b.len - p));
+		if (!e)
+			e = b.data + b.len;
+		if (e == p)
+			continue;
+		cr_assert_eq(rag_json_parse(&a, p, (size_t)(e - p), &rec, &err), RAG_OK);
+		const char *name = rag_json_get_str(rec, "name", NULL);
+		const char *hex = rag_json_get_str(rec, "hex", &hl);
+		if (name[0] == '_')
+			continue;
+		cr_assert(hl / 2 < sizeof text);
+		tl = unhex(hex, hl, text);
+		cr_assert_eq(rag_tokenize(bert, text, tl, RAG_TOK_ADD_SPECIAL | RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+		if (!same_ids(&tok, rag_json_get(rec, "bert"))) {
+			bad++;
+			fprintf(stderr, "hard case %s differs (bert)\n", name);
+			print_ids("got", tok.ids, tok.n);
+		}
+		for (size_t k = 0; k < tok.n; k++)
+			cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= tl, "%s: bad offsets", name);
+		cr_assert_eq(rag_tokenize(gpt2, text, tl, RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+		if (!same_ids(&tok, rag_json_get(rec, "gpt2"))) {
+			bad++;
+			fprintf(stderr, "hard case %s differs (gpt2)\n", name);
+			print_ids("got", tok.ids, tok.n);
+		}
+		/* byte-level tokens tile the input: each starts where the previous ended */
+		for (size_t k = 0; k < tok.n; k++) {
+			cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= tl, "%s: bad offsets", name);
+			if (k)
+				cr_assert(tok.start[k] >= tok.start[k - 1], "%s: offsets go back", name);
+		}
+		n++;
+	}
+	cr_assert_gt(n, 20);
+	cr_expect_eq(bad, 0, "%zu hard cases differ", bad);
+	rag_tokens_free(&tok);
+	rag_arena_free(&a);
+	rag_buf_free(&b);
+	rag_tokenizer_free(bert);
+	rag_tokenizer_free(gpt2);
+}
+
+/* ---- cross-encoder pairs and model files ---- */
+
+Test(tokenizer, rerank_pairs_and_type_ids)
+{
+	struct rag_tokenizer *t = load("models/tiny-rerank-f16.gguf");
+	struct rag_buf b;
+	struct rag_arena a;
+	struct rag_json *root;
+	struct rag_error err;
+	struct rag_tokens tok;
+
+	rag_buf_init(&b);
+	rag_arena_init(&a);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&b, fixture("golden/tiny-rerank.json"), &err), RAG_OK);
+	cr_assert_eq(rag_json_parse(&a, b.data, b.len, &root, &err), RAG_OK);
+	const struct rag_json *rows = rag_json_get(root, "rows");
+	cr_assert_gt(rows->u.arr.n, 2);
+	for (size_t r = 0; r < rows->u.arr.n; r++) {
+		const struct rag_json *row = &rows->u.arr.items[r];
+		size_t ql, pl;
+		const char *q = rag_json_get_str(row, "query", &ql), *p = rag_json_get_str(row, "passage", &pl);
+		const struct rag_json *types = rag_json_get(row, "token_type_ids");
+		cr_assert_eq(rag_tokenize_pair(t, q, ql, p, pl, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+		cr_assert(same_ids(&tok, rag_json_get(row, "ids")), "row %zu ids differ", r);
+		for (size_t k = 0; k < tok.n; k++)
+			cr_assert_eq(tok.type_ids[k], (int)types->u.arr.items[k].u.num, "row %zu type %zu", r, k);
+	}
+	cr_assert_eq(rag_tokenizer_n_added(t, 1), 3);
+	cr_assert_eq(rag_tokenizer_n_added(t, 0), 2);
+	rag_tokens_free(&tok);
+	rag_arena_free(&a);
+	rag_buf_free(&b);
+	rag_tokenizer_free(t);
+}
+
+Test(tokenizer, embed_golden_ids)
+{
+	struct rag_tokenizer *t = load("models/tiny-embed-mean-q8_0.gguf");
+	struct rag_buf b;
+	struct rag_arena a;
+	struct rag_json *root;
+	struct rag_error err;
+	struct rag_tokens tok;
+
+	rag_buf_init(&b);
+	rag_arena_init(&a);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&b, fixture("golden/tiny-embed-mean.json"), &err), RAG_OK);
+	cr_assert_eq(rag_json_parse(&a, b.data, b.len, &root, &err), RAG_OK);
+	const struct rag_json *rows = rag_json_get(root, "rows");
+	for (size_t r = 0; r < rows->u.arr.n; r++) {
+		const struct rag_json *row = &rows->u.arr.items[r];
+		size_t tl;
+		const char *text = rag_json_get_str(row, "text", &tl);
+		cr_assert_eq(rag_tokenize(t, text, tl, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+		rag_tokens_truncate(t, &tok, 128, 0);
+		cr_assert(same_ids(&tok, rag_json_get(row, "ids")), "row %zu ids differ", r);
+	}
+	rag_tokens_free(&tok);
+	rag_arena_free(&a);
+	rag_buf_free(&b);
+	rag_tokenizer_free(t);
+}
+
+Test(tokenizer, qwen2_prompt_ids)
+{
+	struct rag_tokenizer *t = load("models/tiny-qwen2-f16.gguf");
+	struct rag_buf b;
+	struct rag_arena a;
+	struct rag_json *root;
+	struct rag_error err;
+	struct rag_tokens tok;
+
+	rag_buf_init(&b);
+	rag_arena_init(&a);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&b, fixture("golden/tiny-qwen2.json"), &err), RAG_OK);
+	cr_assert_eq(rag_json_parse(&a, b.data, b.len, &root, &err), RAG_OK);
+	const struct rag_json *rows = rag_json_get(root, "rows");
+	cr_assert(rows && rows->u.arr.n > 0);
+	for (size_t r = 0; r < rows->u.arr.n; r++) {
+		const struct rag_json *row = &rows->u.arr.items[r];
+		size_t tl;
+		const char *text = rag_json_get_str(row, "prompt", &tl);
+		cr_assert(text);
+		cr_assert_eq(rag_tokenize(t, text, tl, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+		cr_assert(same_ids(&tok, rag_json_get(row, "prompt_ids")), "row %zu ids differ", r);
+	}
+	rag_tokens_free(&tok);
+	rag_arena_free(&a);
+	rag_buf_free(&b);
+	rag_tokenizer_free(t);
+}
+
+/* ---- rules and invariants ---- */
+
+Test(tokenizer, wordpiece_unk_rule)
+{
+	struct rag_tokenizer *t = load("vocab/ggml-vocab-bert-bge.gguf");
+	struct rag_tokens tok;
+	struct rag_error err;
+	char w[200];
+	int32_t unk = rag_tokenizer_special(t, RAG_TOK_UNK);
+
+	rag_tokens_init(&tok);
+	memset(w, 'a', sizeof w);
+	cr_assert_eq(rag_tokenize(t, w, 100, 0, &tok, &err), RAG_OK);
+	cr_assert_gt(tok.n, 1);  /* 100 characters: split into pieces */
+	cr_assert_eq(rag_tokenize(t, w, 101, RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 1);
+	cr_assert_eq(tok.ids[0], unk);
+	cr_assert_eq(tok.start[0], 0);
+	cr_assert_eq(tok.end[0], 101);
+	/* 136 characters: llama.cpp splits it into 49 pieces, Hugging Face gives [UNK] */
+	cr_assert_eq(rag_tokenize(t, w, 136, 0, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 1);
+	cr_assert_eq(tok.ids[0], unk);
+	/* counted in characters after normalization, not bytes */
+	{
+		char u[300];
+		size_t n = 0;
+		for (int i = 0; i < 100; i++) {
+			memcpy(u + n, "\xc3\xa9", 2);  /* é -> e */
+			n += 2;
+		}
+		cr_assert_eq(rag_tokenize(t, u, n, 0, &tok, &err), RAG_OK);
+		cr_assert_neq(tok.ids[0], unk);
+	}
+	rag_tokens_free(&tok);
+	rag_tokenizer_free(t);
+}
+
+Test(tokenizer, specials_and_accessors)
+{
+	struct rag_tokenizer *t = load("vocab/ggml-vocab-bert-bge.gguf");
+	struct rag_tokens tok;
+	struct rag_error err;
+	size_t len;
+
+	rag_tokens_init(&tok);
+	cr_assert_str_eq(rag_tokenizer_model(t), "bert");
+	cr_assert_str_eq(rag_tokenizer_pre(t), "bert-bge");
+	cr_assert_eq(rag_tokenizer_vocab_size(t), 30522);
+	cr_assert_eq(rag_tokenizer_special(t, RAG_TOK_CLS), 101);
+	cr_assert_eq(rag_tokenizer_special(t, RAG_TOK_SEP), 102);
+	cr_assert_eq(rag_tokenizer_special(t, RAG_TOK_MASK), 103);
+	cr_assert_eq(rag_tokenizer_special(t, RAG_TOK_EOT), -1);
+	cr_assert(rag_token_is_special(t, 101));
+	cr_assert(!rag_token_is_special(t, 7592));
+	cr_assert_str_eq(rag_token_piece(t, 101, &len), "[CLS]");
+	cr_assert_eq(len, 5);
+	cr_assert_null(rag_token_piece(t, -1, NULL));
+	cr_assert_null(rag_token_piece(t, 30522, NULL));
+	/* empty text: just the added tokens */
+	cr_assert_eq(rag_tokenize(t, "", 0, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 2);
+	/* special text is text unless asked */
+	cr_assert_eq(rag_tokenize(t, "[MASK]", 6, 0, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 3);
+	cr_assert_eq(rag_tokenize(t, "x[MASK]y", 8, RAG_TOK_PARSE_SPECIAL | RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 3);
+	cr_assert_eq(tok.ids[1], 103);
+	cr_assert_eq(tok.start[1], 1);
+	cr_assert_eq(tok.end[1], 7);
+	rag_tokens_free(&tok);
+	rag_tokenizer_free(t);
+
+	t = load("vocab/ggml-vocab-gpt-2.gguf");
+	cr_assert_str_eq(rag_tokenizer_model(t), "gpt2");
+	cr_assert_str_eq(rag_tokenizer_pre(t), "gpt-2");
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_tokenize(t, "a<|endoftext|>b", 15, RAG_TOK_PARSE_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 3);
+	cr_assert_eq(tok.ids[1], 50256);
+	cr_assert_eq(rag_tokenize(t, "a<|endoftext|>b", 15, 0, &tok, &err), RAG_OK);
+	cr_assert_gt(tok.n, 3);
+	rag_tokens_free(&tok);
+	rag_tokenizer_free(t);
+}
+
+Test(tokenizer, truncate)
+{
+	struct rag_tokenizer *t = load("vocab/ggml-vocab-bert-bge.gguf");
+	struct rag_tokens tok;
+	struct rag_error err;
+
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_tokenize(t, "a b c d e", 9, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 7);
+	cr_assert_eq(rag_tokens_truncate(t, &tok, 10, 0), 0);
+	cr_assert_eq(rag_tokens_truncate(t, &tok, 4, 0), 1);
+	cr_assert_eq(tok.n, 4);
+	cr_assert_eq(tok.ids[0], 101);
+	cr_assert_eq(tok.ids[1], 1037);
+	cr_assert_eq(tok.ids[2], 1038);
+	cr_assert_eq(tok.ids[3], 102);
+	cr_assert_eq(rag_tokenize(t, "a b c d e", 9, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(rag_tokens_truncate(t, &tok, 3, 1), 1);
+	cr_assert_eq(tok.n, 3);
+	cr_assert_eq(tok.ids[1], 1041);
+	cr_assert_eq(rag_tokens_truncate(t, &tok, 1, 1), 1);
+	cr_assert_eq(tok.n, 2);  /* the added tokens stay */
+	cr_assert_eq(rag_tokenize_pair(t, "a", 1, "b c d e f", 9, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(rag_tokens_truncate(t, &tok, 6, 0), 1);
+	cr_assert_eq(tok.n, 6);
+	cr_assert_eq(tok.ids[1], 1037);
+	cr_assert_eq(tok.ids[2], 102);
+	cr_assert_eq(tok.ids[3], 1038);
+	cr_assert_eq(tok.ids[4], 1039);
+	cr_assert_eq(tok.type_ids[4], 1);
+	rag_tokens_free(&tok);
+	rag_tokenizer_free(t);
+}
+
+/* Decoding what was encoded gives the text back (byte-level and SentencePiece). */
+static void check_round_trip(const char *name)
+{
+	char rel[256];
+	struct rag_tokenizer *t;
+	struct rag_buf inp, dec;
+	struct rag_error err;
+	struct rag_tokens tok;
+	static const char sep[] = "\n__ggml_vocab_test__\n";
+	size_t pos = 0, bad = 0;
+
+	snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", name);
+	t = load(rel);
+	snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf.inp", name);
+	rag_buf_init(&inp);
+	rag_buf_init(&dec);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&inp, fixture(rel), &err), RAG_OK);
+	while (pos < inp.len) {
+		const char *next = memmem(inp.data + pos, inp.len - pos, sep, sizeof sep - 1);
+		size_t tl = next ? (size_t)(next - (inp.data + pos)) : inp.len - pos;
+		cr_assert_eq(rag_tokenize(t, inp.data + pos, tl, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+		rag_buf_reset(&dec);
+		cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, 1, &dec, &err), RAG_OK);
+		if (dec.len != tl || memcmp(dec.data ? dec.data : "", inp.data + pos, tl) != 0) {
+			bad++;
+			fprintf(stderr, "%s: '%.*s' decodes to '%.*s'\n", name, (int)tl, inp.data + pos, (int)dec.len,
+				dec.data ? dec.data : "");
+		}
+		pos += tl + sizeof sep - 1;
+	}
+	cr_expect_eq(bad, 0, "%s: %zu texts do not round-trip", name, bad);
+	rag_tokens_free(&tok);
+	rag_buf_free(&inp);
+	rag_buf_free(&dec);
+	rag_tokenizer_free(t);
+}
+
+Test(tokenizer, round_trip_gpt2) { check_round_trip("gpt-2"); }
+Test(tokenizer, round_trip_llama_spm) { check_round_trip("llama-spm"); }
+Test(tokenizer, round_trip_starcoder) { check_round_trip("starcoder"); }
+
+Test(tokenizer, invalid_utf8_offsets)
+{
+	struct rag_tokenizer *t = load("vocab/ggml-vocab-gpt-2.gguf");
+	struct rag_tokens tok;
+	struct rag_error err;
+	static const char in[] = "ab\x80\x80" "cd \xe2\x82";
+	size_t n = sizeof in - 1;
+
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_tokenize(t, in, n, RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+	cr_assert_gt(tok.n, 2);
+	cr_assert_eq(tok.start[0], 0);
+	cr_assert_eq(tok.end[tok.n - 1], n);
+	for (size_t k = 1; k < tok.n; k++)
+		cr_assert_geq(tok.start[k], tok.start[k - 1]);
+	rag_tokens_free(&tok);
+	rag_tokenizer_free(t);
+}
+
+#include <pthread.h>
+
+struct thr_arg {
+	const struct rag_tokenizer *t;
+	int ok;
+};
+
+static void *thr_main(void *p)
+{
+	struct thr_arg *a = p;
+	struct rag_tokens tok;
+	struct rag_error err;
+	static const char *texts[] = { "The quick brown fox", "  spaces   and\ttabs\n", "naïve café 東京 🚀", "x" };
+	int32_t first[4][64];
+	size_t nfirst[4];
+
+	rag_tokens_init(&tok);
+	a->ok = 1;
+	for (int r = 0; r < 2000; r++) {
+		int i = r % 4;
+		if (rag_tokenize(a->t, texts[i], strlen(texts[i]), RAG_TOK_ADD_SPECIAL, &tok, &err) || tok.n > 64) {
+			a->ok = 0;
+			break;
+		}
+		if (r < 4) {
+			memcpy(first[i], tok.ids, tok.n * sizeof *tok.ids);
+			nfirst[i] = tok.n;
+		} else if (tok.n != nfirst[i] || memcmp(first[i], tok.ids, tok.n * sizeof *tok.ids)) {
+			a->ok = 0;
+			break;
+		}
+	}
+	rag_tokens_free(&tok);
+	return NULL;
+}
+
+Test(tokenizer, one_tokenizer_many_threads)
+{
+	const char *files[] = { "vocab/ggml-vocab-bert-bge.gguf", "vocab/ggml-vocab-gpt-2.gguf", "vocab/ggml-vocab-phi-3.gguf" };
+	for (size_t f = 0; f < 3; f++) {
+		struct rag_tokenizer *t = load(files[f]);
+		pthread_t th[4];
+		struct thr_arg a[4];
+		for (int i = 0; i < 4; i++) {
+			a[i].t = t;
+			cr_assert_eq(pthread_create(&th[i], NULL, thr_main, &a[i]), 0);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			cr_assert(a[i].ok, "%s: thread %d got different ids", files[f], i);
+		}
+		rag_tokenizer_free(t);
+	}
+}
+
+Test(tokenizer, bad_metadata)
+{
+	struct rag_gguf *g = NULL;
+	struct rag_tokenizer *t = NULL;
+	struct rag_error err;
+
+	/* a model file's tokenizer loads; a file with no tokenizer is RAG_EMODEL */
+	cr_assert_eq(rag_gguf_open(fixture("models/tiny-qwen2-q8_0.gguf"), &g, &err), RAG_OK);
+	cr_assert_eq(rag_tokenizer_from_gguf(g, &t, &err), RAG_OK);
+	rag_tokenizer_free(t);
+	rag_gguf_close(g);
+	rag_tokenizer_free(NULL);
+}
+
+Test(tokenizer, allocation_failures_are_reported)
+{
+	struct rag_gguf *g = NULL;
+	struct rag_tokenizer *t = NULL;
+	struct rag_error err;
+	unsigned long n;
+
+	cr_assert_eq(rag_gguf_open(fixture("vocab/ggml-vocab-bert-bge.gguf"), &g, &err), RAG_OK);
+	rag_alloc_fail_after(0);
+	cr_assert_eq(rag_tokenizer_from_gguf(g, &t, &err), RAG_OK);
+	n = rag_alloc_fail_after(0);
+	rag_tokenizer_free(t);
+	for (unsigned long k = 1; k <= n; k++) {
+		t = NULL;
+		rag_alloc_fail_after(k);
+		int rc = rag_tokenizer_from_gguf(g, &t, &err);
+		rag_alloc_fail_after(0);
+		cr_assert(rc == RAG_OK || rc == RAG_EINTERNAL, "allocation %lu: rc %d", k, rc);
+		if (rc == RAG_OK)
+			rag_tokenizer_free(t);
+		else
+			cr_assert_null(t);
+	}
+	rag_gguf_close(g);
+}
