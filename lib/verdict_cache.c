@@ -150,7 +150,7 @@ int rag_vcache_model_hash(struct rag_vcache *c, const char *path, char *out, str
 {
 	struct stat st;
 	int64_t mtime_ns;
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 14695981039346656037ull;  /* FNV-64 offset basis */
 	unsigned char *blk;
 	size_t n, i;
 	FILE *f;
