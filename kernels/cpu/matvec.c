@@ -70,11 +70,40 @@ static float dot_bf16(const void *w, const float *x, int64_t k)
 	return s;
 }
 
+#ifdef HAVE_F16C_FMA
+static inline float hsum256(__m256 a)
+{
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_add_ss(h, _mm_movehdup_ps(h));
+	return _mm_cvtss_f32(h);
+}
+
+/* 8 int8 at q, widened to float. */
+static inline __m256 i8x8(const int8_t *q)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+}
+#endif
+
 /* Q8_0: 34-byte blocks of an f16 scale and 32 int8. */
 static float dot_q8_0(const void *w, const float *x, int64_t k)
 {
 	const uint8_t *b = w;
 	float s = 0.0f;
+#ifdef HAVE_F16C_FMA
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t j = 0; j < k; j += 32, b += 34) {
+		const int8_t *q = (const int8_t *)(b + 2);
+		const float *xb = x + j;
+		__m256 a = _mm256_mul_ps(i8x8(q), _mm256_loadu_ps(xb));
+		a = _mm256_fmadd_ps(i8x8(q + 8), _mm256_loadu_ps(xb + 8), a);
+		a = _mm256_fmadd_ps(i8x8(q + 16), _mm256_loadu_ps(xb + 16), a);
+		a = _mm256_fmadd_ps(i8x8(q + 24), _mm256_loadu_ps(xb + 24), a);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(b)), a, acc);
+	}
+	return hsum256(acc);
+#endif
 	for (int64_t j = 0; j < k; j += 32, b += 34) {
 		const int8_t *q = (const int8_t *)(b + 2);
 		float a = 0.0f;
