@@ -131,6 +131,28 @@ static float dot_q4_0(const void *w, const float *x, int64_t k)
 	return s;
 }
 
+/* Q5_0: 22-byte blocks: f16 scale, 32 high bits (little-endian), 16 bytes of
+ * nibbles; value ((nibble | high << 4) - 16). */
+static float dot_q5_0(const void *w, const float *x, int64_t k)
+{
+	const uint8_t *b = w;
+	float s = 0.0f;
+	for (int64_t j = 0; j < k; j += 32, b += 22) {
+		uint32_t qh = (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 |
+			      (uint32_t)b[5] << 24;
+		const uint8_t *q = b + 6;
+		float a = 0.0f;
+		#pragma omp simd reduction(+:a)
+		for (int i = 0; i < 16; i++) {
+			int lo = (int)((q[i] & 0xF) | (((qh >> i) << 4) & 0x10)) - 16;
+			int hi = (int)((q[i] >> 4) | ((qh >> (i + 12)) & 0x10)) - 16;
+			a += (float)lo * x[j + i] + (float)hi * x[j + i + 16];
+		}
+		s += half_at(b) * a;
+	}
+	return s;
+}
+
 static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
 {
 	if (j < 4) {
@@ -244,6 +266,7 @@ static dot_fn dot_for(enum rag_dtype t)
 	case RAG_DT_BF16: return dot_bf16;
 	case RAG_DT_Q8_0: return dot_q8_0;
 	case RAG_DT_Q4_0: return dot_q4_0;
+	case RAG_DT_Q5_0: return dot_q5_0;
 	case RAG_DT_Q4_K: return dot_q4_k;
 	case RAG_DT_Q5_K: return dot_q5_k;
 	case RAG_DT_Q6_K: return dot_q6_k;
