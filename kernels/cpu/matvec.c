@@ -84,6 +84,36 @@ static inline __m256 i8x8(const int8_t *q)
 {
 	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
 }
+
+/* sum_i v[i] * x[i] for 32 int8 values in v, as 8 partial sums. */
+static inline __m256 dot_i8x32(__m256i v, const float *x, __m256 acc)
+{
+	__m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), _mm256_loadu_ps(x), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))),
+			      _mm256_loadu_ps(x + 8), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), _mm256_loadu_ps(x + 16), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))),
+			      _mm256_loadu_ps(x + 24), acc);
+	return acc;
+}
+
+/* 16 bytes of nibbles as 32 values: low nibbles first, then high nibbles. */
+static inline __m256i nibbles32(const uint8_t *q)
+{
+	__m128i b = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(0x0F);
+	return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+
+/* 0xFF in byte i where bit i of x is set. */
+static inline __m256i bits32(uint32_t x)
+{
+	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+					       0x0101010101010101, 0x0000000000000000);
+	__m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+	bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+	return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
 #endif
 
 /* Q8_0: 34-byte blocks of an f16 scale and 32 int8. */
@@ -120,6 +150,15 @@ static float dot_q4_0(const void *w, const float *x, int64_t k)
 {
 	const uint8_t *b = w;
 	float s = 0.0f;
+#ifdef HAVE_F16C_FMA
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t j = 0; j < k; j += 32, b += 18) {
+		__m256i v = _mm256_sub_epi8(nibbles32(b + 2), _mm256_set1_epi8(8));
+		__m256 a = dot_i8x32(v, x + j, _mm256_setzero_ps());
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(b)), a, acc);
+	}
+	return hsum256(acc);
+#endif
 	for (int64_t j = 0; j < k; j += 32, b += 18) {
 		const uint8_t *q = b + 2;
 		float a = 0.0f;
@@ -137,6 +176,18 @@ static float dot_q5_0(const void *w, const float *x, int64_t k)
 {
 	const uint8_t *b = w;
 	float s = 0.0f;
+#ifdef HAVE_F16C_FMA
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t j = 0; j < k; j += 32, b += 22) {
+		uint32_t qh = (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 |
+			      (uint32_t)b[5] << 24;
+		__m256i hb = _mm256_and_si256(bits32(qh), _mm256_set1_epi8(0x10));
+		__m256i v = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b + 6), hb), _mm256_set1_epi8(16));
+		__m256 a = dot_i8x32(v, x + j, _mm256_setzero_ps());
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(b)), a, acc);
+	}
+	return hsum256(acc);
+#endif
 	for (int64_t j = 0; j < k; j += 32, b += 22) {
 		uint32_t qh = (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 |
 			      (uint32_t)b[5] << 24;
@@ -179,6 +230,20 @@ static float dot_q4_k(const void *w, const float *x, int64_t k)
 			float a1 = 0.0f, a2 = 0.0f, x1 = 0.0f, x2 = 0.0f;
 			scale_min_k4(2 * g, sc, &s1, &m1);
 			scale_min_k4(2 * g + 1, sc, &s2, &m2);
+#ifdef HAVE_F16C_FMA
+			{
+				__m256i b32 = _mm256_loadu_si256((const __m256i *)q), m = _mm256_set1_epi8(0x0F);
+				__m256 z = _mm256_setzero_ps(), xs1, xs2;
+				a1 = hsum256(dot_i8x32(_mm256_and_si256(b32, m), xb, z));
+				a2 = hsum256(dot_i8x32(_mm256_and_si256(_mm256_srli_epi16(b32, 4), m), xb + 32, z));
+				xs1 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+						    _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
+				xs2 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb + 32), _mm256_loadu_ps(xb + 40)),
+						    _mm256_add_ps(_mm256_loadu_ps(xb + 48), _mm256_loadu_ps(xb + 56)));
+				x1 = hsum256(xs1);
+				x2 = hsum256(xs2);
+			}
+#else
 			#pragma omp simd reduction(+:a1, a2, x1, x2)
 			for (int l = 0; l < 32; l++) {
 				a1 += (float)(q[l] & 0xF) * xb[l];
@@ -186,6 +251,7 @@ static float dot_q4_k(const void *w, const float *x, int64_t k)
 				x1 += xb[l];
 				x2 += xb[l + 32];
 			}
+#endif
 			s += d * (float)s1 * a1 - dmin * (float)m1 * x1 + d * (float)s2 * a2 -
 			     dmin * (float)m2 * x2;
 		}
