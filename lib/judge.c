@@ -277,9 +277,10 @@ int rag_judge_list(struct rag_judge *j, const char *task, const char *prompt, st
 		goto out;
 	for (attempt = 0; attempt <= j->o.retries && *n == 0; attempt++) {
 		rag_buf_reset(&j->task);
-		rag_buf_printf(&j->task, "%s#%d", task, attempt);
+		/* generation settings are part of the key: another --max-tokens is another answer */
+		rag_buf_printf(&j->task, "%s#%d/max_tokens=%lld", task, attempt, (long long)j->o.max_tokens);
 		if (attempt)
-			rag_buf_printf(&j->task, "/seed=%llu", (unsigned long long)(j->o.seed + (uint64_t)attempt));
+			rag_buf_printf(&j->task, "/t=0.8/seed=%llu", (unsigned long long)(j->o.seed + (uint64_t)attempt));
 		hit = cache_get(j, j->task.data, &val, err);
 		if (hit < 0) {
 			rc = -hit;

@@ -65,6 +65,11 @@ test_expect_success 'a changed answer recomputes only its own verdicts' '
 	grep_q "\"misses\":0," out5
 '
 
+test_expect_success 'another --max-tokens is another judge answer (not a cache hit)' '
+	run "$A" --cache c.db -m faithfulness --max-tokens 9 --json >mt 2>/dev/null &&
+	! grep_q "\"misses\":0," mt
+'
+
 test_expect_success 'table form, -m selects metrics' '
 	run "$A" --cache c.db -m faithfulness -m context_recall >tab 2>/dev/null &&
 	grep_q "^faithfulness  *	all	[01]\.[0-9]\{4\}$" tab &&
@@ -96,6 +101,13 @@ test_expect_success 'without --embed, answer_relevancy is left out with a warnin
 	rag-eval --answers "$A" --judge "$J" --max-tokens 8 --cache c.db >t 2>err &&
 	! grep_q answer_relevancy t &&
 	grep_q "answer_relevancy left out: no --embed MODEL" err
+'
+
+test_expect_success 'a run killed mid-way leaves a usable cache' '
+	run "$A" --cache k.db >/dev/null 2>&1 &
+	pid=$! && sleep 1 && kill -9 $pid; wait $pid;
+	run "$A" --cache k.db --json -q >outk 2>/dev/null &&
+	head -n 3 outk >rk && test_cmp r1 rk
 '
 
 test_done

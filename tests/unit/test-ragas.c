@@ -240,3 +240,50 @@ Test(verdict_cache, file_persists_and_model_hash)
 	rmdir(dir);
 	rag_buf_free(&v);
 }
+
+/* The judge on the tiny random-weight decoder: verdicts well-formed and
+ * cached, lists bounded by the retry count. */
+Test(judge, tiny_model_verdicts_and_lists)
+{
+	const char *fx = getenv("RAG_FIXTURES");
+	char path[512];
+	struct rag_vcache *c;
+	struct rag_judge *j;
+	struct rag_judge_opts o;
+	struct rag_buf why, items;
+	struct rag_error err;
+	int v1 = -2, v2 = -2;
+	size_t n, calls;
+
+	if (!fx)
+		fx = "../tests/data/fixtures";
+	snprintf(path, sizeof path, "%s/models/tiny-qwen2-f16.gguf", fx);
+	rag_buf_init(&why);
+	rag_buf_init(&items);
+	rag_judge_opts_init(&o);
+	o.max_tokens = 4;
+	o.retries = 2;
+	cr_assert_eq(rag_vcache_open(NULL, &c, NULL), 0);
+	cr_assert_eq(rag_judge_open(path, c, &o, &j, &err), 0, "%s", err.msg);
+	cr_expect_eq(strncmp(rag_judge_model_hash(j), "fnv1a64:", 8), 0);
+	cr_assert_eq(rag_judge_verdict(j, "t", "Is the sky blue? Reply 1 or 0.", &v1, &why, &err), 0);
+	cr_expect(v1 == 0 || v1 == 1);
+	cr_expect_eq(rag_judge_calls(j), 1);
+	cr_assert_eq(rag_judge_verdict(j, "t", "Is the sky blue? Reply 1 or 0.", &v2, &why, &err), 0);
+	cr_expect_eq(v1, v2, "the cached verdict is the verdict");
+	cr_expect_eq(rag_judge_calls(j), 1, "the second ask is served from the cache");
+	cr_expect_eq(rag_vcache_hits(c), 1);
+	calls = rag_judge_calls(j);
+	cr_assert_eq(rag_judge_list(j, "l", "List three colours.", &items, &n, &why, &err), 0);
+	cr_expect(rag_judge_calls(j) - calls >= 1 && rag_judge_calls(j) - calls <= 3, "attempts bounded");
+	cr_expect(n > 0 || why.len > 0, "an empty list says why");
+	calls = rag_judge_calls(j);
+	rag_buf_reset(&items);
+	cr_assert_eq(rag_judge_list(j, "l", "List three colours.", &items, &n, &why, &err), 0);
+	cr_expect_eq(rag_judge_calls(j), calls, "lists are cached too");
+	rag_judge_free(j);
+	rag_judge_free(NULL);
+	rag_vcache_free(c);
+	rag_buf_free(&why);
+	rag_buf_free(&items);
+}
