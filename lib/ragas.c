@@ -565,18 +565,13 @@ int rag_ragas_eval(struct rag_ragas *r, const struct rag_ragas_input *in, struct
 	s->fc_precision = s->fc_recall = NAN;
 	if ((rc = join_contexts(r, in, err)))
 		return rc;
-	if ((rc = rag_vcache_begin(r->cache, err)))
-		return rc;
+	/* no transaction around the record: each verdict is committed when it
+	 * is obtained (the judge is slow; a long write lock would stall other
+	 * runs sharing the cache) */
 	for (m = 0; m < RAG_RAGAS_N && !rc; m++)
 		if (r->o.metrics & (1u << m))
 			rc = fn[m](r, in, s, err);
-	if (rc) {
-		struct rag_error e2;
-		rag_error_clear(&e2);
-		rag_vcache_commit(r->cache, &e2);  /* keep the verdicts obtained so far */
-		return rc;
-	}
-	return rag_vcache_commit(r->cache, err);
+	return rc;
 }
 
 size_t rag_ragas_cache_hits(const struct rag_ragas *r)

@@ -113,9 +113,9 @@ void rag_ragas_free(struct rag_ragas *r);
 /*
  * Score one record on every metric asked for.  A metric whose inputs are
  * missing is RAG_RAGAS_NOT_COMPUTABLE and one the judge could not answer is
- * RAG_RAGAS_JUDGE_FAILED, each with its reason; neither is an error.  The
- * record's cache writes are one transaction.  Errors: cache I/O, memory,
- * model failures.
+ * RAG_RAGAS_JUDGE_FAILED, each with its reason; neither is an error.  Each
+ * verdict is committed to the cache as soon as it is obtained.  Errors:
+ * cache I/O, memory, model failures.
  */
 int rag_ragas_eval(struct rag_ragas *r, const struct rag_ragas_input *in, struct rag_ragas_score *s,
 		   struct rag_error *err);

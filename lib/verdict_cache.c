@@ -57,7 +57,13 @@ int rag_vcache_open(const char *path, struct rag_vcache **out, struct rag_error 
 		rag_vcache_free(c);
 		return rc;
 	}
-	sqlite3_busy_timeout(c->db, 10000);
+	sqlite3_busy_timeout(c->db, 30000);
+	/* WAL: each verdict is its own short commit, readers never wait for a
+	 * writer, and a killed process leaves every committed verdict */
+	if (path) {
+		sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+		sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	}
 	if (sqlite3_exec(c->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
 		int notdb = sqlite3_errcode(c->db) == SQLITE_NOTADB;
 		rc = rag_error_set(err, notdb ? RAG_EMODEL : RAG_EIO, "'%s' is not a usable verdict cache: %s",

@@ -11,9 +11,10 @@
  * A verdict cache.  Each entry is keyed by (task, prompt text, judge model
  * hash): task names the metric and the step ("faithfulness.verdict"), the
  * prompt is the exact text the judge saw, so a changed answer, context,
- * prompt file or model misses and everything else hits.  Writes happen inside
- * transactions (rag_vcache_begin/commit): a killed run loses at most the open
- * transaction and leaves a usable file.
+ * prompt file or model misses and everything else hits.  The file is in WAL
+ * mode: each put outside rag_vcache_begin/commit is its own transaction, so a
+ * killed run keeps every verdict it stored and leaves a usable file, and
+ * several processes can share one cache.
  */
 struct rag_vcache;
 

@@ -104,7 +104,7 @@ test_expect_success 'without --embed, answer_relevancy is left out with a warnin
 '
 
 test_expect_success 'a run killed mid-way leaves a usable cache' '
-	run "$A" --cache k.db >/dev/null 2>&1 &
+	rag-eval --answers "$A" --judge "$J" --embed "$E" --max-tokens 8 --cache k.db >/dev/null 2>&1 &
 	pid=$! && sleep 1 && kill -9 $pid; wait $pid;
 	run "$A" --cache k.db --json -q >outk 2>/dev/null &&
 	head -n 3 outk >rk && test_cmp r1 rk
