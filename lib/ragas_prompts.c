@@ -1,4 +1,4 @@
-/* ragas_prompts.c: the built-in judge prompts (generated from lib/prompts/NAME.txt; test-ragas checks they match). */
+/* ragas_prompts.c: the built-in judge prompts (made from lib/prompts/NAME.txt by lib/prompts/make-c.py; test-ragas checks they match). */
 #include "config.h"
 
 #include "ragas.h"
