@@ -17,6 +17,7 @@
 
 static const char usage[] =
 	"Usage: rag-eval --qrels QRELS [OPTIONS] RUN...\n"
+	"   or: rag-eval --answers FILE --judge MODEL [--embed MODEL] [OPTIONS]\n"
 	"Evaluate retrieval runs with trec_eval's measures and semantics; compare runs\n"
 	"with paired significance tests; fail when a figure falls below a minimum.\n"
 	"\n"
@@ -43,7 +44,7 @@ static const char usage[] =
 	"  -h, --help              show this help and exit\n"
 	"      --version           show the version and exit\n"
 	"\n"
-	"Answer metrics (rag-eval --answers FILE --judge MODEL [--embed MODEL] [-m METRIC]...):\n"
+	"Answer metrics (RAGAS-style, with a local judge):\n"
 	"      --answers FILE      answer records (question, answer, contexts, reference)\n"
 	"      --judge MODEL       decoder GGUF that gives the verdicts\n"
 	"      --embed MODEL       embedding GGUF for answer_relevancy\n"
@@ -54,7 +55,7 @@ static const char usage[] =
 	"                          context_recall factual_correctness (default: all)\n"
 	"\n"
 	"Exit status: 0 ok, 1 a --min gate failed, 64 usage error, 65 bad input line,\n"
-	"66 cannot open an input, 74 write error.\n";
+	"66 cannot open an input, 74 write error, 78 bad judge/embedding model or cache.\n";
 
 enum {
 	OPT_QRELS = RAG_OPT_FIRST_PROGRAM,
