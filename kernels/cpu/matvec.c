@@ -37,6 +37,16 @@ static float dot_f16(const void *w, const float *x, int64_t k)
 	const uint16_t *r = w;
 	int64_t i = 0;
 	float s = 0.0f;
+#if defined(__AVX512F__)
+	__m512 z0 = _mm512_setzero_ps(), z1 = _mm512_setzero_ps();
+	for (; i + 32 <= k; i += 32) {
+		__m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + i)));
+		__m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + i + 16)));
+		z0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), z0);
+		z1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), z1);
+	}
+	s = _mm512_reduce_add_ps(_mm512_add_ps(z0, z1));
+#endif
 #ifdef HAVE_F16C_FMA
 	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
 	for (; i + 16 <= k; i += 16) {
@@ -50,7 +60,7 @@ static float dot_f16(const void *w, const float *x, int64_t k)
 		__m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
 		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
 		h = _mm_add_ss(h, _mm_movehdup_ps(h));
-		s = _mm_cvtss_f32(h);
+		s += _mm_cvtss_f32(h);
 	}
 #endif
 	for (; i < k; i++)
