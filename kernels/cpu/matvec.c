@@ -22,6 +22,52 @@ static inline float half_at(const uint8_t *p)
 	return rag_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
 }
 
+#ifdef HAVE_F16C_FMA
+static inline float hsum256(__m256 a)
+{
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_add_ss(h, _mm_movehdup_ps(h));
+	return _mm_cvtss_f32(h);
+}
+
+/* 8 int8 at q, widened to float. */
+static inline __m256 i8x8(const int8_t *q)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+}
+
+/* sum_i v[i] * x[i] for 32 int8 values in v, as 8 partial sums. */
+static inline __m256 dot_i8x32(__m256i v, const float *x, __m256 acc)
+{
+	__m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), _mm256_loadu_ps(x), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))),
+			      _mm256_loadu_ps(x + 8), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), _mm256_loadu_ps(x + 16), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))),
+			      _mm256_loadu_ps(x + 24), acc);
+	return acc;
+}
+
+/* 16 bytes of nibbles as 32 values: low nibbles first, then high nibbles. */
+static inline __m256i nibbles32(const uint8_t *q)
+{
+	__m128i b = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(0x0F);
+	return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+
+/* 0xFF in byte i where bit i of x is set. */
+static inline __m256i bits32(uint32_t x)
+{
+	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+					       0x0101010101010101, 0x0000000000000000);
+	__m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+	bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+	return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+#endif
+
 static float dot_f32(const void *w, const float *x, int64_t k)
 {
 	const float *r = w;
@@ -72,59 +118,24 @@ static float dot_bf16(const void *w, const float *x, int64_t k)
 {
 	const uint16_t *r = w;
 	float s = 0.0f;
+	int64_t i0 = 0;
+#ifdef HAVE_F16C_FMA
+	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+	for (; i0 + 16 <= k; i0 += 16) {
+		__m256i u0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + i0)));
+		__m256i u1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + i0 + 8)));
+		a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(u0, 16)), _mm256_loadu_ps(x + i0), a0);
+		a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(u1, 16)), _mm256_loadu_ps(x + i0 + 8), a1);
+	}
+	s = hsum256(_mm256_add_ps(a0, a1));
+#endif
 	#pragma omp simd reduction(+:s)
-	for (int64_t i = 0; i < k; i++) {
+	for (int64_t i = i0; i < k; i++) {
 		union { uint32_t u; float f; } c = { .u = (uint32_t)r[i] << 16 };
 		s += c.f * x[i];
 	}
 	return s;
 }
-
-#ifdef HAVE_F16C_FMA
-static inline float hsum256(__m256 a)
-{
-	__m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-	h = _mm_add_ss(h, _mm_movehdup_ps(h));
-	return _mm_cvtss_f32(h);
-}
-
-/* 8 int8 at q, widened to float. */
-static inline __m256 i8x8(const int8_t *q)
-{
-	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
-}
-
-/* sum_i v[i] * x[i] for 32 int8 values in v, as 8 partial sums. */
-static inline __m256 dot_i8x32(__m256i v, const float *x, __m256 acc)
-{
-	__m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
-	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), _mm256_loadu_ps(x), acc);
-	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))),
-			      _mm256_loadu_ps(x + 8), acc);
-	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), _mm256_loadu_ps(x + 16), acc);
-	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))),
-			      _mm256_loadu_ps(x + 24), acc);
-	return acc;
-}
-
-/* 16 bytes of nibbles as 32 values: low nibbles first, then high nibbles. */
-static inline __m256i nibbles32(const uint8_t *q)
-{
-	__m128i b = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(0x0F);
-	return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
-}
-
-/* 0xFF in byte i where bit i of x is set. */
-static inline __m256i bits32(uint32_t x)
-{
-	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-					       0x0101010101010101, 0x0000000000000000);
-	__m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
-	bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-	return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
-}
-#endif
 
 /* Q8_0: 34-byte blocks of an f16 scale and 32 int8. */
 static float dot_q8_0(const void *w, const float *x, int64_t k)
