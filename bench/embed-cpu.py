@@ -10,14 +10,18 @@ included, model loading excluded where the peer allows (ragkit is timed as a
 whole process, load included, so the figure is conservative for ragkit).
 Best of REPS runs; prints texts/s and ratios, appends a markdown table.
 """
-import argparse
-import json
 import os
-import random
-import resource
-import subprocess
 import sys
-import time
+
+# bench/tokenize.py would shadow the standard tokenize module the peers import
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
 
 
 def log(*a):
@@ -80,7 +84,7 @@ def bench_st(hf_config_dir, tok_dir, texts, reps, threads, max_len):
         return (None, None), "sentence-transformers not importable: %s" % e
     torch.set_num_threads(threads)
     cfg = BertConfig.from_pretrained(hf_config_dir)
-    tmp = os.path.join(os.path.dirname(hf_config_dir), "st-model")
+    tmp = hf_config_dir + ".st"   # one random-init model per shape
     if not os.path.exists(os.path.join(tmp, "config.json")):
         torch.manual_seed(0)
         BertModel(cfg).save_pretrained(tmp)
