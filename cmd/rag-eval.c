@@ -10,12 +10,14 @@
 #include "cli.h"
 #include "json.h"
 #include "metrics.h"
+#include "eval-answers.h"
 #include "qrels.h"
 #include "stats.h"
 #include "trecrun.h"
 
 static const char usage[] =
 	"Usage: rag-eval --qrels QRELS [OPTIONS] RUN...\n"
+	"   or: rag-eval --answers FILE --judge MODEL [--embed MODEL] [OPTIONS]\n"
 	"Evaluate retrieval runs with trec_eval's measures and semantics; compare runs\n"
 	"with paired significance tests; fail when a figure falls below a minimum.\n"
 	"\n"
@@ -42,8 +44,18 @@ static const char usage[] =
 	"  -h, --help              show this help and exit\n"
 	"      --version           show the version and exit\n"
 	"\n"
+	"Answer metrics (RAGAS-style, with a local judge):\n"
+	"      --answers FILE      answer records (question, answer, contexts, reference)\n"
+	"      --judge MODEL       decoder GGUF that gives the verdicts\n"
+	"      --embed MODEL       embedding GGUF for answer_relevancy\n"
+	"      --cache FILE        SQLite verdict cache (reruns are instant and identical)\n"
+	"      --prompts DIR       judge prompts DIR/NAME.txt replacing the built-in ones\n"
+	"      --max-tokens N      tokens per judge list answer (default 192)\n"
+	"                          -m: faithfulness answer_relevancy context_precision\n"
+	"                          context_recall factual_correctness (default: all)\n"
+	"\n"
 	"Exit status: 0 ok, 1 a --min gate failed, 64 usage error, 65 bad input line,\n"
-	"66 cannot open an input, 74 write error.\n";
+	"66 cannot open an input, 74 write error, 78 bad judge/embedding model or cache.\n";
 
 enum {
 	OPT_QRELS = RAG_OPT_FIRST_PROGRAM,
@@ -52,6 +64,7 @@ enum {
 	OPT_JSON,
 	OPT_PERMUTATIONS,
 	OPT_MIN,
+	OPT_ANSWERS, OPT_JUDGE, OPT_EMBED, OPT_CACHE, OPT_PROMPTS, OPT_MAX_TOKENS,  /* answers mode */
 };
 
 static const struct option longopts[] = {
@@ -70,6 +83,12 @@ static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, RAG_OPT_VERSION },
+	{ "answers", required_argument, NULL, OPT_ANSWERS },
+	{ "judge", required_argument, NULL, OPT_JUDGE },
+	{ "embed", required_argument, NULL, OPT_EMBED },
+	{ "cache", required_argument, NULL, OPT_CACHE },
+	{ "prompts", required_argument, NULL, OPT_PROMPTS },
+	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -496,6 +515,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct eval_cfg cfg;
+	struct answers_cfg ans;
 	struct rag_error err;
 	int c, rc = RAG_OK, any_measure = 0;
 	long l;
@@ -504,6 +524,8 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	rag_error_clear(&err);
 	memset(&cfg, 0, sizeof cfg);
+	memset(&ans, 0, sizeof ans);
+	rag_ragas_opts_init(&ans.ro);
 	cfg.params.rel_level = 1;
 	cfg.permutations = 10000;
 	cfg.run_opts.format = RAG_RUN_AUTO;
@@ -527,6 +549,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ID_FIELD: cfg.run_opts.id_field = optarg; break;
 		case 'm':
+			if (answers_is_metric(optarg)) {
+				ans.asked |= 1u << rag_ragas_metric_parse(optarg);
+				break;
+			}
 			if ((rc = rag_measures_add(&cfg.ms, optarg, &err))) {
 				rc = rc == RAG_EUSAGE ? cli_usage("%s", err.msg) : cli_report(&err);
 				goto out;
@@ -557,6 +583,18 @@ int main(int argc, char **argv)
 			}
 			cfg.n_gates++;
 			break;
+		case OPT_ANSWERS: ans.file = optarg; break;
+		case OPT_JUDGE: ans.ro.judge = optarg; break;
+		case OPT_EMBED: ans.ro.embed = optarg; break;
+		case OPT_CACHE: ans.ro.cache = optarg; break;
+		case OPT_PROMPTS: ans.ro.prompts_dir = optarg; break;
+		case OPT_MAX_TOKENS:
+			if (rag_parse_long(optarg, 1, 4096, &l, "--max-tokens", &err)) {
+				rc = cli_usage("%s", err.msg);
+				goto out;
+			}
+			ans.ro.judge_opts.max_tokens = l;
+			break;
 		case '?':
 		case ':':
 			rc = cli_bad_option(argv, longopts);
@@ -581,6 +619,24 @@ int main(int argc, char **argv)
 	cfg.run_opts.read.skip_bad = cfg.o.skip_bad;
 	cfg.run_opts.read.on_bad = cli_on_bad;
 	cfg.run_opts.read.on_bad_ctx = &cfg.o;
+	if (ans.file) {
+		if (cfg.qrels || any_measure || optind < argc) {
+			rc = cli_usage("--answers takes no --qrels, RUN files or retrieval measures");
+			goto out;
+		}
+		ans.per_record = cfg.per_query;
+		ans.json = cfg.json;
+		ans.o = &cfg.o;
+		ans.ro.judge_opts.seed = cfg.o.seed;
+		ans.gates = cfg.gates;
+		ans.n_gates = cfg.n_gates;
+		rc = cli_exit(eval_answers(&ans));
+		goto out;
+	}
+	if (ans.asked) {
+		rc = cli_usage("answer metrics (-m) need --answers FILE");
+		goto out;
+	}
 	if (!cfg.qrels) {
 		rc = cli_usage("missing --qrels FILE");
 		goto out;
