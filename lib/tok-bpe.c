@@ -192,9 +192,6 @@ int tok_bpe_init(struct rag_tokenizer *t, const void *gguf, struct rag_error *er
 		t->merges[i].id = m;
 	}
 	switch (t->pre) {
-	case PRE_LLAMA3:
-		t->ignore_merges = 1;
-		break;
 	case PRE_DEEPSEEK_LLM:
 		return compile_res(t, re_deepseek_llm, err);
 	case PRE_DEEPSEEK_CODER:
@@ -343,15 +340,27 @@ static int bpe_word(const struct rag_tokenizer *t, struct tok_scratch *sc, const
 	uint32_t hv = 0;
 	size_t m;
 
-	if (n == 1)
-		return tok_push(out, t->byte_id[s[0]], base, base + 1);
+	if (sc->split) {
+		if (sc->split_n * 2 + 2 > sc->split_cap)
+			return -1;
+		sc->split[sc->split_n * 2] = (uint32_t)base;
+		sc->split[sc->split_n * 2 + 1] = (uint32_t)(base + n);
+		sc->split_n++;
+		return 0;
+	}
+	if (n == 1) {
+		int32_t id = t->byte_id[s[0]];
+		if (id < 0)  /* a vocabulary without this byte: as the merged path does */
+			id = t->special[RAG_TOK_UNK] >= 0 ? t->special[RAG_TOK_UNK] : 0;
+		return tok_push(out, id, base, base + 1);
+	}
 	if (t->ignore_merges) {
 		int32_t id = tok_htab_find(&t->cont, w, n);
 		if (id >= 0)
 			return tok_push(out, id, base, base + n);
 	}
 	if (n <= TOK_CACHE_KEY) {
-		if (sc->cache_owner != t || !sc->cache) {
+		if (sc->cache_owner != t->serial || !sc->cache) {
 			if (!sc->cache) {
 				sc->cache = rag_calloc(TOK_CACHE_SLOTS, sizeof *sc->cache);
 				sc->cache_keys = rag_malloc((size_t)TOK_CACHE_SLOTS * TOK_CACHE_KEY);
@@ -360,7 +369,7 @@ static int bpe_word(const struct rag_tokenizer *t, struct tok_scratch *sc, const
 			} else {
 				memset(sc->cache, 0, TOK_CACHE_SLOTS * sizeof *sc->cache);
 			}
-			sc->cache_owner = t;
+			sc->cache_owner = t->serial;
 		}
 		hv = (uint32_t)tok_hash(w, n);
 		ce = &sc->cache[hv & (TOK_CACHE_SLOTS - 1)];
@@ -641,14 +650,8 @@ static int scan_regex(const struct rag_tokenizer *t, struct tok_scratch *sc, con
 	uint32_t *fr;
 	size_t nf = 2;
 
-	if (!sc->md || sc->md_owner != t) {
-		if (sc->md)
-			pcre2_match_data_free(sc->md);
-		sc->md = pcre2_match_data_create(4, NULL);
-		if (!sc->md)
-			return -1;
-		sc->md_owner = t;
-	}
+	if (!sc->md && !(sc->md = pcre2_match_data_create(4, NULL)))
+		return -1;  /* patterns have no groups: any tokenizer can share it */
 	if (sc->frag_cap < 2 * (n + 2)) {
 		size_t cap = 4 * (n + 2);
 		uint32_t *p = rag_reallocarray(sc->frag, cap, sizeof *p);
@@ -729,4 +732,41 @@ int tok_bpe_encode(const struct rag_tokenizer *t, const char *text, size_t len, 
 	if (rc)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	return 0;
+}
+
+int tok_bpe_split(enum tok_pre pre, const char *text, size_t len, uint32_t *bounds, size_t cap, size_t *n)
+{
+	struct rag_tokenizer t;
+	struct rag_tokens out;
+	struct tok_scratch *sc;
+	struct rag_error err;
+	int rc = RAG_EINTERNAL;
+
+	memset(&t, 0, sizeof t);
+	rag_tokens_init(&out);
+	rag_u_init();
+	t.pre = pre;
+	switch (pre) {
+	case PRE_DEEPSEEK_LLM: rc = compile_res(&t, re_deepseek_llm, &err); break;
+	case PRE_DEEPSEEK_CODER: rc = compile_res(&t, re_deepseek_coder, &err); break;
+	case PRE_FALCON: rc = compile_res(&t, re_falcon, &err); break;
+	case PRE_STARCODER: case PRE_REFACT: rc = compile_res(&t, re_starcoder, &err); break;
+	case PRE_MPT: rc = compile_res(&t, re_mpt, &err); break;
+	default: rc = 0; break;
+	}
+	if (rc)
+		goto out;
+	rc = RAG_EINTERNAL;
+	if (!(sc = tok_scratch_get(&out, &err)))
+		goto out;
+	sc->split = bounds;
+	sc->split_cap = cap;
+	sc->split_n = 0;
+	rc = tok_bpe_encode(&t, text, len, 0, &out, &err) ? RAG_EDATA : 0;
+	*n = sc->split_n;
+	sc->split = NULL;
+out:
+	tok_bpe_release(&t);
+	rag_tokens_free(&out);
+	return rc;
 }

@@ -57,6 +57,7 @@ struct tok_special_text {
 };
 
 struct rag_tokenizer {
+	uint64_t serial;         /* unique per tokenizer built: tells caches apart (addresses are reused) */
 	enum tok_model model;
 	enum tok_pre pre;
 	char model_name[16];
@@ -86,6 +87,13 @@ struct rag_tokenizer {
 	void *pre_re[8];         /* compiled PCRE2 patterns (pcre2_code *) */
 	int n_pre_re;
 
+	double ugm_unk_score;    /* Unigram: score of an unknown character */
+	int ugm_merge_spaces;    /* Unigram: remove_extra_whitespaces */
+	uint32_t *xcda;          /* Unigram: precompiled charsmap trie and replacements */
+	size_t n_xcda;
+	char *repl;
+	size_t n_repl;
+
 	struct tok_special_text *sp; /* control and user-defined tokens, longest first */
 	size_t n_sp;
 	uint8_t sp_first[256];   /* 1: some special text starts with this byte */
@@ -106,11 +114,12 @@ struct tok_scratch {
 	/* word -> ids cache of BPE (direct-mapped) */
 	struct tok_cache_ent *cache;
 	char *cache_keys;
-	const struct rag_tokenizer *cache_owner;
+	uint64_t cache_owner;   /* serial of the tokenizer the cache belongs to */
 	void *md;               /* pcre2_match_data */
-	const struct rag_tokenizer *md_owner;
 	uint32_t *frag;         /* fragment boundaries of the regex pre-tokenizers */
 	size_t frag_cap;
+	uint32_t *split;        /* test hook: record pre-tokenizer pieces here instead of merging */
+	size_t split_n, split_cap;
 };
 
 struct tok_cache_ent {
@@ -147,7 +156,14 @@ int tok_bpe_encode(const struct rag_tokenizer *t, const char *text, size_t len, 
 		   struct rag_tokens *out, struct rag_error *err);
 void tok_bpe_release(struct rag_tokenizer *t);
 int tok_spm_init(struct rag_tokenizer *t, struct rag_error *err);
+int tok_ugm_init(struct rag_tokenizer *t, const void *gguf, struct rag_error *err);
+int tok_ugm_encode(const struct rag_tokenizer *t, const char *text, size_t len, size_t base,
+		   struct rag_tokens *out, struct rag_error *err);
 int tok_spm_encode(const struct rag_tokenizer *t, const char *text, size_t len, size_t base,
 		   int first, struct rag_tokens *out, struct rag_error *err);
+
+/* Test hook: the pieces pre-tokenizer pre cuts text into, as byte pairs
+ * bounds[2k], bounds[2k+1]; *n pieces.  RAG_EDATA when cap is too small. */
+int tok_bpe_split(enum tok_pre pre, const char *text, size_t len, uint32_t *bounds, size_t cap, size_t *n);
 
 #endif

@@ -99,16 +99,26 @@ int tok_spm_encode(const struct rag_tokenizer *t, const char *text, size_t len, 
 		   struct rag_tokens *out, struct rag_error *err)
 {
 	size_t elen = 0, cap = len * 3 + 4, nsym = 0, hn = 0, i, l;
-	char *e = rag_malloc(cap);
-	uint32_t *map = rag_malloc((cap + 1) * sizeof *map);
-	struct sym *sy = rag_malloc((len + 2) * sizeof *sy);
-	struct bigram *h = rag_malloc((3 * len + 8) * sizeof *h);
+	/* working memory: one block of the caller's scratch, carved into four arrays */
+	size_t o_map = (cap + 7) & ~(size_t)7;
+	size_t o_sy = o_map + (((cap + 1) * sizeof(uint32_t) + 7) & ~(size_t)7);
+	size_t o_h = o_sy + (((len + 2) * sizeof(struct sym) + 7) & ~(size_t)7);
+	size_t total = o_h + (3 * len + 8) * sizeof(struct bigram);
+	struct tok_scratch *sc = tok_scratch_get(out, err);
+	char *e;
+	uint32_t *map;
+	struct sym *sy;
+	struct bigram *h;
 	int rc = 0;
 
-	if (!e || !map || !sy || !h) {
-		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-		goto out;
-	}
+	if (!sc)
+		return RAG_EINTERNAL;
+	if (tok_scratch_buf(sc, total))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	e = sc->buf;
+	map = (uint32_t *)(void *)(sc->buf + o_map);
+	sy = (struct sym *)(void *)(sc->buf + o_sy);
+	h = (struct bigram *)(void *)(sc->buf + o_h);
 	if (first && t->add_space_prefix) {
 		memcpy(e, "\xe2\x96\x81", 3);
 		map[0] = map[1] = map[2] = 0;
@@ -164,13 +174,7 @@ int tok_spm_encode(const struct rag_tokenizer *t, const char *text, size_t len, 
 				goto oom;
 		}
 	}
-	goto out;
-oom:
-	rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-out:
-	rag_free(e);
-	rag_free(map);
-	rag_free(sy);
-	rag_free(h);
 	return rc;
+oom:
+	return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 }

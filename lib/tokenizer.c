@@ -204,22 +204,35 @@ int tok_scratch_buf(struct tok_scratch *s, size_t n)
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* Pre-tokenizer names (llama.cpp's) and the splitting they use; ignore_merges:
+ * a word found whole in the vocabulary is one token (llama3's tokenizer.json). */
 static const struct {
 	const char *name;
 	enum tok_pre pre;
+	int ignore_merges;
 } pre_names[] = {
-	{ "gpt-2", PRE_GPT2 },
-	{ "gpt2", PRE_GPT2 },
-	{ "default", PRE_DEFAULT },
-	{ "llama-bpe", PRE_LLAMA3 },
-	{ "llama3", PRE_LLAMA3 },
-	{ "qwen2", PRE_QWEN2 },
-	{ "deepseek-llm", PRE_DEEPSEEK_LLM },
-	{ "deepseek-coder", PRE_DEEPSEEK_CODER },
-	{ "falcon", PRE_FALCON },
-	{ "starcoder", PRE_STARCODER },
-	{ "mpt", PRE_MPT },
-	{ "refact", PRE_REFACT },
+	{ "gpt-2", PRE_GPT2, 0 },
+	{ "gpt2", PRE_GPT2, 0 },
+	{ "default", PRE_DEFAULT, 0 },
+	{ "llama-bpe", PRE_LLAMA3, 1 },
+	{ "llama3", PRE_LLAMA3, 1 },
+	{ "llama-v3", PRE_LLAMA3, 1 },
+	{ "falcon3", PRE_LLAMA3, 1 },
+	{ "dbrx", PRE_LLAMA3, 0 },
+	{ "smaug-bpe", PRE_LLAMA3, 0 },
+	{ "qwen2", PRE_QWEN2, 0 },
+	{ "stablelm2", PRE_QWEN2, 0 },
+	{ "deepseek-llm", PRE_DEEPSEEK_LLM, 0 },
+	{ "deepseek-coder", PRE_DEEPSEEK_CODER, 0 },
+	{ "falcon", PRE_FALCON, 0 },
+	{ "starcoder", PRE_STARCODER, 0 },
+	{ "refact", PRE_REFACT, 0 },
+	{ "command-r", PRE_STARCODER, 0 },
+	{ "smollm", PRE_STARCODER, 0 },
+	{ "codeshell", PRE_STARCODER, 0 },
+	{ "exaone", PRE_STARCODER, 0 },
+	{ "mpt", PRE_MPT, 0 },
+	{ "olmo", PRE_MPT, 0 },
 };
 
 static int has_prefix(const struct rag_tokenizer *t, uint32_t id, const char *p, size_t n)
@@ -346,6 +359,8 @@ void rag_tokenizer_free(struct rag_tokenizer *t)
 	rag_free(t->wstart.slots);
 	rag_free(t->merges);
 	rag_free(t->sp);
+	rag_free(t->xcda);
+	rag_free(t->repl);
 	rag_free(t);
 }
 
@@ -369,6 +384,10 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 	t = rag_calloc(1, sizeof *t);
 	if (!t)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	{
+		static uint64_t next_serial = 1;
+		t->serial = __atomic_fetch_add(&next_serial, 1, __ATOMIC_RELAXED);
+	}
 	t->pre = PRE_DEFAULT;
 	if (strcmp(model, "bert") == 0) {
 		t->model = TOK_WPM;
@@ -376,6 +395,8 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 		t->model = TOK_BPE;
 	} else if (strcmp(model, "llama") == 0) {
 		t->model = TOK_SPM;
+	} else if (strcmp(model, "t5") == 0) {
+		t->model = TOK_UGM;
 	} else {
 		rag_error_set(err, RAG_EMODEL, "tokenizer model '%s' is not supported", model);
 		goto fail;
@@ -395,6 +416,7 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 			goto fail;
 		}
 		t->pre = pre_names[i].pre;
+		t->ignore_merges = pre_names[i].ignore_merges;
 		if (t->pre == PRE_DEFAULT)
 			t->pre = PRE_GPT2;
 	}
@@ -491,6 +513,10 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 	} else if (t->model == TOK_BPE) {
 		t->add_bos = 0;
 		t->add_eos = 0;
+	} else if (t->model == TOK_UGM) {
+		t->add_bos = 0;
+		t->add_eos = 1;
+		t->add_space_prefix = 1;
 	} else {
 		t->add_bos = 1;
 		t->add_eos = 0;
@@ -558,6 +584,9 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 	case TOK_SPM:
 		rc = tok_spm_init(t, err);
 		break;
+	case TOK_UGM:
+		rc = tok_ugm_init(t, g, err);
+		break;
 	default:
 		rc = rag_error_set(err, RAG_EMODEL, "tokenizer model '%s' is not supported", model);
 		break;
@@ -580,16 +609,45 @@ fail:
 
 /* ---- encoding ----------------------------------------------------------- */
 
+/* Byte-level and byte-fallback tokens may cover part of a character; Hugging Face
+ * reports such a token with the whole character's span (its offsets are in
+ * characters), and so does ragkit, so that offsets always cut the text between
+ * characters. */
+static void widen_to_chars(const char *text, size_t len, size_t base, struct rag_tokens *out, size_t from)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	for (size_t k = from; k < out->n; k++) {
+		size_t a = out->start[k] - base, b = out->end[k] - base;
+		while (a > 0 && a < len && (s[a] & 0xC0) == 0x80)
+			a--;
+		while (b > 0 && b < len && (s[b] & 0xC0) == 0x80)
+			b++;
+		out->start[k] = (uint32_t)(a + base);
+		out->end[k] = (uint32_t)(b + base);
+	}
+}
+
 static int encode_fragment(const struct rag_tokenizer *t, const char *text, size_t len, size_t base,
 			   int first, struct rag_tokens *out, struct rag_error *err)
 {
+	size_t from = out->n;
+	int rc;
+
 	switch (t->model) {
 	case TOK_WPM:
 		return tok_wpm_encode(t, text, len, base, out, err);
 	case TOK_BPE:
-		return tok_bpe_encode(t, text, len, base, out, err);
+		if ((rc = tok_bpe_encode(t, text, len, base, out, err)))
+			return rc;
+		widen_to_chars(text, len, base, out, from);
+		return 0;
 	case TOK_SPM:
-		return tok_spm_encode(t, text, len, base, first, out, err);
+		if ((rc = tok_spm_encode(t, text, len, base, first, out, err)))
+			return rc;
+		widen_to_chars(text, len, base, out, from);
+		return 0;
+	case TOK_UGM:
+		return tok_ugm_encode(t, text, len, base, out, err);
 	default:
 		return rag_error_set(err, RAG_EINTERNAL, "unsupported tokenizer");
 	}
@@ -868,7 +926,7 @@ int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, 
 			const char *d = t->dpool + t->doff[id];
 			size_t dl = t->doff[id + 1] - t->doff[id];
 			/* SentencePiece: the space added in front of the text is not part of it */
-			if (first && (t->model == TOK_SPM) && t->add_space_prefix && dl && d[0] == ' ' &&
+			if (first && (t->model == TOK_SPM || t->model == TOK_UGM) && t->add_space_prefix && dl && d[0] == ' ' &&
 			    t->ttype[id] == TT_NORMAL) {
 				d++;
 				dl--;

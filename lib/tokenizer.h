@@ -30,7 +30,9 @@ enum rag_special {
 /* Flags for rag_tokenize. */
 enum {
 	RAG_TOK_ADD_SPECIAL = 1 << 0,   /* add what the model adds: [CLS]/[SEP], BOS/EOS per add_bos/add_eos */
-	RAG_TOK_PARSE_SPECIAL = 1 << 1, /* text like "<|im_start|>" becomes the special token */
+	RAG_TOK_PARSE_SPECIAL = 1 << 1, /* text like "<|im_start|>" becomes the special token
+					 * (Hugging Face always does this; ragkit only when asked,
+					 * except for user-defined added tokens, always matched) */
 	RAG_TOK_OFFSETS = 1 << 2,       /* fill start/end byte offsets */
 };
 
@@ -39,7 +41,9 @@ enum {
  * needed; rag_tokens_init zeroes it, rag_tokens_free releases it (and it can
  * be reused across calls without freeing).  start/end are byte offsets into
  * the input text, filled with RAG_TOK_OFFSETS (special tokens added by the
- * tokenizer get start == end).  type_ids: the segment of each token (0, or 1
+ * tokenizer get start == end); they are Hugging Face's offsets in bytes: a
+ * byte-level token holding part of a character spans the whole character, so
+ * neighbours may overlap but a span never cuts a character.  type_ids: the segment of each token (0, or 1
  * for the second text of a pair).
  */
 struct rag_tokens {

@@ -88,12 +88,12 @@ static void check_golden(const char *vocab, const char *golden, unsigned flags)
 	rag_tokenizer_free(t);
 }
 
-Test(tokenizer, golden_bert, .timeout = 60)
+Test(tokenizer, golden_bert)
 {
 	check_golden("vocab/ggml-vocab-bert-bge.gguf", "golden/tokenize-bert.json", RAG_TOK_ADD_SPECIAL);
 }
 
-Test(tokenizer, golden_gpt2, .timeout = 60)
+Test(tokenizer, golden_gpt2)
 {
 	check_golden("vocab/ggml-vocab-gpt-2.gguf", "golden/tokenize-gpt2.json", 0);
 }
@@ -184,16 +184,16 @@ static void check_vocab(const char *name, const struct hf_case *hf, size_t nhf)
 	rag_tokenizer_free(t);
 }
 
-Test(tokenizer, vocab_bert_bge, .timeout = 60) { check_vocab("bert-bge", NULL, 0); }
-Test(tokenizer, vocab_gpt_2, .timeout = 60) { check_vocab("gpt-2", NULL, 0); }
-Test(tokenizer, vocab_llama_spm, .timeout = 60) { check_vocab("llama-spm", NULL, 0); }
-Test(tokenizer, vocab_phi_3, .timeout = 60) { check_vocab("phi-3", NULL, 0); }
-Test(tokenizer, vocab_deepseek_coder, .timeout = 60) { check_vocab("deepseek-coder", NULL, 0); }
-Test(tokenizer, vocab_deepseek_llm, .timeout = 60) { check_vocab("deepseek-llm", NULL, 0); }
-Test(tokenizer, vocab_falcon, .timeout = 60) { check_vocab("falcon", NULL, 0); }
-Test(tokenizer, vocab_mpt, .timeout = 60) { check_vocab("mpt", NULL, 0); }
-Test(tokenizer, vocab_refact, .timeout = 60) { check_vocab("refact", NULL, 0); }
-Test(tokenizer, vocab_starcoder, .timeout = 60) { check_vocab("starcoder", NULL, 0); }
+Test(tokenizer, vocab_bert_bge) { check_vocab("bert-bge", NULL, 0); }
+Test(tokenizer, vocab_gpt_2) { check_vocab("gpt-2", NULL, 0); }
+Test(tokenizer, vocab_llama_spm) { check_vocab("llama-spm", NULL, 0); }
+Test(tokenizer, vocab_phi_3) { check_vocab("phi-3", NULL, 0); }
+Test(tokenizer, vocab_deepseek_coder) { check_vocab("deepseek-coder", NULL, 0); }
+Test(tokenizer, vocab_deepseek_llm) { check_vocab("deepseek-llm", NULL, 0); }
+Test(tokenizer, vocab_falcon) { check_vocab("falcon", NULL, 0); }
+Test(tokenizer, vocab_mpt) { check_vocab("mpt", NULL, 0); }
+Test(tokenizer, vocab_refact) { check_vocab("refact", NULL, 0); }
+Test(tokenizer, vocab_starcoder) { check_vocab("starcoder", NULL, 0); }
 
 /* ---- hard cases (tests/data/tokenize/hard-cases.jsonl, made by Hugging Face) ---- */
 
@@ -218,7 +218,23 @@ static int same_ids(const struct rag_tokens *tok, const struct rag_json *ids)
 	return 1;
 }
 
-Test(tokenizer, hard_cases, .timeout = 60)
+/* Offsets of tokens [skip, n - skip) equal want (absent: nothing to compare). */
+static int same_offsets(const struct rag_tokens *tok, size_t skip, const struct rag_json *want)
+{
+	if (!want)
+		return 1;
+	if (want->type != RAG_JSON_ARRAY || want->u.arr.n + 2 * skip != tok->n)
+		return 0;
+	for (size_t i = 0; i < want->u.arr.n; i++) {
+		const struct rag_json *p = &want->u.arr.items[i];
+		if (tok->start[i + skip] != (uint32_t)p->u.arr.items[0].u.num ||
+		    tok->end[i + skip] != (uint32_t)p->u.arr.items[1].u.num)
+			return 0;
+	}
+	return 1;
+}
+
+Test(tokenizer, hard_cases)
 {
 	struct rag_tokenizer *bert = load("vocab/ggml-vocab-bert-bge.gguf");
 	struct rag_tokenizer *gpt2 = load("vocab/ggml-vocab-gpt-2.gguf");
@@ -256,7 +272,15 @@ Test(tokenizer, hard_cases, .timeout = 60)
 		}
 		for (size_t k = 0; k < tok.n; k++)
 			cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= tl, "%s: bad offsets", name);
+		if (!same_offsets(&tok, 1, rag_json_get(rec, "bert_offsets"))) {
+			bad++;
+			fprintf(stderr, "hard case %s: offsets differ (bert)\n", name);
+		}
 		cr_assert_eq(rag_tokenize(gpt2, text, tl, RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+		if (!same_offsets(&tok, 0, rag_json_get(rec, "gpt2_offsets"))) {
+			bad++;
+			fprintf(stderr, "hard case %s: offsets differ (gpt2)\n", name);
+		}
 		if (!same_ids(&tok, rag_json_get(rec, "gpt2"))) {
 			bad++;
 			fprintf(stderr, "hard case %s differs (gpt2)\n", name);
@@ -648,4 +672,356 @@ Test(tokenizer, allocation_failures_are_reported)
 			cr_assert_null(t);
 	}
 	rag_gguf_close(g);
+}
+
+/* ---- pre-tokenizers without a fixture vocabulary: llama3 and qwen2 against
+ * Hugging Face's Split of the same regex (tests/data/tokenize/splits.jsonl) ---- */
+
+#include "tok-internal.h"
+
+Test(tokenizer, pre_tokenizer_splits)
+{
+	struct rag_buf b;
+	struct rag_arena a;
+	struct rag_error err;
+	size_t n = 0, bad = 0;
+	static char text[16384];
+	static uint32_t bounds[16384];
+
+	rag_buf_init(&b);
+	rag_arena_init(&a);
+	cr_assert_eq(rag_buf_read_file(&b, testdata("tokenize/splits.jsonl"), &err), RAG_OK);
+	for (char *p = b.data, *e; p < b.data + b.len; p = e + 1) {
+		struct rag_json *rec;
+		size_t hl, tl, nb = 0;
+		enum tok_pre pre;
+		e = memchr(p, '\n', (size_t)(b.data + b.len - p));
+		if (!e)
+			e = b.data + b.len;
+		if (e == p)
+			continue;
+		rag_arena_reset(&a);
+		cr_assert_eq(rag_json_parse(&a, p, (size_t)(e - p), &rec, &err), RAG_OK);
+		const char *name = rag_json_get_str(rec, "pre", NULL);
+		if (strcmp(name, "llama3") == 0)
+			pre = PRE_LLAMA3;
+		else if (strcmp(name, "qwen2") == 0)
+			pre = PRE_QWEN2;
+		else if (strcmp(name, "gpt2") == 0)
+			pre = PRE_GPT2;
+		else
+			continue;
+		const char *hex = rag_json_get_str(rec, "hex", &hl);
+		const struct rag_json *want = rag_json_get(rec, "bounds");
+		tl = unhex(hex, hl, text);
+		cr_assert_eq(tok_bpe_split(pre, text, tl, bounds, 16384, &nb), RAG_OK);
+		int same = nb == want->u.arr.n;
+		for (size_t k = 0; same && k < nb; k++)
+			same = bounds[2 * k] == (uint32_t)want->u.arr.items[k].u.arr.items[0].u.num &&
+			       bounds[2 * k + 1] == (uint32_t)want->u.arr.items[k].u.arr.items[1].u.num;
+		if (!same) {
+			bad++;
+			fprintf(stderr, "%s split differs: '%.*s'\n  got:", name, (int)tl, text);
+			for (size_t k = 0; k < nb; k++)
+				fprintf(stderr, " [%u,%u]", bounds[2 * k], bounds[2 * k + 1]);
+			fprintf(stderr, "\n");
+		}
+		n++;
+	}
+	cr_assert_gt(n, 200);
+	cr_expect_eq(bad, 0, "%zu of %zu splits differ", bad, n);
+	rag_arena_free(&a);
+	rag_buf_free(&b);
+}
+
+/* ---- hand-built GGUF files: metadata errors and ignore_merges ---- */
+
+static void put(struct rag_buf *b, const void *p, size_t n) { rag_buf_add(b, p, n); }
+static void put_u32(struct rag_buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(struct rag_buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(struct rag_buf *b, const char *s) { put_u64(b, strlen(s)); put(b, s, strlen(s)); }
+static void kv_str(struct rag_buf *b, const char *k, const char *v) { put_str(b, k); put_u32(b, 8); put_str(b, v); }
+static void kv_strs(struct rag_buf *b, const char *k, const char *const *v, size_t n)
+{
+	put_str(b, k);
+	put_u32(b, 9);
+	put_u32(b, 8);
+	put_u64(b, n);
+	for (size_t i = 0; i < n; i++)
+		put_str(b, v[i]);
+}
+static void kv_i32s(struct rag_buf *b, const char *k, const int32_t *v, size_t n)
+{
+	put_str(b, k);
+	put_u32(b, 9);
+	put_u32(b, 5);
+	put_u64(b, n);
+	put(b, v, n * 4);
+}
+
+/* A GGUF holding only tokenizer metadata; NULL model/pre/merges leave them out. */
+static int build_tok(const char *model, const char *pre, const char *const *toks, size_t nt,
+		     const int32_t *types, size_t ntypes, const char *const *merges, size_t nm,
+		     struct rag_tokenizer **t, struct rag_error *err)
+{
+	struct rag_buf b;
+	struct rag_gguf *g = NULL;
+	uint64_t nkv = (model != NULL) + (pre != NULL) + (toks != NULL) + (types != NULL) + (merges != NULL);
+	int rc;
+
+	rag_buf_init(&b);
+	put(&b, "GGUF", 4);
+	put_u32(&b, 3);
+	put_u64(&b, 0);
+	put_u64(&b, nkv);
+	if (model)
+		kv_str(&b, "tokenizer.ggml.model", model);
+	if (pre)
+		kv_str(&b, "tokenizer.ggml.pre", pre);
+	if (toks)
+		kv_strs(&b, "tokenizer.ggml.tokens", toks, nt);
+	if (types)
+		kv_i32s(&b, "tokenizer.ggml.token_type", types, ntypes);
+	if (merges)
+		kv_strs(&b, "tokenizer.ggml.merges", merges, nm);
+	*t = NULL;
+	rc = rag_gguf_open_mem(b.data, b.len, "mem.gguf", &g, err);
+	cr_assert_eq(rc, RAG_OK, "%s", err->msg);
+	rc = rag_tokenizer_from_gguf(g, t, err);
+	rag_gguf_close(g);
+	rag_buf_free(&b);
+	return rc;
+}
+
+Test(tokenizer, metadata_errors_and_ignore_merges)
+{
+	static const char *const toks[] = { "a", "b", "c", "ab", "abc" };
+	static const char *const merges[] = { "a b" };
+	static const int32_t types[] = { 1, 1, 1, 1, 1 };
+	struct rag_tokenizer *t;
+	struct rag_error err;
+	struct rag_tokens tok;
+
+	rag_tokens_init(&tok);
+	cr_assert_eq(build_tok("rwkv", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "'rwkv'"), "%s", err.msg);
+	cr_assert_null(t);
+	cr_assert_eq(build_tok("gpt2", "no-such-pre", toks, 5, NULL, 0, merges, 1, &t, &err), RAG_EMODEL);
+	cr_assert(strstr(err.msg, "'no-such-pre'"), "%s", err.msg);
+	cr_assert_eq(build_tok(NULL, NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("gpt2", "gpt-2", NULL, 0, NULL, 0, merges, 1, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("gpt2", "gpt-2", toks, 5, types, 4, merges, 1, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("gpt2", "gpt-2", toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("bert", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+	cr_assert_eq(build_tok("llama", NULL, toks, 5, NULL, 0, NULL, 0, &t, &err), RAG_EMODEL);
+
+	/* gpt-2 merges its way: "ab" "c"; llama3 takes a word found whole */
+	cr_assert_eq(build_tok("gpt2", "gpt-2", toks, 5, types, 5, merges, 1, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenize(t, "abc", 3, 0, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 2);
+	cr_assert_eq(tok.ids[0], 3);
+	cr_assert_eq(tok.ids[1], 2);
+	rag_tokenizer_free(t);
+	cr_assert_eq(build_tok("gpt2", "llama-bpe", toks, 5, types, 5, merges, 1, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_str_eq(rag_tokenizer_pre(t), "llama-bpe");
+	cr_assert_eq(rag_tokenize(t, "abc", 3, 0, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 1);
+	cr_assert_eq(tok.ids[0], 4);
+	rag_tokenizer_free(t);
+	rag_tokens_free(&tok);
+}
+
+/* ---- Unigram against Hugging Face (tests/data/tokenize/unigram-*.{json,jsonl}) ---- */
+
+static void kv_f32s(struct rag_buf *b, const char *k, const float *v, size_t n)
+{
+	put_str(b, k);
+	put_u32(b, 9);
+	put_u32(b, 6);
+	put_u64(b, n);
+	put(b, v, n * 4);
+}
+
+static void kv_u32(struct rag_buf *b, const char *k, uint32_t v)
+{
+	put_str(b, k);
+	put_u32(b, 4);
+	put_u32(b, v);
+}
+
+Test(tokenizer, unigram_matches_hugging_face)
+{
+	struct rag_buf vb, cb, g;
+	struct rag_arena a;
+	struct rag_json *root;
+	struct rag_error err;
+	struct rag_gguf *gg;
+	struct rag_tokenizer *t;
+	struct rag_tokens tok;
+	const char **toks;
+	float *scores;
+	int32_t *types;
+	size_t n, ncase = 0, bad = 0;
+	static char text[65536];
+
+	rag_buf_init(&vb);
+	rag_buf_init(&cb);
+	rag_buf_init(&g);
+	rag_arena_init(&a);
+	rag_tokens_init(&tok);
+	cr_assert_eq(rag_buf_read_file(&vb, testdata("tokenize/unigram-vocab.json"), &err), RAG_OK);
+	cr_assert_eq(rag_json_parse(&a, vb.data, vb.len, &root, &err), RAG_OK);
+	const struct rag_json *pieces = rag_json_get(root, "pieces");
+	n = pieces->u.arr.n;
+	toks = calloc(n, sizeof *toks);
+	scores = calloc(n, sizeof *scores);
+	types = calloc(n, sizeof *types);
+	for (size_t i = 0; i < n; i++) {
+		toks[i] = pieces->u.arr.items[i].u.arr.items[0].u.str.s;
+		scores[i] = (float)pieces->u.arr.items[i].u.arr.items[1].u.num;
+		types[i] = i < 2 ? 3 : i == 2 ? 2 : 1;
+	}
+	put(&g, "GGUF", 4);
+	put_u32(&g, 3);
+	put_u64(&g, 0);
+	put_u64(&g, 6);
+	kv_str(&g, "tokenizer.ggml.model", "t5");
+	kv_strs(&g, "tokenizer.ggml.tokens", toks, n);
+	kv_f32s(&g, "tokenizer.ggml.scores", scores, n);
+	kv_i32s(&g, "tokenizer.ggml.token_type", types, n);
+	kv_u32(&g, "tokenizer.ggml.unknown_token_id", 2);
+	kv_u32(&g, "tokenizer.ggml.eos_token_id", 1);
+	cr_assert_eq(rag_gguf_open_mem(g.data, g.len, "t5.gguf", &gg, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenizer_from_gguf(gg, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_str_eq(rag_tokenizer_model(t), "t5");
+
+	cr_assert_eq(rag_buf_read_file(&cb, testdata("tokenize/unigram-cases.jsonl"), &err), RAG_OK);
+	for (char *p = cb.data, *e; p < cb.data + cb.len; p = e + 1) {
+		struct rag_json *rec;
+		size_t hl, tl;
+		e = memchr(p, '\n', (size_t)(cb.data + cb.len - p));
+		if (!e)
+			e = cb.data + cb.len;
+		if (e == p)
+			continue;
+		cr_assert_eq(rag_json_parse(&a, p, (size_t)(e - p), &rec, &err), RAG_OK);
+		const char *hex = rag_json_get_str(rec, "hex", &hl);
+		cr_assert(hl / 2 < sizeof text);
+		tl = unhex(hex, hl, text);
+		cr_assert_eq(rag_tokenize(t, text, tl, RAG_TOK_OFFSETS, &tok, &err), RAG_OK);
+		if (!same_ids(&tok, rag_json_get(rec, "ids"))) {
+			bad++;
+			fprintf(stderr, "unigram case differs: '%.60s'\n", text);
+			print_ids("got", tok.ids, tok.n < 40 ? tok.n : 40);
+		}
+		for (size_t k = 0; k < tok.n; k++)
+			cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= tl);
+		ncase++;
+	}
+	cr_assert_gt(ncase, 30);
+	cr_expect_eq(bad, 0, "%zu of %zu Unigram cases differ", bad, ncase);
+	/* </s> added at the end; decoding gives the text back */
+	cr_assert_eq(rag_tokenize(t, "the cells", 9, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.ids[tok.n - 1], 1);
+	rag_buf_reset(&g);
+	cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, 1, &g, &err), RAG_OK);
+	cr_assert_eq(g.len, 9);
+	cr_assert(memcmp(g.data, "the cells", 9) == 0, "%.*s", (int)g.len, g.data);
+	rag_tokenizer_free(t);
+	rag_gguf_close(gg);
+	free(toks);
+	free(scores);
+	free(types);
+	rag_tokens_free(&tok);
+	rag_arena_free(&a);
+	rag_buf_free(&vb);
+	rag_buf_free(&cb);
+	rag_buf_free(&g);
+}
+
+/* Random bytes (mostly invalid UTF-8, control characters, long runs) never crash any
+ * tokenizer, and offsets stay inside the input. */
+Test(tokenizer, random_bytes_never_crash)
+{
+	static const char *const names[] = { "bert-bge", "gpt-2", "llama-spm", "phi-3", "deepseek-coder",
+					     "deepseek-llm", "falcon", "mpt", "refact", "starcoder" };
+	static char buf[2048];
+	unsigned seed = 12345;
+	struct rag_tokens tok;
+	struct rag_buf dec;
+	struct rag_error err;
+
+	rag_tokens_init(&tok);
+	rag_buf_init(&dec);
+	for (size_t v = 0; v < sizeof names / sizeof names[0]; v++) {
+		char rel[128];
+		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", names[v]);
+		struct rag_tokenizer *t = load(rel);
+		for (int it = 0; it < 60; it++) {
+			size_t n = (seed = seed * 1103515245u + 12345u) % sizeof buf;
+			int mode = it % 4;
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 1103515245u + 12345u;
+				unsigned r = seed >> 16;
+				buf[i] = mode == 0 ? (char)r : mode == 1 ? " \t\n\xe2\x96\x81" "a1!"[r % 10]
+					: mode == 2 ? (char)(0x80 | (r & 0x3f)) : (char)("ab\xc3\xa9" " "[r % 5]);
+			}
+			cr_assert_eq(rag_tokenize(t, buf, n, RAG_TOK_ADD_SPECIAL | RAG_TOK_PARSE_SPECIAL, &tok, &err),
+				     RAG_OK, "%s: %s", names[v], err.msg);
+			for (size_t k = 0; k < tok.n; k++) {
+				cr_assert(tok.start[k] <= tok.end[k] && tok.end[k] <= n, "%s: offsets", names[v]);
+				cr_assert(tok.ids[k] >= 0 && (size_t)tok.ids[k] < rag_tokenizer_vocab_size(t), "%s: id %d at %zu (mode %d)", names[v], tok.ids[k], k, mode);
+			}
+			rag_buf_reset(&dec);
+			cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, it & 1, &dec, &err), RAG_OK);
+		}
+		rag_tokenizer_free(t);
+	}
+	rag_tokens_free(&tok);
+	rag_buf_free(&dec);
+}
+
+/* Older GGUFs keep WordPiece's own "##" form instead of llama.cpp's "\u2581word". */
+Test(tokenizer, wordpiece_hash_form_vocabulary)
+{
+	static const char *const toks[] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "walk", "##ing", "hello", "!" };
+	static const int32_t types[] = { 3, 2, 3, 3, 1, 1, 1, 1 };
+	struct rag_buf g, dec;
+	struct rag_gguf *gg;
+	struct rag_tokenizer *t;
+	struct rag_tokens tok;
+	struct rag_error err;
+
+	rag_buf_init(&g);
+	rag_buf_init(&dec);
+	rag_tokens_init(&tok);
+	put(&g, "GGUF", 4);
+	put_u32(&g, 3);
+	put_u64(&g, 0);
+	put_u64(&g, 6);
+	kv_str(&g, "tokenizer.ggml.model", "bert");
+	kv_strs(&g, "tokenizer.ggml.tokens", toks, 8);
+	kv_i32s(&g, "tokenizer.ggml.token_type", types, 8);
+	kv_u32(&g, "tokenizer.ggml.unknown_token_id", 1);
+	kv_u32(&g, "tokenizer.ggml.cls_token_id", 2);
+	kv_u32(&g, "tokenizer.ggml.seperator_token_id", 3);
+	cr_assert_eq(rag_gguf_open_mem(g.data, g.len, "wp.gguf", &gg, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenizer_from_gguf(gg, &t, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_tokenize(t, "Walking HELLO! walks", 20, RAG_TOK_ADD_SPECIAL, &tok, &err), RAG_OK);
+	cr_assert_eq(tok.n, 7);
+	cr_assert_eq(tok.ids[0], 2);
+	cr_assert_eq(tok.ids[1], 4);
+	cr_assert_eq(tok.ids[2], 5);
+	cr_assert_eq(tok.ids[3], 6);
+	cr_assert_eq(tok.ids[4], 7);
+	cr_assert_eq(tok.ids[5], 1);  /* "walks": no "##s" piece, so the whole word is [UNK] */
+	cr_assert_eq(tok.ids[6], 3);
+	cr_assert_eq(rag_detokenize(t, tok.ids, tok.n, 1, &dec, &err), RAG_OK);
+	cr_assert_eq(dec.len, 14);
+	cr_assert(memcmp(dec.data, "walking hello!", 14) == 0, "%.*s", (int)dec.len, dec.data);
+	rag_tokenizer_free(t);
+	rag_gguf_close(gg);
+	rag_tokens_free(&tok);
+	rag_buf_free(&g);
+	rag_buf_free(&dec);
 }

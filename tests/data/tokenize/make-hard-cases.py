@@ -8,7 +8,9 @@ Run from the repository root with the shared fixtures beside it:
     python3 tests/data/tokenize/make-hard-cases.py ../shared/fixtures/tokenizers > tests/data/tokenize/hard-cases.jsonl
 
 Each line: {"name", "hex" (the input bytes, hex), "bert" (ids with [CLS]/[SEP]),
-"gpt2" (ids, no special tokens)}.  Inputs holding invalid UTF-8 are given to
+"gpt2" (ids, no special tokens)} and, for valid UTF-8 inputs, "bert_offsets"
+(of the tokens between [CLS] and [SEP]) and "gpt2_offsets": Hugging Face's
+character offsets turned into byte offsets.  Inputs holding invalid UTF-8 are given to
 Hugging Face as Python decodes them with errors="replace" (one U+FFFD per
 maximal invalid subsequence), which is the behaviour ragkit documents.
 """
@@ -53,14 +55,21 @@ cases = [
     ("invalid-4byte-cut", b"emoji \xf0\x9f\x98 cut"),
 ]
 
+def byte_offsets(text, offsets):
+    cum = [0]
+    for ch in text:
+        cum.append(cum[-1] + len(ch.encode("utf-8")))
+    return [[cum[a], cum[b]] for a, b in offsets]
+
+
 for name, raw in cases:
     text = raw.decode("utf-8", errors="replace")
-    rec = {
-        "name": name,
-        "hex": raw.hex(),
-        "bert": bert.encode(text).ids,
-        "gpt2": gpt2.encode(text, add_special_tokens=False).ids,
-    }
+    eb = bert.encode(text)
+    eg = gpt2.encode(text, add_special_tokens=False)
+    rec = {"name": name, "hex": raw.hex(), "bert": eb.ids, "gpt2": eg.ids}
+    if text.encode("utf-8") == raw:
+        rec["bert_offsets"] = byte_offsets(text, eb.offsets[1:-1])
+        rec["gpt2_offsets"] = byte_offsets(text, eg.offsets)
     print(json.dumps(rec))
 print(json.dumps({"name": "_made_by", "hex": "", "bert": [], "gpt2": [],
                   "tokenizers": tokenizers.__version__}))
