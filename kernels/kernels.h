@@ -196,6 +196,75 @@ float rag_vec_l2sq_i8(const float *a, const int8_t *b, float scale, size_t n);
 /* Decode a stored row to float32: half bits, or int8 codes times scale. */
 void rag_vec_f16_to_f32(float *dst, const uint16_t *src, size_t n);
 void rag_vec_i8_to_f32(float *dst, const int8_t *src, float scale, size_t n);
+/* ---- decoder ops (branch gen: kernels/cpu/{rmsnorm,rope,swiglu,get_rows,
+ *      attn_causal,attn_decode,matvec}.c) ------------------------------------ */
+
+/* y[r][i] = x[r][i] / sqrt(mean(x[r]^2) + eps) * w[i] for rows rows of n floats;
+ * w NULL means no scale.  y may alias x. */
+void rag_rmsnorm(float *y, const float *x, const float *w, int64_t rows, int64_t n, float eps);
+
+/*
+ * Rotary position embedding, in place.  x: n_tok rows of `stride` floats, head h
+ * at h*head_dim; the first n_rot dims of each head are rotated by the angle
+ * pos[t] * freq_scale * freq_base^(-2i/n_rot) / factors[i] (factors NULL = 1)
+ * for pair i.  neox != 0: pairs (i, i + n_rot/2) (NeoX/qwen layout); else pairs
+ * (2i, 2i+1) (llama layout as llama.cpp's converter stores it).  n_rot <= 1024.
+ */
+void rag_rope(float *x, int64_t n_tok, int64_t stride, int64_t n_head, int64_t head_dim,
+	      const int32_t *pos, int64_t n_rot, float freq_base, float freq_scale,
+	      const float *factors, int neox);
+
+/* y[i] = silu(gate[i]) * up[i]; y may alias gate or up. */
+void rag_swiglu(float *y, const float *gate, const float *up, int64_t n);
+
+/*
+ * Embedding lookup: out[t][0..n) = row ids[t] of a table of n_rows rows of n
+ * elements of type `type` (any type with a dequantizer).  Returns 0, or -1 when
+ * an id lies outside [0, n_rows) (out is then partly written).
+ */
+int rag_get_rows(float *out, const void *table, enum rag_dtype type, int64_t n_rows, int64_t n,
+		 const int32_t *ids, int64_t n_ids);
+
+/*
+ * Attention of one query head: out[head_dim] = softmax(scale * K q) V over the
+ * first n_kv rows of k and v (rows kv_stride floats apart).  s: n_kv floats of
+ * scratch.  The building block of the two kernels below.
+ */
+void rag_attn_head(float *out, const float *q, const float *k, const float *v, int64_t n_kv,
+		   int64_t head_dim, int64_t kv_stride, float scale, float *s);
+
+/*
+ * Causal grouped-query attention for a block of n_q queries (prefill).  q: n_q
+ * rows of q_stride floats, query head h at h*head_dim; row i is at absolute
+ * position pos0+i and attends to cache rows 0..pos0+i of k and v (rows of
+ * kv_stride floats, KV head g at g*head_dim, the block's own keys already
+ * stored).  Query head h reads KV head h / (n_head / n_head_kv).  out: n_q rows
+ * of n_head*head_dim floats.  Returns 0, or -1 when scratch cannot be allocated.
+ */
+int rag_attn_causal(float *out, const float *q, const float *k, const float *v, int64_t n_q,
+		    int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+		    int64_t q_stride, int64_t kv_stride, float scale);
+
+/*
+ * Decode attention: the n_head query heads of one token (q, contiguous) over
+ * the n_kv cache rows of k and v (the token's own row last).  out: n_head*head_dim
+ * floats.  Returns 0, or -1 when scratch cannot be allocated.
+ */
+int rag_attn_decode(float *out, const float *q, const float *k, const float *v, int64_t n_kv,
+		    int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
+		    float scale);
+
+/*
+ * Matrix-vector product for decoding: y[n] = w[n][k] . x[k] (+ bias[n] when not
+ * NULL), w packed as in GGUF (n rows of k elements).  F32, F16, BF16, Q8_0, Q4_0,
+ * Q4_K, Q5_K and Q6_K rows are dotted block by block without dequantizing rows
+ * (rag_matvec_has_direct); other types with a dequantizer go row by row through
+ * scratch.  x stays float32.  Runs on rag_set_threads threads.  Returns 0, or -1
+ * when scratch cannot be allocated.
+ */
+int rag_matvec(float *y, const float *x, const void *w, enum rag_dtype wtype, const float *bias,
+	       int64_t n, int64_t k);
+int rag_matvec_has_direct(enum rag_dtype wtype);
 
 #ifdef __cplusplus
 }
