@@ -46,7 +46,7 @@ def main():
     ap.add_argument("--k1", type=float, default=None)
     ap.add_argument("--b", type=float, default=None)
     ap.add_argument("--stem", default="none")
-    ap.add_argument("--stopwords", default="none")
+    ap.add_argument("--stopwords", default="english")
     ap.add_argument("--keep", default=None, help="directory to keep indexes in (reused when present)")
     ap.add_argument("names", nargs="*", default=["scifact", "nfcorpus", "arguana", "cranfield"])
     a = ap.parse_args()

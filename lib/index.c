@@ -963,6 +963,8 @@ static int write_postings(struct rag_index_writer *w, struct rag_error *err)
 			n++;
 		}
 		for (j = 0; j < t->n; j++) {
+			if (is_deleted(w, t->docs[j]))
+				continue;  /* a chunk added and replaced again in this run */
 			memcpy(blob + 8 * n, &t->docs[j], 4);
 			memcpy(blob + 8 * n + 4, &t->tfs[j], 4);
 			n++;
@@ -1027,11 +1029,12 @@ static int write_ann(struct rag_index_writer *w, struct rag_error *err)
 			return rc;
 	}
 	if (rc == RAG_OK) {
+		/* add first: a chunk added and replaced again in this run is then deleted too */
+		if (w->n_vec && (rc = rag_hnsw_add_batch(h, w->n_vec, w->vkeys, w->vdata, 0, err)))
+			goto out;
 		for (i = 0; i < w->n_deleted; i++)
 			if ((rc = rag_hnsw_delete(h, w->deleted[i], NULL, err)))
 				goto out;
-		if (w->n_vec && (rc = rag_hnsw_add_batch(h, w->n_vec, w->vkeys, w->vdata, 0, err)))
-			goto out;
 	} else {
 		struct rag_hnsw_params p;
 		rag_hnsw_params_init(&p, w->m.dim);
@@ -1111,7 +1114,7 @@ static int write_vectors(struct rag_index_writer *w, struct rag_error *err)
 			goto out;
 	}
 	for (i = 0; i < w->n_vec; i++)
-		if ((rc = rag_vecw_add(vw, w->vkeys[i], w->vdata + i * w->m.dim, err)))
+		if (!is_deleted(w, w->vkeys[i]) && (rc = rag_vecw_add(vw, w->vkeys[i], w->vdata + i * w->m.dim, err)))
 			goto out;
 	rc = rag_vecw_finish(vw, err);
 	vw = NULL;

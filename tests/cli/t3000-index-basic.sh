@@ -53,6 +53,17 @@ test_expect_success 'a supplied hash decides what is unchanged' '
 	grep_q "\"updated\":1" rep
 '
 
+test_expect_success 'the same id twice in one run: the last one wins everywhere' '
+	fresh;
+	printf "%s\n" "{\"id\":\"a\",\"text\":\"first\",\"embedding\":[1,0]}" "{\"id\":\"b\",\"text\":\"other\",\"embedding\":[0,1]}" \
+		"{\"id\":\"a\",\"text\":\"second\",\"embedding\":[0.6,0.8]}" | rag-index --ann x.rag &&
+	rag-index x.rag stats --json | jq -e ".chunks == 2 and .vectors == 2 and .postings == 2" >/dev/null &&
+	echo "{\"qid\":\"q\",\"text\":\"first\"}" | rag-retrieve -q x.rag >h && ! test -s h &&
+	echo "{\"qid\":\"q\",\"embedding\":[1,0]}" | rag-retrieve -q -k 5 x.rag >h && test $(wc -l <h) -eq 2 &&
+	echo "{\"qid\":\"q\",\"embedding\":[1,0]}" | rag-retrieve -q -k 5 --ann x.rag >h2 && test_cmp h h2 &&
+	head -n 1 h | grep -q "\"text\":\"second\""
+'
+
 test_expect_success 'delete by id and by doc_id' '
 	fresh;
 	gen 30 a | rag-index x.rag &&
