@@ -257,7 +257,7 @@ int rag_attn_decode(float *out, const float *q, const float *k, const float *v, 
 /*
  * Matrix-vector product for decoding: y[n] = w[n][k] . x[k] (+ bias[n] when not
  * NULL), w packed as in GGUF (n rows of k elements).  F32, F16, BF16, Q8_0, Q4_0,
- * Q4_K, Q5_K and Q6_K rows are dotted block by block without dequantizing rows
+ * Q5_0, Q4_K, Q5_K and Q6_K rows are dotted block by block without dequantizing rows
  * (rag_matvec_has_direct); other types with a dequantizer go row by row through
  * scratch.  x stays float32.  Runs on rag_set_threads threads.  Returns 0, or -1
  * when scratch cannot be allocated.

@@ -70,11 +70,70 @@ static float dot_bf16(const void *w, const float *x, int64_t k)
 	return s;
 }
 
+#ifdef HAVE_F16C_FMA
+static inline float hsum256(__m256 a)
+{
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_add_ss(h, _mm_movehdup_ps(h));
+	return _mm_cvtss_f32(h);
+}
+
+/* 8 int8 at q, widened to float. */
+static inline __m256 i8x8(const int8_t *q)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+}
+
+/* sum_i v[i] * x[i] for 32 int8 values in v, as 8 partial sums. */
+static inline __m256 dot_i8x32(__m256i v, const float *x, __m256 acc)
+{
+	__m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), _mm256_loadu_ps(x), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))),
+			      _mm256_loadu_ps(x + 8), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), _mm256_loadu_ps(x + 16), acc);
+	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))),
+			      _mm256_loadu_ps(x + 24), acc);
+	return acc;
+}
+
+/* 16 bytes of nibbles as 32 values: low nibbles first, then high nibbles. */
+static inline __m256i nibbles32(const uint8_t *q)
+{
+	__m128i b = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(0x0F);
+	return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+
+/* 0xFF in byte i where bit i of x is set. */
+static inline __m256i bits32(uint32_t x)
+{
+	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+					       0x0101010101010101, 0x0000000000000000);
+	__m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+	bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+	return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+#endif
+
 /* Q8_0: 34-byte blocks of an f16 scale and 32 int8. */
 static float dot_q8_0(const void *w, const float *x, int64_t k)
 {
 	const uint8_t *b = w;
 	float s = 0.0f;
+#ifdef HAVE_F16C_FMA
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t j = 0; j < k; j += 32, b += 34) {
+		const int8_t *q = (const int8_t *)(b + 2);
+		const float *xb = x + j;
+		__m256 a = _mm256_mul_ps(i8x8(q), _mm256_loadu_ps(xb));
+		a = _mm256_fmadd_ps(i8x8(q + 8), _mm256_loadu_ps(xb + 8), a);
+		a = _mm256_fmadd_ps(i8x8(q + 16), _mm256_loadu_ps(xb + 16), a);
+		a = _mm256_fmadd_ps(i8x8(q + 24), _mm256_loadu_ps(xb + 24), a);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(b)), a, acc);
+	}
+	return hsum256(acc);
+#endif
 	for (int64_t j = 0; j < k; j += 32, b += 34) {
 		const int8_t *q = (const int8_t *)(b + 2);
 		float a = 0.0f;
@@ -91,12 +150,55 @@ static float dot_q4_0(const void *w, const float *x, int64_t k)
 {
 	const uint8_t *b = w;
 	float s = 0.0f;
+#ifdef HAVE_F16C_FMA
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t j = 0; j < k; j += 32, b += 18) {
+		__m256i v = _mm256_sub_epi8(nibbles32(b + 2), _mm256_set1_epi8(8));
+		__m256 a = dot_i8x32(v, x + j, _mm256_setzero_ps());
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(b)), a, acc);
+	}
+	return hsum256(acc);
+#endif
 	for (int64_t j = 0; j < k; j += 32, b += 18) {
 		const uint8_t *q = b + 2;
 		float a = 0.0f;
 		#pragma omp simd reduction(+:a)
 		for (int i = 0; i < 16; i++)
 			a += (float)((q[i] & 0xF) - 8) * x[j + i] + (float)((q[i] >> 4) - 8) * x[j + i + 16];
+		s += half_at(b) * a;
+	}
+	return s;
+}
+
+/* Q5_0: 22-byte blocks: f16 scale, 32 high bits (little-endian), 16 bytes of
+ * nibbles; value ((nibble | high << 4) - 16). */
+static float dot_q5_0(const void *w, const float *x, int64_t k)
+{
+	const uint8_t *b = w;
+	float s = 0.0f;
+#ifdef HAVE_F16C_FMA
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t j = 0; j < k; j += 32, b += 22) {
+		uint32_t qh = (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 |
+			      (uint32_t)b[5] << 24;
+		__m256i hb = _mm256_and_si256(bits32(qh), _mm256_set1_epi8(0x10));
+		__m256i v = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b + 6), hb), _mm256_set1_epi8(16));
+		__m256 a = dot_i8x32(v, x + j, _mm256_setzero_ps());
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(b)), a, acc);
+	}
+	return hsum256(acc);
+#endif
+	for (int64_t j = 0; j < k; j += 32, b += 22) {
+		uint32_t qh = (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 |
+			      (uint32_t)b[5] << 24;
+		const uint8_t *q = b + 6;
+		float a = 0.0f;
+		#pragma omp simd reduction(+:a)
+		for (int i = 0; i < 16; i++) {
+			int lo = (int)((q[i] & 0xF) | (((qh >> i) << 4) & 0x10)) - 16;
+			int hi = (int)((q[i] >> 4) | ((qh >> (i + 12)) & 0x10)) - 16;
+			a += (float)lo * x[j + i] + (float)hi * x[j + i + 16];
+		}
 		s += half_at(b) * a;
 	}
 	return s;
@@ -128,6 +230,20 @@ static float dot_q4_k(const void *w, const float *x, int64_t k)
 			float a1 = 0.0f, a2 = 0.0f, x1 = 0.0f, x2 = 0.0f;
 			scale_min_k4(2 * g, sc, &s1, &m1);
 			scale_min_k4(2 * g + 1, sc, &s2, &m2);
+#ifdef HAVE_F16C_FMA
+			{
+				__m256i b32 = _mm256_loadu_si256((const __m256i *)q), m = _mm256_set1_epi8(0x0F);
+				__m256 z = _mm256_setzero_ps(), xs1, xs2;
+				a1 = hsum256(dot_i8x32(_mm256_and_si256(b32, m), xb, z));
+				a2 = hsum256(dot_i8x32(_mm256_and_si256(_mm256_srli_epi16(b32, 4), m), xb + 32, z));
+				xs1 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+						    _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
+				xs2 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb + 32), _mm256_loadu_ps(xb + 40)),
+						    _mm256_add_ps(_mm256_loadu_ps(xb + 48), _mm256_loadu_ps(xb + 56)));
+				x1 = hsum256(xs1);
+				x2 = hsum256(xs2);
+			}
+#else
 			#pragma omp simd reduction(+:a1, a2, x1, x2)
 			for (int l = 0; l < 32; l++) {
 				a1 += (float)(q[l] & 0xF) * xb[l];
@@ -135,6 +251,7 @@ static float dot_q4_k(const void *w, const float *x, int64_t k)
 				x1 += xb[l];
 				x2 += xb[l + 32];
 			}
+#endif
 			s += d * (float)s1 * a1 - dmin * (float)m1 * x1 + d * (float)s2 * a2 -
 			     dmin * (float)m2 * x2;
 		}
@@ -215,6 +332,7 @@ static dot_fn dot_for(enum rag_dtype t)
 	case RAG_DT_BF16: return dot_bf16;
 	case RAG_DT_Q8_0: return dot_q8_0;
 	case RAG_DT_Q4_0: return dot_q4_0;
+	case RAG_DT_Q5_0: return dot_q5_0;
 	case RAG_DT_Q4_K: return dot_q4_k;
 	case RAG_DT_Q5_K: return dot_q5_k;
 	case RAG_DT_Q6_K: return dot_q6_k;

@@ -199,7 +199,8 @@ Test(decoder_ops, matvec_every_type)
 		check_matvec(types[i], 5, 256, 0);
 	}
 	cr_assert(rag_matvec_has_direct(RAG_DT_Q4_K));
-	cr_assert(!rag_matvec_has_direct(RAG_DT_Q5_0));
+	cr_assert(rag_matvec_has_direct(RAG_DT_Q5_0));
+	cr_assert(!rag_matvec_has_direct(RAG_DT_Q3_K));
 }
 
 Test(decoder_ops, matvec_threads)
