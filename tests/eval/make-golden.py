@@ -201,8 +201,13 @@ def random_case(out, i):
         qid = "r%d" % q
         docs = ["doc%d" % rng.randint(0, 60) for _ in range(rng.randint(1, 50))]
         judged = sorted(set(docs[: rng.randint(1, len(docs))]))
-        for d in judged:
-            qrels.append("%s 0 %s %d" % (qid, d, rng.choice([-1, 0, 0, 0, 1, 1, 2, 3, 4])))
+        grades = [rng.choice([-1, 0, 0, 0, 1, 1, 2, 3, 4]) for _ in judged]
+        if max(grades) < 0:
+            # only negative grades: trec_eval reads outside its arrays then
+            # (pytrec_eval crashes or hangs); rag-eval scores such a query 0
+            grades[0] = 0
+        for d, g in zip(judged, grades):
+            qrels.append("%s 0 %s %d" % (qid, d, g))
         if rng.random() < 0.15:
             continue  # a qrels query without results
         pool = sorted(set(docs + ["doc%d" % rng.randint(0, 80) for _ in range(30)]))
