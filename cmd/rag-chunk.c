@@ -470,8 +470,10 @@ int main(int argc, char **argv)
 		return cli_usage("--doc-id names one document; give one input");
 	if (meta) {
 		struct rag_json *mv;
-		if (rag_json_parse(&arena, meta, strlen(meta), &mv, &err) || mv->type != RAG_JSON_OBJECT)
-			return cli_usage("--meta must be a JSON object");
+		if (rag_json_parse(&arena, meta, strlen(meta), &mv, &err) || mv->type != RAG_JSON_OBJECT) {
+			rc = cli_usage("--meta must be a JSON object");
+			goto out;
+		}
 		c.meta = mv;
 	}
 	if (acl && !(c.acl = acl_buf = acl_json(acl))) {

@@ -88,10 +88,11 @@ test_expect_success 'a changed paragraph changes only nearby chunk ids' '
 	docs[15] = docs[15].replace(". ", ". An inserted sentence changes this paragraph. ", 1)
 	open("b.txt", "w").write("\n\n".join(docs) + "\n")
 	PY
-	for u in "words 60 10" "chars 400 50"; do
-		set -- $u &&
-		rag-chunk --unit $1 --max-tokens $2 --overlap $3 --doc-id d a.txt >a &&
-		rag-chunk --unit $1 --max-tokens $2 --overlap $3 --doc-id d b.txt >b &&
+	for u in "--unit words --max-tokens 60 --overlap 10" "--unit chars --max-tokens 400 --overlap 50" \
+		"--model $FIXTURES/models/tiny-embed-mean-f16.gguf --max-tokens 128 --overlap 16" \
+		"--model $FIXTURES/models/tiny-qwen2-f16.gguf --max-tokens 128 --overlap 16"; do
+		rag-chunk $u --doc-id d a.txt >a &&
+		rag-chunk $u --doc-id d b.txt >b &&
 		python3 -c "
 import json
 a = [json.loads(l)[\"id\"] for l in open(\"a\")]
