@@ -18,7 +18,9 @@ test_expect_success 'a first run builds, links root/current and logs one line' '
 	grep_q "^vectors: 4$" stats &&
 	test $(wc -l <cron.log) -eq 1 &&
 	grep_q "reindex-cron: ok docs=4 chunks=4 .*elapsed=[0-9]*s" cron.log &&
-	test "$(cat err)" = "$(cat cron.log)"
+	test "$(cat err)" = "$(cat cron.log)" &&
+	echo "{\"qid\":\"q\",\"text\":\"comet\"}" | rag-retrieve -q -k 1 root/current/index.rag >hits &&
+	grep_q "\"doc_id\":\"guide/comets.html\"" hits
 '
 
 test_expect_success 'a second run switches to a new build and keeps one old one' '
