@@ -84,7 +84,7 @@ def bench_st(hf_config_dir, tok_dir, texts, reps, threads, max_len):
         return (None, None), "sentence-transformers not importable: %s" % e
     torch.set_num_threads(threads)
     cfg = BertConfig.from_pretrained(hf_config_dir)
-    tmp = os.path.join(os.path.dirname(hf_config_dir), "st-model")
+    tmp = hf_config_dir + ".st"   # one random-init model per shape
     if not os.path.exists(os.path.join(tmp, "config.json")):
         torch.manual_seed(0)
         BertModel(cfg).save_pretrained(tmp)

@@ -6,7 +6,7 @@
  * load of kt per 4 multiply-adds (the inner loops are contiguous and
  * vectorize); then a softmax per row; then o = P V, again 4 rows x 16 columns
  * of the head at a time.  Work is spread over threads by (head, sequence,
- * block of 64 query rows). */
+ * block of 256 query rows). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include "kernels.h"
 #include "vmath.h"
 
-#define QBLOCK 64
+#define QBLOCK 256
 #define RB 4    /* query rows per register block */
 #define CB 16   /* keys (or head columns) per register block */
 

@@ -107,11 +107,12 @@ Test(encoder_ops, softmax_rows)
 	free(x); free(ref);
 }
 
-/* Packed sequences of lengths 1, 5, 70, 129 (crossing the 64-row blocks). */
+/* Packed sequences of lengths 1, 5, 70, 300 (crossing the 256-row blocks and
+ * the 16-key register blocks). */
 Test(encoder_ops, attention_varlen)
 {
-	const int32_t off[5] = { 0, 1, 6, 76, 205 };
-	int64_t n_seq = 4, T = 205, H = 3, hd = 16, ld = 3 * H * hd + 5;
+	const int32_t off[5] = { 0, 1, 6, 76, 376 };
+	int64_t n_seq = 4, T = 376, H = 3, hd = 16, ld = 3 * H * hd + 5;
 	float *qkv = rnd((size_t)(T * ld), 2.0f);
 	float *o = malloc((size_t)(T * H * hd + 8) * sizeof *o);
 	double *ref = calloc((size_t)(T * H * hd), sizeof *ref), *p = malloc((size_t)T * sizeof *p);
