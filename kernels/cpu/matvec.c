@@ -22,54 +22,6 @@ static inline float half_at(const uint8_t *p)
 	return rag_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
 }
 
-static float dot_f32(const void *w, const float *x, int64_t k)
-{
-	const float *r = w;
-	float s = 0.0f;
-	#pragma omp simd reduction(+:s)
-	for (int64_t i = 0; i < k; i++)
-		s += r[i] * x[i];
-	return s;
-}
-
-static float dot_f16(const void *w, const float *x, int64_t k)
-{
-	const uint16_t *r = w;
-	int64_t i = 0;
-	float s = 0.0f;
-#ifdef HAVE_F16C_FMA
-	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-	for (; i + 16 <= k; i += 16) {
-		__m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + i)));
-		__m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + i + 8)));
-		a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
-		a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
-	}
-	a0 = _mm256_add_ps(a0, a1);
-	{
-		__m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-		h = _mm_add_ss(h, _mm_movehdup_ps(h));
-		s = _mm_cvtss_f32(h);
-	}
-#endif
-	for (; i < k; i++)
-		s += rag_f16_to_f32(r[i]) * x[i];
-	return s;
-}
-
-static float dot_bf16(const void *w, const float *x, int64_t k)
-{
-	const uint16_t *r = w;
-	float s = 0.0f;
-	#pragma omp simd reduction(+:s)
-	for (int64_t i = 0; i < k; i++) {
-		union { uint32_t u; float f; } c = { .u = (uint32_t)r[i] << 16 };
-		s += c.f * x[i];
-	}
-	return s;
-}
-
 #ifdef HAVE_F16C_FMA
 static inline float hsum256(__m256 a)
 {
@@ -115,6 +67,75 @@ static inline __m256i bits32(uint32_t x)
 	return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
 }
 #endif
+
+static float dot_f32(const void *w, const float *x, int64_t k)
+{
+	const float *r = w;
+	float s = 0.0f;
+	#pragma omp simd reduction(+:s)
+	for (int64_t i = 0; i < k; i++)
+		s += r[i] * x[i];
+	return s;
+}
+
+static float dot_f16(const void *w, const float *x, int64_t k)
+{
+	const uint16_t *r = w;
+	int64_t i = 0;
+	float s = 0.0f;
+#if defined(__AVX512F__)
+	__m512 z0 = _mm512_setzero_ps(), z1 = _mm512_setzero_ps();
+	for (; i + 32 <= k; i += 32) {
+		__m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + i)));
+		__m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + i + 16)));
+		z0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), z0);
+		z1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), z1);
+	}
+	s = _mm512_reduce_add_ps(_mm512_add_ps(z0, z1));
+#endif
+#ifdef HAVE_F16C_FMA
+	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+	for (; i + 16 <= k; i += 16) {
+		__m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + i)));
+		__m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + i + 8)));
+		a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+		a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+	}
+	a0 = _mm256_add_ps(a0, a1);
+	{
+		__m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_add_ss(h, _mm_movehdup_ps(h));
+		s += _mm_cvtss_f32(h);
+	}
+#endif
+	for (; i < k; i++)
+		s += rag_f16_to_f32(r[i]) * x[i];
+	return s;
+}
+
+static float dot_bf16(const void *w, const float *x, int64_t k)
+{
+	const uint16_t *r = w;
+	float s = 0.0f;
+	int64_t i0 = 0;
+#ifdef HAVE_F16C_FMA
+	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+	for (; i0 + 16 <= k; i0 += 16) {
+		__m256i u0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + i0)));
+		__m256i u1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + i0 + 8)));
+		a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(u0, 16)), _mm256_loadu_ps(x + i0), a0);
+		a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(u1, 16)), _mm256_loadu_ps(x + i0 + 8), a1);
+	}
+	s = hsum256(_mm256_add_ps(a0, a1));
+#endif
+	#pragma omp simd reduction(+:s)
+	for (int64_t i = i0; i < k; i++) {
+		union { uint32_t u; float f; } c = { .u = (uint32_t)r[i] << 16 };
+		s += c.f * x[i];
+	}
+	return s;
+}
 
 /* Q8_0: 34-byte blocks of an f16 scale and 32 int8. */
 static float dot_q8_0(const void *w, const float *x, int64_t k)
