@@ -361,6 +361,27 @@ Test(chunk, opts_checked)
 	rag_tokenizer_free(tok);
 }
 
+Test(chunk, measure)
+{
+	struct rag_tokenizer *bert = load(models[0]), *gpt2 = load(models[1]);
+	struct rag_chunk_opts o = { RAG_CHUNK_TOKENS, 16, 0, bert, RAG_CHUNK_IDS_CONTENT };
+	size_t n = 0;
+
+	cr_assert_eq(rag_chunk_measure(&o, "hello world", 11, &n, NULL), RAG_OK);
+	cr_assert_eq(n, 4);  /* [CLS] hello world [SEP] */
+	o.tok = gpt2;
+	cr_assert_eq(rag_chunk_measure(&o, "hello world", 11, &n, NULL), RAG_OK);
+	cr_assert_eq(n, 2 + (size_t)rag_tokenizer_n_added(gpt2, 0));
+	o.unit = RAG_CHUNK_CHARS;
+	cr_assert_eq(rag_chunk_measure(&o, "h\xc3\xa9 w", 5, &n, NULL), RAG_OK);
+	cr_assert_eq(n, 4);
+	o.unit = RAG_CHUNK_WORDS;
+	cr_assert_eq(rag_chunk_measure(&o, " a  bc\td ", 9, &n, NULL), RAG_OK);
+	cr_assert_eq(n, 3);
+	rag_tokenizer_free(bert);
+	rag_tokenizer_free(gpt2);
+}
+
 /* Every allocation the chunker makes may fail: it reports, never crashes. */
 Test(chunk, allocation_failures)
 {
