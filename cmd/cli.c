@@ -75,31 +75,48 @@ int cli_usage(const char *fmt, ...)
 	return RAG_EUSAGE;
 }
 
-/* Edit distance, for "did you mean" (short strings only). */
+/* Edit distance with adjacent transpositions counted as one edit (optimal
+ * string alignment), for "did you mean": "--modle" is one edit from "--model". */
 static size_t distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t row[64];
+	size_t d[64][64];
 
 	if (la >= 63 || lb >= 63)
 		return (size_t)-1;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
 	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		size_t prev = row[0], tmp;
-		row[0] = i;
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
 		for (j = 1; j <= lb; j++) {
-			size_t best = prev + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			tmp = row[j];
-			row[j] = best;
-			prev = tmp;
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
 		}
+	return d[la][lb];
+}
+
+/* Same letters in another order (an anagram): the likeliest slip of the fingers. */
+static int same_letters(const char *a, const char *b)
+{
+	int count[256] = { 0 };
+
+	if (strlen(a) != strlen(b))
+		return 0;
+	for (; *a; a++, b++) {
+		count[(unsigned char)*a]++;
+		count[(unsigned char)*b]--;
 	}
-	return row[lb];
+	for (int i = 0; i < 256; i++)
+		if (count[i])
+			return 0;
+	return 1;
 }
 
 int cli_bad_option(char *const argv[], const struct option *longopts)
@@ -107,8 +124,8 @@ int cli_bad_option(char *const argv[], const struct option *longopts)
 	const char *arg = argv[optind - 1];
 	const struct option *o;
 	char name[128];
-	const char *best = NULL;
-	size_t bestd = 3;
+	const char *cand[4];
+	size_t n_cand = 0, bestd = 3, len;
 
 	if (optopt && optopt != '?') {
 		/* A known option without its argument. */
@@ -119,25 +136,52 @@ int cli_bad_option(char *const argv[], const struct option *longopts)
 			return cli_usage("option requires an argument -- '%c'", optopt);
 		return cli_usage("invalid option -- '%c'", optopt);
 	}
-	if (strncmp(arg, "--", 2) == 0) {
+	if (strncmp(arg, "--", 2) != 0)
+		return cli_usage("invalid option '%s'", arg);
+	{
 		const char *eq = strchr(arg, '=');
 		size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
 		if (n >= sizeof name)
 			n = sizeof name - 1;
 		memcpy(name, arg + 2, n);
 		name[n] = '\0';
-		for (o = longopts; o->name; o++) {
-			size_t d = distance(name, o->name);
-			if (d < bestd || (strlen(name) >= 3 && strncmp(o->name, name, strlen(name)) == 0 && !best)) {
-				bestd = d < bestd ? d : bestd;
-				best = o->name;
-			}
-		}
-		if (best)
-			return cli_usage("unrecognized option '--%s'; did you mean '--%s'?", name, best);
-		return cli_usage("unrecognized option '--%s'", name);
 	}
-	return cli_usage("invalid option '%s'", arg);
+	len = strlen(name);
+	/* An abbreviation getopt found ambiguous: list what it could mean. */
+	for (o = longopts; o->name; o++)
+		if (len && strncmp(o->name, name, len) == 0 && n_cand < 4)
+			cand[n_cand++] = o->name;
+	if (n_cand >= 2) {
+		if (n_cand == 2)
+			return cli_usage("option '--%s' is ambiguous: '--%s' or '--%s'?", name, cand[0], cand[1]);
+		return cli_usage("option '--%s' is ambiguous: '--%s', '--%s' or '--%s'?", name, cand[0], cand[1],
+				 cand[2]);
+	}
+	/* A misspelling: the nearest names; an anagram wins a tie. */
+	n_cand = 0;
+	for (o = longopts; o->name; o++) {
+		size_t d = distance(name, o->name);
+		if (d > 2 || d > bestd)
+			continue;
+		if (d < bestd) {
+			bestd = d;
+			n_cand = 0;
+		}
+		if (n_cand < 4)
+			cand[n_cand++] = o->name;
+	}
+	if (n_cand > 1)
+		for (size_t i = 0; i < n_cand; i++)
+			if (same_letters(name, cand[i])) {
+				cand[0] = cand[i];
+				n_cand = 1;
+				break;
+			}
+	if (n_cand == 1)
+		return cli_usage("unrecognized option '--%s'; did you mean '--%s'?", name, cand[0]);
+	if (n_cand >= 2)
+		return cli_usage("unrecognized option '--%s'; did you mean '--%s' or '--%s'?", name, cand[0], cand[1]);
+	return cli_usage("unrecognized option '--%s'", name);
 }
 
 void cli_version(void)

@@ -16,6 +16,9 @@ for p in $progs; do
 	test_expect_success "$p: --help and man page $p.1 list the same options" "
 		sh '$top_srcdir/tests/cli/check-man.sh' '$top_builddir/cmd/$p' '$top_srcdir/man/$p.1'
 	"
+	test_expect_success "$p: a transposed option name gets the right suggestion" "
+		$p --hlep 2>err; grep_q \"did you mean '--help'?\" err
+	"
 	test_expect_code 64 "$p: an unknown option is exit 64 with a hint" "
 		$p --no-such-option 2>err; rc=\$?; grep_q \"Try '$p --help'\" err; exit \$rc
 	"
