@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include "kernels.h"
+#include "options.h"
 
 static double now(void)
 {
