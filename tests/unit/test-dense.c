@@ -2,9 +2,14 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
+#include "bm25.h"
+#include "index.h"
+#include "json.h"
 #include "kernels.h"
 #include "options.h"
 
@@ -267,4 +272,83 @@ Test(dense, threads_do_not_change_results)
 	}
 	check_query(&dt, q, 0, NULL, 0, k, b, sb, gb);
 	unmake(&dt);
+}
+
+/* ---- the index level: rag_index_dense_batch == m calls of rag_index_dense ---- */
+static char tmpdir[64];
+
+static void mkscratch(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/test-dense.XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void rmscratch(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+Test(dense, index_batch_equals_single, .init = mkscratch, .fini = rmscratch)
+{
+	enum { N = 60, D = 16, M = 6, K = 8 };
+	char path[128], rec[1024];
+	struct rag_index_writer *w;
+	struct rag_index *ix;
+	struct rag_error err;
+	struct rag_hit hb[M * K], hs[K];
+	size_t nb[M], ns, i, r;
+	float q[M * D];
+	unsigned seed = 17;
+	uint8_t *mk;
+	const uint8_t *masks[M];
+
+	snprintf(path, sizeof path, "%s/x.rag", tmpdir);
+	cr_assert_eq(rag_index_writer_open(path, NULL, &w, &err), RAG_OK, "%s", err.msg);
+	for (i = 0; i < N; i++) {
+		struct rag_arena a;
+		struct rag_json *j;
+		size_t len = (size_t)snprintf(rec, sizeof rec, "{\"id\":\"c%zu\",\"text\":\"t\",\"embedding\":[", i);
+		for (int d = 0; d < D; d++)
+			len += (size_t)snprintf(rec + len, sizeof rec - len, "%s%.4f", d ? "," : "", frand(&seed));
+		snprintf(rec + len, sizeof rec - len, "]}");
+		rag_arena_init(&a);
+		cr_assert_eq(rag_json_parse(&a, rec, strlen(rec), &j, &err), RAG_OK, "%s", err.msg);
+		cr_assert_eq(rag_index_writer_upsert(w, j, NULL, 0, &err), RAG_OK, "%s", err.msg);
+		rag_arena_free(&a);
+	}
+	cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+	rag_index_writer_free(w);
+	cr_assert_eq(rag_index_open(path, &ix, &err), RAG_OK, "%s", err.msg);
+	mk = calloc((size_t)rag_index_max_key(ix) + 1, 1);
+	cr_assert(mk);
+	for (i = 0; i < (size_t)rag_index_max_key(ix) + 1; i++)
+		mk[i] = (uint8_t)(i % 3 != 0);
+	for (i = 0; i < M * D; i++)
+		q[i] = frand(&seed);
+	for (i = 0; i < M; i++)
+		masks[i] = i % 2 ? mk : NULL;
+	cr_assert_eq(rag_index_dense_batch(ix, q, M, D, masks, K, hb, nb, &err), RAG_OK, "%s", err.msg);
+	for (i = 0; i < M; i++) {
+		cr_assert_eq(rag_index_dense(ix, q + i * D, D, masks[i], K, hs, &ns, &err), RAG_OK, "%s", err.msg);
+		cr_assert_eq(nb[i], ns);
+		cr_expect_eq(ns, (size_t)K);
+		for (r = 0; r < ns; r++) {
+			cr_expect_eq(hb[i * K + r].doc, hs[r].doc);
+			cr_expect_eq(hb[i * K + r].score, hs[r].score);
+			cr_expect(!masks[i] || mk[hs[r].doc], "masked key returned");
+		}
+	}
+	/* k beyond the index size: every chunk once */
+	{
+		struct rag_hit big[2 * (N + 10)];
+		size_t nbig[2];
+		cr_assert_eq(rag_index_dense_batch(ix, q, 2, D, NULL, N + 10, big, nbig, &err), RAG_OK);
+		cr_expect_eq(nbig[0], (size_t)N);
+		cr_expect_eq(nbig[1], (size_t)N);
+	}
+	cr_expect_eq(rag_index_dense_batch(ix, q, 2, D - 1, NULL, K, hb, nb, &err), RAG_EDATA);
+	rag_index_close(ix);
+	free(mk);
 }
