@@ -181,6 +181,23 @@ void rag_l2_normalize(float *x, int64_t rows, int64_t n);
 int rag_dense_scores(float *out, const float *q, int64_t m, const void *base, int storage,
 		     const float *scales, int64_t n, int64_t dim, int metric_l2);
 
+/*
+ * Fused exact search (perf): the top k rows for each of m queries in one pass
+ * over the n stored rows, without a score array.  Scores are exactly those of
+ * rag_dense_scores (same per-row ops); rows are split across threads
+ * (rag_set_threads), each keeping per-query heaps that are merged at the end.
+ * The key of row j is keys[j] (keys NULL: j).  Row j is a candidate for query
+ * i when masks is NULL, masks[i] is NULL, or 0 <= key < mask_len and
+ * masks[i][key] != 0.  Output for query i: n_out[i] = min(k, candidates) hits
+ * in out_keys[i*k ..] / out_scores[i*k ..], best first; equal scores rank the
+ * smaller key first (the order of lib/bm25.c's rag_topk_*).  k may exceed n.
+ * Returns 0, or -1 when scratch memory cannot be allocated.
+ */
+int rag_dense_topk(const float *q, int64_t m, const void *base, int storage, const float *scales,
+		   int64_t n, int64_t dim, int metric_l2, const int64_t *keys,
+		   const uint8_t *const *masks, int64_t mask_len, int64_t k,
+		   int64_t *out_keys, float *out_scores, int64_t *n_out);
+
 /* ---- vector distance ops ------------------------------------------------------
  * a is a float32 vector, b a stored vector of n elements: float32, IEEE half
  * (uint16 bits) or int8 codes.  Sums are float32 (AVX-512/AVX2 with FMA when

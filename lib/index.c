@@ -1648,40 +1648,62 @@ out:
 int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const uint8_t *mask,
 		    size_t k, struct rag_hit *out, size_t *n_out, struct rag_error *err)
 {
-	float *qq;
-	uint64_t j;
-	size_t nh = 0;
+	return rag_index_dense_batch(ix, q, 1, dim, mask ? &mask : NULL, k, out, n_out, err);
+}
+
+int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32_t dim,
+			  const uint8_t *const *masks, size_t k, struct rag_hit *out, size_t *n_out,
+			  struct rag_error *err)
+{
+	float *qq, *sc;
+	int64_t *keys, *cnt;
+	size_t i, r, kk;
 	const struct rag_vecfile *v = ix->vf;
 
-	*n_out = 0;
+	for (i = 0; i < m; i++)
+		n_out[i] = 0;
 	if (ix->m.dim && dim != ix->m.dim)
 		return rag_error_set(err, RAG_EDATA, "query embedding has %u dimensions; the index has %u",
 				     dim, ix->m.dim);
-	if (!v || v->n == 0 || k == 0)
+	if (!v || v->n == 0 || k == 0 || m == 0)
 		return RAG_OK;
-	if (!ix->scores && !(ix->scores = rag_malloc((size_t)v->n * sizeof *ix->scores)))
-		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if (!(qq = rag_malloc((size_t)dim * sizeof *qq)))
-		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	memcpy(qq, q, (size_t)dim * sizeof *qq);
-	if (ix->m.metric == RAG_METRIC_COSINE)
-		rag_vec_normalize(qq, dim);
-	if (rag_dense_scores(ix->scores, qq, 1, v->data, (int)v->storage, v->scales, (int64_t)v->n,
-			     (int64_t)dim, ix->m.metric == RAG_METRIC_L2)) {
+	/* hits beyond n cannot exist: scratch for min(k, n) per query */
+	kk = k < v->n ? k : (size_t)v->n;
+	qq = rag_malloc(m * (size_t)dim * sizeof *qq);
+	sc = rag_malloc(m * kk * sizeof *sc);
+	keys = rag_malloc(m * kk * sizeof *keys);
+	cnt = rag_malloc(m * sizeof *cnt);
+	if (!qq || !sc || !keys || !cnt) {
 		rag_free(qq);
+		rag_free(sc);
+		rag_free(keys);
+		rag_free(cnt);
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	memcpy(qq, q, m * (size_t)dim * sizeof *qq);
+	if (ix->m.metric == RAG_METRIC_COSINE)
+		for (i = 0; i < m; i++)
+			rag_vec_normalize(qq + i * dim, dim);
+	if (rag_dense_topk(qq, (int64_t)m, v->data, (int)v->storage, v->scales, (int64_t)v->n, (int64_t)dim,
+			   ix->m.metric == RAG_METRIC_L2, v->ids, masks, ix->max_key, (int64_t)kk,
+			   keys, sc, cnt)) {
+		rag_free(qq);
+		rag_free(sc);
+		rag_free(keys);
+		rag_free(cnt);
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	for (i = 0; i < m; i++) {
+		for (r = 0; r < (size_t)cnt[i]; r++) {
+			out[i * k + r].doc = keys[i * kk + r];
+			out[i * k + r].score = sc[i * kk + r];
+		}
+		n_out[i] = (size_t)cnt[i];
 	}
 	rag_free(qq);
-	for (j = 0; j < v->n; j++) {
-		int64_t key = v->ids[j];
-		if (mask && (key < 0 || key >= ix->max_key || !mask[key]))
-			continue;
-		if (nh == k && ix->scores[j] < out[0].score)
-			continue;
-		rag_topk_push(out, &nh, k, key, ix->scores[j]);
-	}
-	rag_topk_sort(out, nh);
-	*n_out = nh;
+	rag_free(sc);
+	rag_free(keys);
+	rag_free(cnt);
 	return RAG_OK;
 }
 

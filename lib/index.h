@@ -153,6 +153,17 @@ int rag_index_has_ann(const struct rag_index *ix);
 int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const uint8_t *mask,
 		    size_t k, struct rag_hit *out, size_t *n_out, struct rag_error *err);
 
+/*
+ * rag_index_dense for m queries at once (q: m rows of dim floats), scored in
+ * one pass over the stored vectors.  masks: NULL, or m entries each NULL or a
+ * mask as rag_index_mask makes.  Query i's hits go to out[i*k ..] (out holds
+ * m*k hits), their count to n_out[i]; ranking and scores are those of m calls
+ * of rag_index_dense.  RAG_EDATA when dim differs from the index's.
+ */
+int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32_t dim,
+			  const uint8_t *const *masks, size_t k, struct rag_hit *out, size_t *n_out,
+			  struct rag_error *err);
+
 /* The id of chunk key, copied into the caller's buffer (reset first); cheaper than rag_index_chunk. */
 int rag_index_chunk_id(struct rag_index *ix, int64_t key, struct rag_buf *id, struct rag_error *err);
 
