@@ -150,8 +150,8 @@ static int emit(struct ctx *c, const struct rag_json *qrec, const char *text, si
 		rag_objw_key(&w, "qid");
 		if (qid)
 			rag_buf_add(b, qid->raw, qid->raw_len);
-		else
-			rag_buf_adds(b, "null");
+		else  /* no qid or _id: the line number, as the man page says */
+			rag_json_write_str(b, c->qid.data, c->qid.len);
 		rag_objw_key(&w, "query");
 		if (text)
 			rag_json_write_str(b, text, text_len);

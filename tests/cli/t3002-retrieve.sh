@@ -80,6 +80,11 @@ test_expect_code 65 'bad JSON is 65' 'echo "{" | rag-retrieve x.rag'
 test_expect_success '--skip-bad goes on after a bad query' '
 	printf "%s\n" "{" "{\"qid\":\"q\",\"text\":\"sky\"}" | rag-retrieve -q --skip-bad x.rag >h && test $(wc -l <h) -eq 1
 '
+test_expect_success 'a query without qid is named by its line number in hits and trec output' '
+	printf "%s\n" "{\"qid\":\"q\",\"text\":\"sky\"}" "{\"text\":\"sky\"}" | rag-retrieve -q -k 1 x.rag >h &&
+	sed -n 2p h | jq -e ".qid == \"2\"" >/dev/null &&
+	echo "{\"text\":\"sky\"}" | rag-retrieve -q -k 1 --format trec x.rag | grep_q "^1 Q0 c 1 " -
+'
 test_expect_code 64 'a bad --mode is 64' 'rag-retrieve --mode nope x.rag </dev/null'
 test_expect_code 64 'a bad --format is 64' 'rag-retrieve --format xml x.rag </dev/null'
 test_expect_code 64 '-k 0 is 64' 'rag-retrieve -k 0 x.rag </dev/null'
