@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "cli.h"
+#include "cpu-tune.h"
 #include "json.h"
 #include "metrics.h"
 #include "eval-answers.h"
@@ -521,6 +522,7 @@ int main(int argc, char **argv)
 	long l;
 	size_t g;
 
+	cli_cpu_tune(argv);
 	cli_init(argv[0]);
 	rag_error_clear(&err);
 	memset(&cfg, 0, sizeof cfg);

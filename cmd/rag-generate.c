@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "cli.h"
+#include "cpu-tune.h"
 #include "generate.h"
 #include "json.h"
 #include "jsonl.h"
@@ -536,6 +537,7 @@ int main(int argc, char **argv)
 	int no_chat = 0, c, rc = 0;
 	long ctx = 0, lv;
 
+	cli_cpu_tune(argv);
 	cli_init(argv[0]);
 	memset(&r, 0, sizeof r);
 	rag_error_clear(&err);
