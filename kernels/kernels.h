@@ -100,6 +100,71 @@ int rag_cuda_download(void *dst, const void *src, size_t n);
 int rag_cuda_sync(void);
 /* Twin of rag_dequant_row over rows x k elements, bit-identical to it. */
 int rag_cuda_dequant(enum rag_dtype t, const void *dsrc, float *ddst, int64_t rows, int64_t k, void *stream);
+/* ---- encoder ops -----------------------------------------------------------
+ * Buffer-only ops of the BERT-family forward pass (kernels/cpu/<op>.c; the
+ * CUDA twins take the same arguments with device pointers).  Activations are
+ * float32, row-major, one row per token; a batch is packed: the tokens of
+ * sequence s are rows off[s] .. off[s+1]-1 (off has n_seq + 1 entries, off[0]
+ * = 0), no padding.  Unless said otherwise y may equal x (in place). */
+
+/* How token vectors become one vector per sequence (values as in GGUF's
+ * <arch>.pooling_type). */
+enum rag_pooling {
+	RAG_POOL_NONE = 0,  /* per-token vectors */
+	RAG_POOL_MEAN = 1,
+	RAG_POOL_CLS = 2,   /* the first token */
+	RAG_POOL_LAST = 3,  /* the last token */
+	RAG_POOL_RANK = 4,  /* a classifier head on the first token (cross-encoders) */
+};
+
+/*
+ * Embedding gather: row r of y (dim floats) = dequantized row ids[r] of the
+ * table (rows of dim elements of type ttype, packed as in GGUF), for r < n;
+ * added to y instead when accumulate is set (position and token-type
+ * embeddings).  Ids must be in range (the caller checks them).
+ */
+void rag_embed_rows(float *y, const void *table, enum rag_dtype ttype, int64_t dim,
+		    const int32_t *ids, int64_t n, int accumulate);
+
+/*
+ * Layer norm over each of rows rows of n floats: y = (z - mean) / sqrt(var + eps)
+ * * g + b where z = x + r (r, the residual, may be NULL).  g and b may be NULL
+ * (1 and 0).  Variance is the biased one, as in PyTorch.  y may equal x or r.
+ */
+void rag_layernorm(float *y, const float *x, const float *r, const float *g, const float *b,
+		   int64_t rows, int64_t n, float eps);
+
+/* y[i] = x[i] * Phi(x[i]) = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU BERT uses. */
+void rag_gelu(float *y, const float *x, int64_t n);
+
+/* y[i] = tanh(x[i]) (the BERT pooler's activation). */
+void rag_tanh(float *y, const float *x, int64_t n);
+
+/* Softmax of each of rows rows of n floats, in place, max-subtracted. */
+void rag_softmax(float *x, int64_t rows, int64_t n);
+
+/*
+ * Non-causal multi-head attention over packed variable-length sequences.
+ * q, k and v hold one row per token with leading dimension ld (floats); head h
+ * of a token is the head_dim floats at column h * head_dim.  For each sequence
+ * s and head h: o = softmax(scale * Q K^T) V over the tokens of s only.  o has
+ * one row per token of n_head * head_dim floats (head h at column h * head_dim)
+ * and must not alias q, k or v.  Returns 0, or -1 when scratch memory cannot be
+ * allocated.
+ */
+int rag_attention(float *o, const float *q, const float *k, const float *v, int64_t ld,
+		  const int32_t *off, int64_t n_seq, int64_t n_head, int64_t head_dim, float scale);
+
+/*
+ * Pooling: y (n_seq rows of dim floats) from x (packed token rows of dim
+ * floats) by mode MEAN, CLS or LAST (RANK pools like CLS).  Sequences must be
+ * non-empty.  mode NONE is not accepted (the token rows are the output).
+ */
+void rag_pool(float *y, const float *x, const int32_t *off, int64_t n_seq, int64_t dim,
+	      enum rag_pooling mode);
+
+/* Scale each of rows rows of n floats to unit L2 norm (a zero row stays zero). */
+void rag_l2_normalize(float *x, int64_t rows, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -22,9 +22,13 @@ static void add_bias(float *y, const float *bias, int64_t m, int64_t n)
 {
 	if (!bias)
 		return;
-	for (int64_t i = 0; i < m; i++)
+	#pragma omp parallel for schedule(static) if (m * n > 65536)
+	for (int64_t i = 0; i < m; i++) {
+		float *yi = y + i * n;
+		#pragma omp simd
 		for (int64_t j = 0; j < n; j++)
-			y[i * n + j] += bias[j];
+			yi[j] += bias[j];
+	}
 }
 
 static size_t row_bytes(enum rag_dtype t, int64_t k)

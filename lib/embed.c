@@ -1,0 +1,210 @@
+/* embed.c: text to vectors: model opening, instruction prefixes, tokenization with truncation, batched runs. */
+#include "config.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "embed.h"
+#include "gguf.h"
+
+struct rag_embedder {
+	struct rag_gguf *g;
+	struct rag_tokenizer *tok;
+	struct rag_encoder *enc;
+	struct rag_tokens t;
+	struct rag_buf text;   /* prefix + text */
+	int family;            /* FAM_* for instruction prefixes */
+	char *path;
+};
+
+enum { FAM_NONE, FAM_E5, FAM_NOMIC, FAM_BGE };
+
+void rag_embed_opts_init(struct rag_embed_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->pooling = -1;
+}
+
+static int name_has(const char *name, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = name; p && *p; p++)
+		if (strncasecmp(p, word, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int family_of(const struct rag_gguf *g)
+{
+	static const char *const keys[] = { "general.name", "general.basename", "general.base_model.0.name" };
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		const char *name = NULL;
+		if (rag_gguf_get_str(g, keys[i], &name) != 1)
+			continue;
+		if (name_has(name, "nomic"))
+			return FAM_NOMIC;
+		if (name_has(name, "e5-") || name_has(name, "e5_") || name_has(name, "-e5") || strncasecmp(name, "e5", 2) == 0)
+			return FAM_E5;
+		if (name_has(name, "bge") && !name_has(name, "m3") && !name_has(name, "rerank"))
+			return FAM_BGE;
+	}
+	return FAM_NONE;
+}
+
+int rag_embedder_open(const char *path, const struct rag_encoder_opts *opts, struct rag_embedder **out,
+		      struct rag_error *err)
+{
+	struct rag_embedder *m;
+	int rc;
+
+	*out = NULL;
+	if (!(m = rag_calloc(1, sizeof *m)) || !(m->path = rag_strdup(path))) {
+		rag_free(m);
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	rag_tokens_init(&m->t);
+	rag_buf_init(&m->text);
+	if ((rc = rag_gguf_open(path, &m->g, err)))
+		goto fail;
+	if ((rc = rag_encoder_load(m->g, opts, &m->enc, err)))
+		goto fail;
+	if (rag_encoder_is_reranker(m->enc)) {
+		rc = rag_error_set(err, RAG_EMODEL, "'%s' is a cross-encoder (reranker), not an embedding model", path);
+		goto fail;
+	}
+	if ((rc = rag_tokenizer_from_gguf(m->g, &m->tok, err))) {
+		rag_error_prefix(err, "'%s': ", path);
+		goto fail;
+	}
+	m->family = family_of(m->g);
+	*out = m;
+	return RAG_OK;
+fail:
+	rag_embedder_free(m);
+	return rc;
+}
+
+void rag_embedder_free(struct rag_embedder *m)
+{
+	if (!m)
+		return;
+	rag_encoder_free(m->enc);
+	rag_tokenizer_free(m->tok);
+	rag_gguf_close(m->g);
+	rag_tokens_free(&m->t);
+	rag_buf_free(&m->text);
+	rag_free(m->path);
+	rag_free(m);
+}
+
+struct rag_encoder *rag_embedder_encoder(struct rag_embedder *m) { return m->enc; }
+const struct rag_tokenizer *rag_embedder_tokenizer(const struct rag_embedder *m) { return m->tok; }
+
+const char *rag_embed_model_prefix(const struct rag_embedder *m, enum rag_embed_mode mode)
+{
+	int q = mode == RAG_EMBED_QUERY;
+	if (mode == RAG_EMBED_PLAIN)
+		return "";
+	switch (m->family) {
+	case FAM_E5: return q ? "query: " : "passage: ";
+	case FAM_NOMIC: return q ? "search_query: " : "search_document: ";
+	case FAM_BGE: return q ? "Represent this sentence for searching relevant passages: " : "";
+	default: return "";
+	}
+}
+
+void rag_embed_seq_free(struct rag_embed_seq *s)
+{
+	if (!s)
+		return;
+	rag_free(s->ids);
+	memset(s, 0, sizeof *s);
+}
+
+enum rag_pooling rag_embed_pooling(const struct rag_embedder *m, const struct rag_embed_opts *o)
+{
+	return o->pooling >= 0 ? (enum rag_pooling)o->pooling : rag_encoder_pooling(m->enc);
+}
+
+int rag_text_check(const char *text, size_t len, struct rag_error *err)
+{
+	size_t i;
+
+	if (len == 0)
+		return rag_error_set(err, RAG_EDATA, "empty text");
+	for (i = 0; i < len && isspace((unsigned char)text[i]); i++)
+		;
+	if (i == len)
+		return rag_error_set(err, RAG_EDATA, "text is only whitespace");
+	return RAG_OK;
+}
+
+int rag_embed_prepare(struct rag_embedder *m, const char *text, size_t len,
+		      const struct rag_embed_opts *o, struct rag_embed_seq *s, struct rag_error *err)
+{
+	const char *prefix = o->prefix ? o->prefix : rag_embed_model_prefix(m, o->mode);
+	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens : (size_t)rag_encoder_n_ctx(m->enc);
+	int32_t *ids;
+	int rc;
+
+	if (limit > (size_t)rag_encoder_n_ctx(m->enc))
+		limit = (size_t)rag_encoder_n_ctx(m->enc);
+	if ((rc = rag_text_check(text, len, err)))
+		return rc;
+	rag_buf_reset(&m->text);
+	rag_buf_adds(&m->text, prefix);
+	rag_buf_add(&m->text, text, len);
+	if (rag_buf_failed(&m->text))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	if ((rc = rag_tokenize(m->tok, m->text.data, m->text.len, RAG_TOK_ADD_SPECIAL | RAG_TOK_OFFSETS, &m->t, err)))
+		return rc;
+	s->n_text = m->t.n;
+	s->truncated = 0;
+	if (m->t.n > limit) {
+		if (o->no_truncate)
+			return rag_error_set(err, RAG_EDATA, "text has %zu tokens, more than the limit of %zu",
+					     m->t.n, limit);
+		s->truncated = rag_tokens_truncate(m->tok, &m->t, limit, 0);
+	}
+	if (m->t.n == 0)
+		return rag_error_set(err, RAG_EDATA, "text gives no tokens");
+	if (!(ids = rag_realloc(s->ids, m->t.n * sizeof *ids)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	memcpy(ids, m->t.ids, m->t.n * sizeof *ids);
+	s->ids = ids;
+	s->n = m->t.n;
+	return RAG_OK;
+}
+
+int rag_embed_run(struct rag_embedder *m, const struct rag_embed_seq *seqs, size_t n,
+		  const struct rag_embed_opts *o, float *out, struct rag_error *err)
+{
+	struct rag_enc_seq *es;
+	int rc;
+
+	if (n == 0)
+		return RAG_OK;
+	if (!(es = rag_calloc(n, sizeof *es)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		es[i].ids = seqs[i].ids;
+		es[i].n = seqs[i].n;
+	}
+	rc = rag_encoder_run(m->enc, es, n, o->batch_tokens, rag_embed_pooling(m, o), !o->no_normalize, out, err);
+	rag_free(es);
+	return rc;
+}
+
+int rag_encoder_device(enum rag_device want, enum rag_device *got, struct rag_error *err)
+{
+	*got = RAG_DEVICE_CPU;
+	if (want != RAG_DEVICE_CUDA)
+		return RAG_OK;
+#ifdef RAG_HAVE_CUDA
+	return rag_error_set(err, RAG_EUNAVAILABLE, "no usable GPU: the CUDA encoders are not available yet");
+#else
+	return rag_error_set(err, RAG_EUNAVAILABLE, "ragkit was built without CUDA: no GPU encoders");
+#endif
+}
