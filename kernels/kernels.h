@@ -165,6 +165,37 @@ void rag_pool(float *y, const float *x, const int32_t *off, int64_t n_seq, int64
 
 /* Scale each of rows rows of n floats to unit L2 norm (a zero row stays zero). */
 void rag_l2_normalize(float *x, int64_t rows, int64_t n);
+/* ---- dense exact search (index/retrieve) ----------------------------------- */
+
+/*
+ * Score m queries against n stored rows: out[i*n + j] = <q_i, x_j> (metric_l2
+ * = 0) or -||q_i - x_j||^2 (metric_l2 = 1), so that higher is always better.
+ * q: m rows of dim float32.  base: n rows of dim elements of storage 0 (f32),
+ * 1 (f16) or 2 (int8, row j scaled by scales[j]; scales NULL otherwise).
+ * Each stored row is read once for all m queries; rows are split across the
+ * threads set by rag_set_threads.  Returns 0, or -1 when scratch memory
+ * cannot be allocated (out is then undefined).
+ */
+int rag_dense_scores(float *out, const float *q, int64_t m, const void *base, int storage,
+		     const float *scales, int64_t n, int64_t dim, int metric_l2);
+
+/* ---- vector distance ops ------------------------------------------------------
+ * a is a float32 vector, b a stored vector of n elements: float32, IEEE half
+ * (uint16 bits) or int8 codes.  Sums are float32 (AVX-512/AVX2 with FMA when
+ * built for them, a plain loop otherwise; the order of summation differs, so
+ * results agree to rounding, not bit for bit, across builds).
+ *   dot:  sum a[i]*b[i]            (int8: the codes as they are, unscaled)
+ *   l2sq: sum (a[i]-b[i])^2        (int8: sum (a[i] - scale*b[i])^2)
+ * Any n >= 0; no alignment required. */
+float rag_vec_dot_f32(const float *a, const float *b, size_t n);
+float rag_vec_l2sq_f32(const float *a, const float *b, size_t n);
+float rag_vec_dot_f16(const float *a, const uint16_t *b, size_t n);
+float rag_vec_l2sq_f16(const float *a, const uint16_t *b, size_t n);
+float rag_vec_dot_i8(const float *a, const int8_t *b, size_t n);
+float rag_vec_l2sq_i8(const float *a, const int8_t *b, float scale, size_t n);
+/* Decode a stored row to float32: half bits, or int8 codes times scale. */
+void rag_vec_f16_to_f32(float *dst, const uint16_t *src, size_t n);
+void rag_vec_i8_to_f32(float *dst, const int8_t *src, float scale, size_t n);
 
 #ifdef __cplusplus
 }

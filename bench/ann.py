@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""ann.py: ANN benchmark, ragkit HNSW vs hnswlib vs FAISS (IndexHNSWFlat), side by side.
+
+Same data, same M / efConstruction / efSearch, same thread counts: builds on
+--threads threads, queries single-threaded (one query at a time inside each
+library's batch call).  Recall@10 is measured against exact top-10 computed
+with numpy.  Called by bench/ann.sh, which builds bench/ann-driver first.
+"""
+import argparse, json, os, subprocess, sys, time
+
+import numpy as np
+
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def exact_topk(base, q, k, metric):
+    out = np.empty((len(q), k), dtype=np.int32)
+    for s in range(0, len(q), 256):
+        qq = q[s:s + 256]
+        if metric == "l2":
+            d = (qq * qq).sum(1)[:, None] - 2 * qq @ base.T + (base * base).sum(1)[None, :]
+        else:
+            d = -(qq @ base.T)
+        idx = np.argpartition(d, k, axis=1)[:, :k]
+        dd = np.take_along_axis(d, idx, 1)
+        out[s:s + 256] = np.take_along_axis(idx, np.argsort(dd, 1), 1)
+    return out
+
+
+def recall(got, gt, k):
+    hit = 0
+    for g, t in zip(got, gt):
+        hit += len(set(int(x) for x in g[:k]) & set(int(x) for x in t[:k]))
+    return hit / (len(gt) * k)
+
+
+def best_time(fn, reps):
+    best, res = 1e30, None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        res = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, res
+
+
+def run_hnswlib(base, q, gt, a, rows):
+    import hnswlib
+    space = {"cosine": "cosine", "ip": "ip", "l2": "l2"}[a.metric]
+    r0 = rss()
+    idx = hnswlib.Index(space=space, dim=base.shape[1])
+    t0 = time.perf_counter()
+    idx.init_index(max_elements=len(base), ef_construction=a.efc, M=a.M, random_seed=100)
+    idx.add_items(base, np.arange(len(base)), num_threads=a.threads)
+    build = time.perf_counter() - t0
+    path = os.path.join(a.workdir, "hnswlib.bin")
+    idx.save_index(path)
+    rows.append({"system": "hnswlib", "build_s": build, "threads": a.threads,
+                 "rss_delta_bytes": rss() - r0, "file_bytes": os.path.getsize(path)})
+    os.unlink(path)
+    for ef in a.ef:
+        idx.set_ef(ef)
+        t, (lab, _) = best_time(lambda: idx.knn_query(q, k=10, num_threads=1), a.reps)
+        rows.append({"system": "hnswlib", "ef": ef, "recall": recall(lab, gt, 10), "qps": len(q) / t})
+    del idx
+
+
+def run_faiss(base, q, gt, a, rows):
+    import faiss
+    d = base.shape[1]
+    metric = faiss.METRIC_L2 if a.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    r0 = rss()
+    idx = faiss.IndexHNSWFlat(d, a.M, metric)
+    idx.hnsw.efConstruction = a.efc
+    faiss.omp_set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    idx.add(base)  # vectors are unit length, so inner product is cosine
+    build = time.perf_counter() - t0
+    path = os.path.join(a.workdir, "faiss.bin")
+    faiss.write_index(idx, path)
+    rows.append({"system": "faiss", "build_s": build, "threads": a.threads,
+                 "rss_delta_bytes": rss() - r0, "file_bytes": os.path.getsize(path)})
+    os.unlink(path)
+    faiss.omp_set_num_threads(1)
+    for ef in a.ef:
+        idx.hnsw.efSearch = ef
+        t, (_, lab) = best_time(lambda: idx.search(q, 10), a.reps)
+        rows.append({"system": "faiss", "ef": ef, "recall": recall(lab, gt, 10), "qps": len(q) / t})
+    del idx
+
+
+def run_ragkit(a, files, rows):
+    for storage in a.storages:
+        cmd = [a.driver, "--base", files["base"], "--n", str(a.n), "--dim", str(a.dim),
+               "--queries", files["q"], "--nq", str(a.nq), "--gt", files["gt"],
+               "--M", str(a.M), "--efc", str(a.efc), "--threads", str(a.threads),
+               "--metric", a.metric, "--storage", storage, "--reps", str(a.reps),
+               "--ef", ",".join(str(e) for e in a.ef),
+               "--save", os.path.join(a.workdir, "ann-%s.hnsw" % storage)]
+        p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+        for line in p.stdout.splitlines():
+            rows.append(json.loads(line))
+        os.unlink(os.path.join(a.workdir, "ann-%s.hnsw" % storage))
+
+
+def report(rows, a, title):
+    systems = []
+    for r in rows:
+        if r["system"] not in systems:
+            systems.append(r["system"])
+    out = ["### %s" % title, "",
+           "n=%d, dim=%d, %d queries, metric %s, M=%d, efConstruction=%d, build threads %d, "
+           "queries single-threaded; best of %d query passes" % (a.n, a.dim, a.nq, a.metric, a.M,
+                                                                   a.efc, a.threads, a.reps), "",
+           "| system | build s | index memory MB | file MB |", "|---|---|---|---|"]
+    for s in systems:
+        b = [r for r in rows if r["system"] == s and "build_s" in r][0]
+        f = [r for r in rows if r["system"] == s and "file_bytes" in r]
+        mem = "%.0f" % (b["index_bytes"] / 1e6) if "index_bytes" in b else "~ file size"
+        out.append("| %s | %.1f | %s | %s |" % (s, b["build_s"], mem,
+                                              "%.0f" % (f[0]["file_bytes"] / 1e6) if f else "-"))
+    out += ["", "| ef | " + " | ".join("%s recall@10 / QPS" % s for s in systems) +
+            " | ragkit-f32 / hnswlib QPS |", "|---" * (len(systems) + 2) + "|"]
+    for ef in a.ef:
+        cells, by = [], {}
+        for s in systems:
+            r = [x for x in rows if x["system"] == s and x.get("ef") == ef][0]
+            by[s] = r
+            cells.append("%.3f / %.0f" % (r["recall"], r["qps"]))
+        ratio = (by["ragkit-f32"]["qps"] / by["hnswlib"]["qps"]) if "ragkit-f32" in by and "hnswlib" in by else float("nan")
+        out.append("| %d | %s | %.2f |" % (ef, " | ".join(cells), ratio))
+    # QPS at the first ef reaching recall 0.95
+    out += ["", "QPS at the smallest swept ef with recall@10 >= 0.95:", ""]
+    for s in systems:
+        ok = [x for x in rows if x["system"] == s and "ef" in x and x["recall"] >= 0.95]
+        if ok:
+            x = min(ok, key=lambda r: r["ef"])
+            out.append("- %s: ef=%d recall %.3f, %.0f QPS" % (s, x["ef"], x["recall"], x["qps"]))
+        else:
+            out.append("- %s: no swept ef reached 0.95" % s)
+    return "\n".join(out) + "\n"
+
+
+def scifact_lsa(d, dim):
+    """SciFact corpus and queries as 384-d LSA vectors (TF-IDF + truncated SVD).
+
+    A stand-in for neural embeddings when no embedding model can be run here:
+    real text, so the vectors have the low intrinsic dimension and clustering of
+    real embeddings, unlike uniform random vectors."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    docs, qs = [], []
+    with open(os.path.join(d, "corpus.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            docs.append((r.get("title") or "") + " " + (r.get("text") or ""))
+    with open(os.path.join(d, "queries.jsonl")) as f:
+        for line in f:
+            qs.append(json.loads(line)["text"])
+    tf = TfidfVectorizer(sublinear_tf=True, min_df=2, stop_words="english")
+    x = tf.fit_transform(docs)
+    svd = TruncatedSVD(n_components=dim, random_state=0)
+    b = svd.fit_transform(x).astype(np.float32)
+    q = svd.transform(tf.transform(qs)).astype(np.float32)
+    b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    return b, q
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--driver", required=True)
+    ap.add_argument("--workdir", default="/tmp")
+    ap.add_argument("--n", type=int, default=100000)
+    ap.add_argument("--nq", type=int, default=1000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--M", type=int, default=16)
+    ap.add_argument("--efc", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--metric", default="cosine")
+    ap.add_argument("--ef", default="10,20,40,80,160,320")
+    ap.add_argument("--storages", default="f32,f16,i8")
+    ap.add_argument("--peers", default="hnswlib,faiss")
+    ap.add_argument("--embeddings", default="", help=".npy of real embeddings (rows); skipped when absent")
+    ap.add_argument("--scifact", default="", help="SciFact folder: also run on its LSA vectors")
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    a.ef = [int(x) for x in a.ef.split(",")]
+    a.storages = a.storages.split(",")
+    peers = [p for p in a.peers.split(",") if p]
+
+    datasets = []
+    rng = np.random.default_rng(1234)
+    base = rng.standard_normal((a.n, a.dim), dtype=np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    q = rng.standard_normal((a.nq, a.dim), dtype=np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    datasets.append(("random unit vectors", base, q))
+    if a.embeddings and os.path.exists(a.embeddings):
+        e = np.load(a.embeddings).astype(np.float32)
+        e /= np.linalg.norm(e, axis=1, keepdims=True)
+        rng.shuffle(e)
+        nq = min(a.nq, len(e) // 10)
+        datasets.append(("embeddings from %s" % os.path.basename(a.embeddings), e[nq:], e[:nq]))
+    elif a.embeddings:
+        print("ann.py: %s not found: real-embedding run skipped" % a.embeddings, file=sys.stderr)
+    if a.scifact and os.path.exists(os.path.join(a.scifact, "corpus.jsonl")):
+        b, qq = scifact_lsa(a.scifact, a.dim)
+        datasets.append(("SciFact, 384-d LSA vectors (TF-IDF + SVD) of title+text; its 300 queries", b, qq))
+
+    text = ""
+    nsweep = a.ef
+    for title, base, q in datasets:
+        a.ef = nsweep if title.startswith("random") else [e for e in nsweep if e <= 320]
+        a.n, a.dim, a.nq = base.shape[0], base.shape[1], q.shape[0]
+        base = np.ascontiguousarray(base)
+        q = np.ascontiguousarray(q)
+        gt = exact_topk(base, q, 10, a.metric)
+        files = {"base": os.path.join(a.workdir, "ann-base.f32"), "q": os.path.join(a.workdir, "ann-q.f32"),
+                 "gt": os.path.join(a.workdir, "ann-gt.i32")}
+        base.tofile(files["base"])
+        q.tofile(files["q"])
+        gt.astype(np.int32).tofile(files["gt"])
+        rows = []
+        run_ragkit(a, files, rows)
+        if "hnswlib" in peers:
+            run_hnswlib(base, q, gt, a, rows)
+        if "faiss" in peers:
+            run_faiss(base, q, gt, a, rows)
+        for f in files.values():
+            os.unlink(f)
+        for r in rows:
+            print(json.dumps(r), file=sys.stderr)
+        text += report(rows, a, title) + "\n"
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

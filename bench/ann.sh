@@ -1,0 +1,30 @@
+#!/bin/sh
+# ann.sh: ANN benchmark: ragkit's HNSW (f32, f16, i8 storage) against hnswlib and
+# FAISS IndexHNSWFlat with the same M/efConstruction/efSearch on random unit
+# vectors (and on real embeddings given as a .npy file, skipped when absent).
+#
+#   bench/ann.sh [N] [EMBEDDINGS.npy]        (after make; any directory)
+#   N: base vectors (default 100000; the issue asks for 1M, which needs a bigger
+#   machine than a shared 2-core one).  Env: ANN_BUILD (build dir, default build),
+#   ANN_THREADS (build threads, 2), ANN_EF (ef sweep), ANN_NQ (queries, 500),
+#   ANN_SCIFACT (SciFact folder: its LSA vectors are a real-text stand-in for
+#   embeddings), ANN_ARGS (more ann.py options, e.g. --storages f32 --reps 5).
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${ANN_BUILD:-$top/build}
+n=${1:-100000}
+emb=${2:-$top/../shared/datasets/scifact/embeddings.npy}
+scifact=${ANN_SCIFACT:-$top/../shared/datasets/scifact}
+work=$(mktemp -d "${TMPDIR:-/tmp}/ann.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+test -f "$build/lib/.libs/librag.so" || { echo "ann.sh: build ragkit first (no $build/lib/.libs/librag.so)" >&2; exit 66; }
+python3 -m pip install --quiet numpy hnswlib faiss-cpu scikit-learn >&2
+
+cc -O3 -march=native -std=gnu11 -I"$top/lib" -I"$top/kernels" -I"$build" \
+	-o "$work/ann-driver" "$top/bench/ann-driver.c" \
+	-L"$build/lib/.libs" -lrag -Wl,-rpath,"$build/lib/.libs" -lm
+
+python3 "$top/bench/ann.py" --driver "$work/ann-driver" --workdir "$work" --n "$n" \
+	--threads "${ANN_THREADS:-2}" --ef "${ANN_EF:-10,20,40,80,160,320,640,1280}" \
+	--nq "${ANN_NQ:-500}" --embeddings "$emb" --scifact "$scifact" ${ANN_ARGS:-}
