@@ -10,13 +10,17 @@ ggml-vocab-bert-bge.gguf (tests/data/fixtures/vocab/).  Needs numpy and gguf
 shape as a transformers BertConfig, so sentence-transformers can build a
 random-init model of the same shape.
 """
-import argparse
-import json
 import os
 import sys
 
-import numpy as np
-import gguf
+# bench/tokenize.py would shadow the standard tokenize module numpy imports
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+import gguf  # noqa: E402
 
 SHAPES = {
     # name: hidden, layers, heads, ffn, context
@@ -56,6 +60,7 @@ def main():
     w.add_tokenizer_model("bert")
     w.add_tokenizer_pre("jina-v2-en")
     w.add_token_list(tokens)
+    w.add_token_type_count(2)
     types = voc.fields.get("tokenizer.ggml.token_type")
     if types is not None:
         w.add_token_types([int(types.parts[i][0]) for i in types.data])

@@ -1101,7 +1101,8 @@ static int add_rows(struct rag_hnsw *h, size_t n, const int64_t *labels, const f
 		h->levels[id] = (uint8_t)lv;
 		h->flags[id] = 0;
 		h->upper_off[id] = h->pool_len;
-		memset(h->pool + h->pool_len, 0, (size_t)lv * h->luw * sizeof *h->pool);
+		if (lv)  /* the pool is still NULL while every node is on level 0 */
+			memset(h->pool + h->pool_len, 0, (size_t)lv * h->luw * sizeof *h->pool);
 		h->pool_len += (uint64_t)lv * h->luw;
 		memset(h->links0 + (size_t)id * h->l0w, 0, h->l0w * sizeof *h->links0);
 		if (src) {
