@@ -18,6 +18,7 @@
 #include "hnsw.h"
 #include "kernels.h"
 #include "vecfile.h"
+#include "search_cuda.h"
 
 void rag_index_opts_init(struct rag_index_opts *o)
 {
@@ -1228,6 +1229,8 @@ struct rag_index {
 	struct rag_vecfile *vf;
 	struct rag_hnsw *ann;
 	float *scores;
+	struct rag_gpu_dense *gpu;  /* exact dense search on the GPU (search_cuda.c) */
+	int gpu_off;                /* the GPU path failed once: CPU from then on */
 	sqlite3_stmt *st_term, *st_chunk, *st_key, *st_id;
 	/* filter/ACL cache */
 	int meta_loaded;
@@ -1370,6 +1373,7 @@ void rag_index_close(struct rag_index *ix)
 	}
 	ixmeta_release(&ix->m);
 	rag_vecfile_close(ix->vf);
+	rag_gpu_dense_free(ix->gpu);
 	rag_hnsw_free(ix->ann);
 	rag_free(ix->doclen);
 	rag_free(ix->norm);
@@ -1665,6 +1669,17 @@ int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const ui
 	memcpy(qq, q, (size_t)dim * sizeof *qq);
 	if (ix->m.metric == RAG_METRIC_COSINE)
 		rag_vec_normalize(qq, dim);
+	if (!ix->gpu_off && v->storage != 2 && k <= 1024 && rag_gpu_dense_wanted()) {
+		/* GPU hook (search_cuda.c): any GPU failure falls back to the CPU below */
+		if (!ix->gpu && rag_gpu_dense_open(v->data, (int)v->storage, v->ids, (int64_t)v->n, (int64_t)dim,
+						   ix->m.metric == RAG_METRIC_L2, &ix->gpu, NULL))
+			ix->gpu_off = 1;
+		if (ix->gpu && rag_gpu_dense_search(ix->gpu, qq, 1, mask, ix->max_key, k, out, n_out, NULL) == RAG_OK) {
+			rag_free(qq);
+			return RAG_OK;
+		}
+		ix->gpu_off = 1;
+	}
 	if (rag_dense_scores(ix->scores, qq, 1, v->data, (int)v->storage, v->scales, (int64_t)v->n,
 			     (int64_t)dim, ix->m.metric == RAG_METRIC_L2)) {
 		rag_free(qq);
