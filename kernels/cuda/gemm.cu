@@ -74,6 +74,17 @@ static void plan_release(struct lt_plan *p)
 		cublasLtMatmulDescDestroy(p->op);
 }
 
+/* Largest power of two (at most 256) dividing the address. */
+static uint32_t ptr_align(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	uint32_t al = 256;
+
+	while (al > 1 && (a % al))
+		al >>= 1;
+	return al;
+}
+
 /*
  * Row-major y[m][n] = x[m][k] . w[n][k]^T is, column-major, Y' (n x m) =
  * W'^T X' with W' = w seen as k x n (ld k), X' = x seen as k x m (ld k):
@@ -108,6 +119,19 @@ static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, float *dy, const
 	RAG_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&p->pref));
 	RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
 							    &ws, sizeof ws));
+	/* the heuristic assumes 256-byte aligned pointers unless told otherwise;
+	 * sub-matrices (a group of queries, one of Q/K/V) are less aligned */
+	{
+		uint32_t aa = ptr_align(dw16), ab = ptr_align(dx16), ac = ptr_align(dy);
+		RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+								    &aa, sizeof aa));
+		RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+								    &ab, sizeof ab));
+		RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+								    &ac, sizeof ac));
+		RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+								    &ac, sizeof ac));
+	}
 	RAG_CUBLAS_TRY(cublasLtMatmulAlgoGetHeuristic(h->lt, p->op, p->a, p->b, p->c, p->c, p->pref, 1, &heur,
 						      &found));
 	if (found < 1) {
