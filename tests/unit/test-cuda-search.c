@@ -54,7 +54,7 @@ static void search_case(int64_t n, int64_t dim, int storage, int l2, int64_t m, 
 		cr_assert_eq(n_got[i], want, "query %lld: %zu hits, want %zu", (long long)i, n_got[i], want);
 		for (size_t r = 0; r < want; r++) {
 			struct rag_hit *h = &got[(size_t)i * k + r];
-			float tol = storage && !l2 && m > 8 ? 2e-3f * (float)dim / 64.0f : 1e-4f * (float)dim / 64.0f;
+			float tol = storage && m > 8 ? 2e-3f * (float)dim / 64.0f : 1e-4f * (float)dim / 64.0f;
 			cr_assert(!masked || (h->doc >= 0 && h->doc < max_key && mask[h->doc]), "a masked key came back");
 			/* same rank, same score within rounding (f16 queries on the GEMM path) */
 			cr_assert(fabsf(h->score - all[r].s) <= tol * (1.0f + fabsf(all[r].s)),
