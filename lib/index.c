@@ -1669,7 +1669,7 @@ int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const ui
 	memcpy(qq, q, (size_t)dim * sizeof *qq);
 	if (ix->m.metric == RAG_METRIC_COSINE)
 		rag_vec_normalize(qq, dim);
-	if (!ix->gpu_off && v->storage != 2 && k <= 1024 && rag_gpu_dense_wanted()) {
+	if (!ix->gpu_off && v->storage != 2 && k <= 1024 && rag_gpu_dense_wanted((int64_t)v->n, (int64_t)dim)) {
 		/* GPU hook (search_cuda.c): any GPU failure falls back to the CPU below */
 		if (!ix->gpu && rag_gpu_dense_open(v->data, (int)v->storage, v->ids, (int64_t)v->n, (int64_t)dim,
 						   ix->m.metric == RAG_METRIC_L2, &ix->gpu, NULL))

@@ -68,9 +68,22 @@ void rag_gpu_topk_merge(struct rag_hit *heap, size_t *nh, size_t k, const float 
 	}
 }
 
+int rag_gpu_dense_decide(const char *env, int gpu, int64_t n, int64_t dim)
+{
+	if (gpu <= 0 || (env && strcmp(env, "cpu") == 0))
+		return 0;
+	if (env && strcmp(env, "cuda") == 0)
+		return 1;
+	return n * dim >= RAG_GPU_SEARCH_MIN_ELEMS;
+}
+
 #ifndef RAG_HAVE_CUDA
 
-int rag_gpu_dense_wanted(void) { return 0; }
+int rag_gpu_dense_wanted(int64_t n, int64_t dim)
+{
+	(void)n; (void)dim;
+	return 0;
+}
 
 int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
 		       struct rag_gpu_dense **out, struct rag_error *err)
@@ -117,15 +130,16 @@ struct rag_gpu_dense {
 	size_t cap_h;
 };
 
-int rag_gpu_dense_wanted(void)
+int rag_gpu_dense_wanted(int64_t n, int64_t dim)
 {
-	static int wanted = -1;
+	static int gpus = -1;
+	const char *e = getenv("RAG_DEVICE");
 
-	if (wanted < 0) {
-		const char *e = getenv("RAG_DEVICE");
-		wanted = !(e && strcmp(e, "cpu") == 0) && rag_gpu_count(NULL, 0) > 0;
-	}
-	return wanted;
+	if (e && strcmp(e, "cpu") == 0)
+		return 0;
+	if (gpus < 0)
+		gpus = rag_gpu_count(NULL, 0);
+	return rag_gpu_dense_decide(e && *e ? e : NULL, gpus, n, dim);
 }
 
 void rag_gpu_dense_free(struct rag_gpu_dense *g)

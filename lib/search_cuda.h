@@ -42,11 +42,20 @@ void rag_gpu_topk_merge(struct rag_hit *heap, size_t *nh, size_t k, const float 
 
 struct rag_gpu_dense;
 
+/* Stored elements (rows x dim) from which auto uses the GPU: below it the
+ * upload costs more than the CPU's scan (and small indexes stay bit-stable). */
+#define RAG_GPU_SEARCH_MIN_ELEMS ((int64_t)4 << 20)
+
 /*
- * 1 when the dense leg should run on the GPU: a CUDA build, a working GPU,
- * and RAG_DEVICE not set to "cpu".  Decided once per process.
+ * 1 when the dense leg over n rows of dim should run on the GPU: a CUDA
+ * build and a working GPU (checked once per process), and RAG_DEVICE "cuda",
+ * or RAG_DEVICE unset/"auto" with n * dim >= RAG_GPU_SEARCH_MIN_ELEMS.
+ * RAG_DEVICE "cpu" never.
  */
-int rag_gpu_dense_wanted(void);
+int rag_gpu_dense_wanted(int64_t n, int64_t dim);
+/* The decision of rag_gpu_dense_wanted from its inputs (host logic, testable):
+ * env is RAG_DEVICE's value (NULL when unset), gpu the working GPU count. */
+int rag_gpu_dense_decide(const char *env, int gpu, int64_t n, int64_t dim);
 
 /*
  * Upload n rows of dim elements (storage 0 f32 or 1 f16, row-major, as in a

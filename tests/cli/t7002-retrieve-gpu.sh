@@ -1,6 +1,7 @@
 #!/bin/sh
 # rag-retrieve's dense leg runs on the GPU when one works (exact search,
-# search_cuda.c) and must give the CPU's hits: same ids in the same order,
+# search_cuda.c; RAG_DEVICE=cuda forces it for these small indexes, which
+# auto leaves on the CPU) and must give the CPU's hits: same ids in the same order,
 # scores equal to rounding, for f32/f16 storage, cosine/ip/l2, k up to 1000
 # and a metadata filter applied before the top-k.  RAG_DEVICE=cpu forces the
 # CPU.  Without a GPU both runs are the CPU's and the test checks the filter
@@ -36,9 +37,9 @@ for x, y in zip(a, b):
 
 for s in f32 f16; do
 	for m in cosine ip l2; do
-		test_expect_success "$s $m: default device and RAG_DEVICE=cpu give the same hits" '
+		test_expect_success "$s $m: RAG_DEVICE=cuda and RAG_DEVICE=cpu give the same hits" '
 			rm -f x.rag && rag-index --storage '$s' --metric '$m' x.rag c.jsonl &&
-			rag-retrieve --mode dense -k 50 x.rag <q.jsonl | hits >gpu &&
+			RAG_DEVICE=cuda rag-retrieve --mode dense -k 50 x.rag <q.jsonl | hits >gpu &&
 			RAG_DEVICE=cpu rag-retrieve --mode dense -k 50 x.rag <q.jsonl | hits >cpu &&
 			same gpu cpu && test $(wc -l <cpu) -eq 250
 		'
@@ -47,9 +48,9 @@ done
 
 test_expect_success 'k 1000 and a filter applied before the top-k' '
 	rm -f x.rag && rag-index x.rag c.jsonl &&
-	rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | hits >gpu &&
+	RAG_DEVICE=cuda rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | hits >gpu &&
 	RAG_DEVICE=cpu rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | hits >cpu &&
 	same gpu cpu && test $(wc -l <cpu) -eq 3750 &&
-	rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | jq -e ".meta.g == 2" >/dev/null
+	RAG_DEVICE=cuda rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | jq -e ".meta.g == 2" >/dev/null
 '
 test_done
