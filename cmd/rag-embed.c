@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 	struct rag_error err;
 	struct job j;
 	enum rag_device dev;
+	struct rag_encoder_opts eo_dev = { 0 };
 	char *idsp = NULL, *npy_tmp = NULL, *ids_tmp = NULL;
 	int c, rc = RAG_OK;
 	long v;
@@ -333,7 +334,17 @@ int main(int argc, char **argv)
 	rag_buf_init(&j.raw);
 	rag_buf_init(&j.out);
 	rag_arena_init(&j.arena);
-	if ((rc = rag_embedder_open(o.model, NULL, &j.m, &err)))
+	eo_dev.cuda = dev == RAG_DEVICE_CUDA;
+	rc = rag_embedder_open(o.model, &eo_dev, &j.m, &err);
+	if (rc == RAG_EUNAVAILABLE && o.device == RAG_DEVICE_AUTO) {
+		/* auto: a GPU that cannot take this model means the CPU */
+		if (o.verbose > 0)
+			fprintf(stderr, "%s: %s; using the CPU\n", cli_prog(), err.msg);
+		dev = RAG_DEVICE_CPU;
+		eo_dev.cuda = 0;
+		rc = rag_embedder_open(o.model, &eo_dev, &j.m, &err);
+	}
+	if (rc)
 		goto out;
 	j.dim = rag_encoder_dim(rag_embedder_encoder(j.m));
 	j.pool = rag_embed_pooling(j.m, &j.eo);

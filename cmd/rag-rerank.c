@@ -391,6 +391,7 @@ int main(int argc, char **argv)
 	struct rag_error err;
 	struct job j;
 	enum rag_device dev;
+	struct rag_encoder_opts eo_dev = { 0 };
 	const char *queries = NULL;
 	int c, rc = RAG_OK;
 	long v;
@@ -476,7 +477,17 @@ int main(int argc, char **argv)
 	rag_buf_init(&j.texts);
 	rag_buf_init(&j.out);
 	rag_arena_init(&j.arena);
-	if ((rc = rag_reranker_open(o.model, NULL, &j.r, &err)))
+	eo_dev.cuda = dev == RAG_DEVICE_CUDA;
+	rc = rag_reranker_open(o.model, &eo_dev, &j.r, &err);
+	if (rc == RAG_EUNAVAILABLE && o.device == RAG_DEVICE_AUTO) {
+		/* auto: a GPU that cannot take this model means the CPU */
+		if (o.verbose > 0)
+			fprintf(stderr, "%s: %s; using the CPU\n", cli_prog(), err.msg);
+		dev = RAG_DEVICE_CPU;
+		eo_dev.cuda = 0;
+		rc = rag_reranker_open(o.model, &eo_dev, &j.r, &err);
+	}
+	if (rc)
 		goto out;
 	if (o.verbose > 0)
 		fprintf(stderr, "rag-rerank: %s on %s, %d threads\n", o.model, rag_device_name(dev), rag_get_threads());

@@ -166,6 +166,122 @@ void rag_pool(float *y, const float *x, const int32_t *off, int64_t n_seq, int64
 
 /* Scale each of rows rows of n floats to unit L2 norm (a zero row stays zero). */
 void rag_l2_normalize(float *x, int64_t rows, int64_t n);
+/* ---- cuda ops (kernels/cuda/ *.cu, built when configure finds CUDA) ---------
+ * GPU twins of the encoder ops above: the same arguments with device
+ * pointers (d*), plus a stream (a cudaStream_t, NULL for the default one).
+ * Each enqueues its work and returns 0, or -1 with rag_cuda_last_error()
+ * naming the failed call; nothing waits for the stream.  Half-precision
+ * buffers are uint16_t IEEE binary16 bits. */
+int rag_cuda_embed_rows(float *dy, const void *dtable, enum rag_dtype ttype, int64_t dim,
+			const int32_t *dids, int64_t n, int accumulate, void *stream);
+int rag_cuda_layernorm(float *dy, const float *dx, const float *dr, const float *dg, const float *db,
+		       int64_t rows, int64_t n, float eps, void *stream);
+int rag_cuda_gelu(float *dy, const float *dx, int64_t n, void *stream);
+int rag_cuda_tanh(float *dy, const float *dx, int64_t n, void *stream);
+int rag_cuda_softmax(float *dx, int64_t rows, int64_t n, void *stream);
+/* dy[i] = dx[i] + dr[i] (residual add for ops that need one without a norm). */
+int rag_cuda_add(float *dy, const float *dx, const float *dr, int64_t n, void *stream);
+int rag_cuda_pool(float *dy, const float *dx, const int32_t *doff, int64_t n_seq, int64_t dim,
+		  enum rag_pooling mode, void *stream);
+int rag_cuda_l2_normalize(float *dx, int64_t rows, int64_t n, void *stream);
+/*
+ * Twin of rag_attention, fused flash-style: per (sequence, head, tile of 64
+ * query rows) one thread block streams tiles of K and V through shared memory
+ * with an online softmax; no score matrix is stored and no padding exists.
+ * doff lives on the device; max_len (the longest sequence) sizes the grid.
+ * head_dim at most 128 (-1 otherwise).
+ */
+int rag_cuda_attention(float *dout, const float *dq, const float *dk, const float *dv, int64_t ld,
+		       const int32_t *doff, int64_t n_seq, int64_t max_len, int64_t n_head,
+		       int64_t head_dim, float scale, void *stream);
+/* Round n floats to half (round to nearest even, as rag_f32_to_f16). */
+int rag_cuda_f32_to_f16(uint16_t *dy, const float *dx, int64_t n, void *stream);
+
+/* Matrix products on tensor cores through cuBLASLt: one handle and workspace. */
+struct rag_cuda_blas;
+/* Create a handle (workspace included); -1 on failure. Free with rag_cuda_blas_free (NULL safe). */
+int rag_cuda_blas_create(struct rag_cuda_blas **out);
+void rag_cuda_blas_free(struct rag_cuda_blas *h);
+/*
+ * dy[m][n] (float32) = dx16[m][k] . dw16[n][k]^T (+ dbias[n] fused in the
+ * cuBLASLt epilogue when dbias is not NULL): half inputs, float32
+ * accumulation (CUBLAS_COMPUTE_32F), row-major, leading dimensions k and n.
+ */
+int rag_cuda_gemm_f16(struct rag_cuda_blas *h, float *dy, const uint16_t *dx16, const uint16_t *dw16,
+		      const float *dbias, int64_t m, int64_t n, int64_t k, void *stream);
+/* As rag_cuda_gemm_f16 with half = 0: float32 inputs (CUBLAS_COMPUTE_32F, no TF32). */
+int rag_cuda_gemm(struct rag_cuda_blas *h, float *dy, const void *dx, const void *dw, int half,
+		  const float *dbias, int64_t m, int64_t n, int64_t k, void *stream);
+/*
+ * Weights for rag_cuda_gemm_f16: rows x k elements of type t (packed as in
+ * GGUF, already on the device at dsrc) dequantized on the GPU
+ * (rag_cuda_dequant) into dscratch (rows*k floats) and rounded to half into
+ * dw16.  Any type rag_cuda_dequant handles.
+ */
+int rag_cuda_weight_f16(uint16_t *dw16, const void *dsrc, enum rag_dtype t, int64_t rows, int64_t k,
+			float *dscratch, void *stream);
+
+/*
+ * Exact-search scores for few queries (m <= 8), float32 arithmetic as
+ * rag_dense_scores: dout[i*n + j] = <q_i, x_j> or -||q_i - x_j||^2
+ * (metric_l2), x_j row j of dbase (f32, or f16 when half).  Memory-bound:
+ * each stored row is read once, 16 bytes per load when dim allows.
+ */
+int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, const void *dbase, int half, int64_t n,
+			  int64_t dim, int metric_l2, void *stream);
+/* dnorm[j] = ||x_j||^2 for n rows of dim elements (f32, or f16 when half). */
+int rag_cuda_sqnorms(float *dnorm, const void *dbase, int half, int64_t n, int64_t dim, void *stream);
+/*
+ * Top-k of each of m rows of scores (row i at dscores + i*ld, n of them),
+ * largest first in no particular order: dval/didx get k entries per row
+ * (didx = column j; slots past the row's count hold index -1), dcount the
+ * count (min(k, unmasked columns)).  Before selection a column j is dropped
+ * when dmask is given and dids[j] is outside [0, max_key) or dmask[dids[j]]
+ * is 0 (the same rule as rag_index_dense); with dxnorm (L2 through a GEMM of
+ * inner products) the score becomes 2 s - dxnorm[j] - dqnorm[i].  k <= 1024.
+ * Work space: rag_cuda_topk_scratch(m, n, k) bytes at dscratch.
+ */
+int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t ld, const float *dxnorm,
+		  const float *dqnorm, const int64_t *dids, const uint8_t *dmask, int64_t max_key, int64_t k,
+		  float *dval, int64_t *didx, int32_t *dcount, void *dscratch, void *stream);
+/* Columns per block in the first selection stage; rows longer than this go
+ * through a second stage over the blocks' candidates. */
+#define RAG_CUDA_TOPK_SEG 8192
+/* Scratch bytes rag_cuda_topk needs (0 when n <= RAG_CUDA_TOPK_SEG); a host
+ * function (lib/search_cuda.c), built with or without CUDA. */
+size_t rag_cuda_topk_scratch(int64_t m, int64_t n, int64_t k);
+
+/* ---- dense exact search (index/retrieve) ----------------------------------- */
+
+/*
+ * Score m queries against n stored rows: out[i*n + j] = <q_i, x_j> (metric_l2
+ * = 0) or -||q_i - x_j||^2 (metric_l2 = 1), so that higher is always better.
+ * q: m rows of dim float32.  base: n rows of dim elements of storage 0 (f32),
+ * 1 (f16) or 2 (int8, row j scaled by scales[j]; scales NULL otherwise).
+ * Each stored row is read once for all m queries; rows are split across the
+ * threads set by rag_set_threads.  Returns 0, or -1 when scratch memory
+ * cannot be allocated (out is then undefined).
+ */
+int rag_dense_scores(float *out, const float *q, int64_t m, const void *base, int storage,
+		     const float *scales, int64_t n, int64_t dim, int metric_l2);
+
+/* ---- vector distance ops ------------------------------------------------------
+ * a is a float32 vector, b a stored vector of n elements: float32, IEEE half
+ * (uint16 bits) or int8 codes.  Sums are float32 (AVX-512/AVX2 with FMA when
+ * built for them, a plain loop otherwise; the order of summation differs, so
+ * results agree to rounding, not bit for bit, across builds).
+ *   dot:  sum a[i]*b[i]            (int8: the codes as they are, unscaled)
+ *   l2sq: sum (a[i]-b[i])^2        (int8: sum (a[i] - scale*b[i])^2)
+ * Any n >= 0; no alignment required. */
+float rag_vec_dot_f32(const float *a, const float *b, size_t n);
+float rag_vec_l2sq_f32(const float *a, const float *b, size_t n);
+float rag_vec_dot_f16(const float *a, const uint16_t *b, size_t n);
+float rag_vec_l2sq_f16(const float *a, const uint16_t *b, size_t n);
+float rag_vec_dot_i8(const float *a, const int8_t *b, size_t n);
+float rag_vec_l2sq_i8(const float *a, const int8_t *b, float scale, size_t n);
+/* Decode a stored row to float32: half bits, or int8 codes times scale. */
+void rag_vec_f16_to_f32(float *dst, const uint16_t *src, size_t n);
+void rag_vec_i8_to_f32(float *dst, const int8_t *src, float scale, size_t n);
 
 /* ---- dense exact search (index/retrieve) ----------------------------------- */
 

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "device.h"
 #include "embed.h"
 #include "gguf.h"
 
@@ -199,12 +200,6 @@ int rag_embed_run(struct rag_embedder *m, const struct rag_embed_seq *seqs, size
 
 int rag_encoder_device(enum rag_device want, enum rag_device *got, struct rag_error *err)
 {
-	*got = RAG_DEVICE_CPU;
-	if (want != RAG_DEVICE_CUDA)
-		return RAG_OK;
-#ifdef RAG_HAVE_CUDA
-	return rag_error_set(err, RAG_EUNAVAILABLE, "no usable GPU: the CUDA encoders are not available yet");
-#else
-	return rag_error_set(err, RAG_EUNAVAILABLE, "ragkit was built without CUDA: no GPU encoders");
-#endif
+	/* the GPU encoders live in encoder_cuda.c; device.c decides */
+	return rag_device_resolve(want, got, NULL, 0, err);
 }

@@ -94,8 +94,9 @@ enum rag_pooling rag_embed_pooling(const struct rag_embedder *m, const struct ra
 /*
  * Which device runs the encoders.  auto: the GPU when ragkit was built with
  * CUDA and one works, else the CPU; cpu: the CPU; cuda: RAG_EUNAVAILABLE
- * ("ragkit was built without CUDA" or "no usable GPU: ...") until the GPU
- * encoders exist.  *got is the device chosen.
+ * ("ragkit was built without CUDA" or "no CUDA device: ...") without a
+ * working GPU (rag_device_resolve).  *got is the device chosen; open the
+ * model with rag_encoder_opts.cuda set when it is RAG_DEVICE_CUDA.
  */
 int rag_encoder_device(enum rag_device want, enum rag_device *got, struct rag_error *err);
 

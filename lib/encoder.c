@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "encoder.h"
+#include "encoder_cuda.h"
 
 /* A weight matrix of n rows of k elements (GGUF ne0 = k, ne1 = n). */
 struct enc_mat {
@@ -40,6 +41,7 @@ struct rag_encoder {
 	float *x, *qkv, *att, *tmp, *ff;
 	int32_t *pos_ids, *type_ids, *all_ids, *off;
 	int64_t cap_tokens, cap_seqs;
+	struct rag_encoder_cuda *gpu;   /* set when loaded with opts->cuda (encoder_cuda.c) */
 };
 
 static const char *path_of(const struct rag_gguf *g)
@@ -315,6 +317,12 @@ int rag_encoder_load(const struct rag_gguf *g, const struct rag_encoder_opts *op
 		}
 		e->pooling = rc == 1 ? (enum rag_pooling)pooling : RAG_POOL_CLS;
 	}
+	if (opts && opts->cuda) {
+		struct rag_encoder_shape sh = { e->d, e->n_head, e->n_layer, e->n_ff, e->n_ctx, e->n_vocab,
+						e->n_types, e->n_labels, e->eps };
+		if ((rc = rag_encoder_cuda_load(g, &sh, &e->gpu, err)))
+			goto fail;
+	}
 	*out = e;
 	return RAG_OK;
 fail:
@@ -326,6 +334,7 @@ void rag_encoder_free(struct rag_encoder *e)
 {
 	if (!e)
 		return;
+	rag_encoder_cuda_free(e->gpu);
 	for (int64_t il = 0; e->layers && il < e->n_layer; il++) {
 		struct enc_layer *L = &e->layers[il];
 		free_mat(&L->qkv);
@@ -475,6 +484,8 @@ int rag_encoder_run(struct rag_encoder *e, const struct rag_enc_seq *seqs, size_
 						     s + 1, (unsigned)seqs[s].types[i], (long long)e->n_types);
 		}
 	}
+	if (e->gpu)
+		return rag_encoder_cuda_run(e->gpu, seqs, n_seq, batch_tokens, pool, normalize, out, err);
 	while (s0 < n_seq) {
 		size_t s1 = s0, T = 0;
 		while (s1 < n_seq && (s1 == s0 || T + seqs[s1].n <= batch_tokens))

@@ -17,6 +17,9 @@ struct rag_encoder_opts {
 	 * product, instead of dequantizing them once to float32 at load (the
 	 * default, faster for batches; costs 4 bytes per weight). */
 	int no_f32_cache;
+	/* Run on the GPU (lib/encoder_cuda.c): weights uploaded at load, which
+	 * then fails with RAG_EUNAVAILABLE when no GPU can take the model. */
+	int cuda;
 };
 
 /*

@@ -18,6 +18,7 @@
 #include "hnsw.h"
 #include "kernels.h"
 #include "vecfile.h"
+#include "search_cuda.h"
 
 void rag_index_opts_init(struct rag_index_opts *o)
 {
@@ -1229,6 +1230,8 @@ struct rag_index {
 	struct rag_vecfile *vf;
 	struct rag_hnsw *ann;
 	float *scores;
+	struct rag_gpu_dense *gpu;  /* exact dense search on the GPU (search_cuda.c) */
+	int gpu_off;                /* the GPU path failed once: CPU from then on */
 	sqlite3_stmt *st_term, *st_chunk, *st_key, *st_id;
 	/* filter/ACL cache */
 	int meta_loaded;
@@ -1371,6 +1374,7 @@ void rag_index_close(struct rag_index *ix)
 	}
 	ixmeta_release(&ix->m);
 	rag_vecfile_close(ix->vf);
+	rag_gpu_dense_free(ix->gpu);
 	rag_hnsw_free(ix->ann);
 	rag_free(ix->doclen);
 	rag_free(ix->norm);
@@ -1684,6 +1688,26 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 	if (ix->m.metric == RAG_METRIC_COSINE)
 		for (i = 0; i < m; i++)
 			rag_vec_normalize(qq + i * dim, dim);
+	if (!ix->gpu_off && v->storage != 2 && k <= 1024 && rag_gpu_dense_wanted((int64_t)v->n, (int64_t)dim)) {
+		/* GPU hook (search_cuda.c): any GPU failure falls back to the CPU below */
+		int ok = 1;
+		if (!ix->gpu && rag_gpu_dense_open(v->data, (int)v->storage, v->ids, (int64_t)v->n, (int64_t)dim,
+						   ix->m.metric == RAG_METRIC_L2, &ix->gpu, NULL))
+			ix->gpu_off = 1;
+		for (i = 0; ix->gpu && ok && i < m; i++)
+			ok = rag_gpu_dense_search(ix->gpu, qq + i * dim, 1, masks ? masks[i] : NULL, ix->max_key, k,
+						  out + i * k, &n_out[i], NULL) == RAG_OK;
+		if (ix->gpu && ok) {
+			rag_free(qq);
+			rag_free(sc);
+			rag_free(keys);
+			rag_free(cnt);
+			return RAG_OK;
+		}
+		for (i = 0; i < m; i++)
+			n_out[i] = 0;
+		ix->gpu_off = 1;
+	}
 	if (rag_dense_topk(qq, (int64_t)m, v->data, (int)v->storage, v->scales, (int64_t)v->n, (int64_t)dim,
 			   ix->m.metric == RAG_METRIC_L2, v->ids, masks, ix->max_key, (int64_t)kk,
 			   keys, sc, cnt)) {

@@ -20,7 +20,24 @@ void rag_cuda_set_error(const char *stmt, const char *file, int line, const char
 		}                                                                       \
 	} while (0)
 
-/* After a kernel launch: launch-configuration errors surface here. */
-#define RAG_CUDA_TRY_LAUNCH(what) RAG_CUDA_TRY((cudaGetLastError(), cudaPeekAtLastError()))
+/* After a kernel launch: launch-configuration errors surface here (reads and
+ * clears the error, so the launch's own failure is what gets recorded). */
+#define RAG_CUDA_TRY_LAUNCH(what) RAG_CUDA_TRY(cudaGetLastError())
+
+/* Run a cuBLAS/cuBLASLt call; on failure record it and return -1. */
+#define RAG_CUBLAS_TRY(stmt)                                                            \
+	do {                                                                            \
+		cublasStatus_t rag_s_ = (stmt);                                         \
+		if (rag_s_ != CUBLAS_STATUS_SUCCESS) {                                  \
+			rag_cuda_set_error(#stmt, __FILE__, __LINE__, cublasGetStatusString(rag_s_)); \
+			return -1;                                                      \
+		}                                                                       \
+	} while (0)
+
+/* Blocks of `threads` threads covering n items (n > 0; callers keep n below 2^31 * threads). */
+static inline unsigned rag_cuda_blocks(int64_t n, int threads)
+{
+	return (unsigned)((n + threads - 1) / threads);
+}
 
 #endif

@@ -148,3 +148,35 @@ extern "C" int rag_cuda_dequant(enum rag_dtype t, const void *src, float *dst, i
 	RAG_CUDA_TRY(cudaGetLastError());
 	return 0;
 }
+
+/* Embedding gather (twin of rag_embed_rows): element i of row r comes from
+ * element i of table row ids[r], dequantized by dequant_one, added with
+ * __fadd_rn when accumulating so the result is bit-identical to the CPU. */
+__global__ static void embed_kernel(float *y, int t, const uint8_t *table, size_t row_bytes, int64_t dim,
+				    const int32_t *ids, int64_t total, int accumulate)
+{
+	for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+	     idx += (int64_t)gridDim.x * blockDim.x) {
+		int64_t r = idx / dim, i = idx % dim;
+		float v = dequant_one(t, table + (size_t)ids[r] * row_bytes, i);
+		y[idx] = accumulate ? __fadd_rn(y[idx], v) : v;
+	}
+}
+
+extern "C" int rag_cuda_embed_rows(float *dy, const void *dtable, enum rag_dtype ttype, int64_t dim,
+				   const int32_t *dids, int64_t n, int accumulate, void *stream)
+{
+	int64_t total = n * dim, blocks = (total + 255) / 256;
+	size_t rb = rag_dtype_row_size((uint32_t)ttype, dim);
+
+	if (total <= 0)
+		return 0;
+	if (!rb) {
+		rag_cuda_set_error("rag_dtype_row_size(ttype, dim)", __FILE__, __LINE__, "bad type or dimension");
+		return -1;
+	}
+	embed_kernel<<<(unsigned)(blocks > 262140 ? 262140 : blocks), 256, 0, (cudaStream_t)stream>>>(
+		dy, (int)ttype, (const uint8_t *)dtable, rb, dim, dids, total, accumulate);
+	RAG_CUDA_TRY(cudaGetLastError());
+	return 0;
+}

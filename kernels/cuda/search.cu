@@ -1,0 +1,314 @@
+/* search.cu: exact vector search on the GPU: memory-bound scores for few
+ * queries, squared norms for L2 through a GEMM, and a block radix-select
+ * top-k (k <= 1024) with the filter mask applied before selection. */
+#include <math.h>
+#include <stdint.h>
+
+#include <cuda_fp16.h>
+
+#include "common.cuh"
+
+#define SMALL_M 8
+
+/* ---- scores for m <= 8 queries: one warp per stored row ------------------- */
+
+__device__ static inline void load8(const void *base, int is_f16, int64_t off, float x[8])
+{
+	if (is_f16) {
+		uint4 u = *(const uint4 *)((const __half *)base + off);
+		const __half2 *h = (const __half2 *)&u;
+		#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			float2 f = __half22float2(h[i]);
+			x[2 * i] = f.x;
+			x[2 * i + 1] = f.y;
+		}
+	} else {
+		const float4 *p = (const float4 *)((const float *)base + off);
+		float4 a = p[0], b = p[1];
+		x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
+		x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
+	}
+}
+
+__device__ static inline float load1(const void *base, int is_f16, int64_t off)
+{
+	return is_f16 ? __half2float(((const __half *)base)[off]) : ((const float *)base)[off];
+}
+
+__global__ static void scores_small_kernel(float *out, const float *q, int m, const void *base, int is_f16,
+					   int64_t n, int64_t dim, int l2, int vec)
+{
+	int lane = threadIdx.x & 31;
+	int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+	int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+
+	for (int64_t j = warp; j < n; j += nwarps) {
+		float acc[SMALL_M];
+		int64_t row = j * dim;
+		#pragma unroll
+		for (int i = 0; i < SMALL_M; i++)
+			acc[i] = 0.0f;
+		if (vec) {
+			for (int64_t t = (int64_t)lane * 8; t < dim; t += 256) {
+				float x[8];
+				load8(base, is_f16, row + t, x);
+				#pragma unroll
+				for (int i = 0; i < SMALL_M; i++) {
+					if (i >= m)
+						break;
+					const float *qi = q + (int64_t)i * dim + t;
+					#pragma unroll
+					for (int e = 0; e < 8; e++) {
+						float d = l2 ? qi[e] - x[e] : x[e];
+						acc[i] = fmaf(l2 ? d : qi[e], d, acc[i]);
+					}
+				}
+			}
+		} else {
+			for (int64_t t = lane; t < dim; t += 32) {
+				float x = load1(base, is_f16, row + t);
+				#pragma unroll
+				for (int i = 0; i < SMALL_M; i++) {
+					if (i >= m)
+						break;
+					float qv = q[(int64_t)i * dim + t], d = l2 ? qv - x : x;
+					acc[i] = fmaf(l2 ? d : qv, d, acc[i]);
+				}
+			}
+		}
+		#pragma unroll
+		for (int i = 0; i < SMALL_M; i++) {
+			float v = acc[i];
+			for (int o = 16; o > 0; o >>= 1)
+				v += __shfl_xor_sync(0xffffffffu, v, o);
+			if (lane == 0 && i < m)
+				out[(int64_t)i * n + j] = l2 ? -v : v;
+		}
+	}
+}
+
+extern "C" int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, const void *dbase, int is_f16,
+				     int64_t n, int64_t dim, int metric_l2, void *stream)
+{
+	int64_t blocks = (n + 7) / 8;  /* 8 warps of 32 per block of 256 */
+	int vec = dim % 8 == 0;
+
+	if (m <= 0 || n <= 0)
+		return 0;
+	if (m > SMALL_M) {
+		rag_cuda_set_error("rag_cuda_scores_small(m)", __FILE__, __LINE__, "more than 8 queries");
+		return -1;
+	}
+	scores_small_kernel<<<(unsigned)(blocks > 65536 ? 65536 : blocks), 256, 0, (cudaStream_t)stream>>>(
+		dout, dq, (int)m, dbase, is_f16, n, dim, metric_l2, vec);
+	RAG_CUDA_TRY_LAUNCH("scores_small");
+	return 0;
+}
+
+__global__ static void sqnorms_kernel(float *norm, const void *base, int is_f16, int64_t n, int64_t dim)
+{
+	int lane = threadIdx.x & 31;
+	int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+	int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+
+	for (int64_t j = warp; j < n; j += nwarps) {
+		float acc = 0.0f;
+		for (int64_t t = lane; t < dim; t += 32) {
+			float x = load1(base, is_f16, j * dim + t);
+			acc = fmaf(x, x, acc);
+		}
+		for (int o = 16; o > 0; o >>= 1)
+			acc += __shfl_xor_sync(0xffffffffu, acc, o);
+		if (lane == 0)
+			norm[j] = acc;
+	}
+}
+
+extern "C" int rag_cuda_sqnorms(float *dnorm, const void *dbase, int is_f16, int64_t n, int64_t dim, void *stream)
+{
+	int64_t blocks = (n + 7) / 8;
+
+	if (n <= 0)
+		return 0;
+	sqnorms_kernel<<<(unsigned)(blocks > 65536 ? 65536 : blocks), 256, 0, (cudaStream_t)stream>>>(
+		dnorm, dbase, is_f16, n, dim);
+	RAG_CUDA_TRY_LAUNCH("sqnorms");
+	return 0;
+}
+
+/* ---- top-k by block radix select ------------------------------------------ */
+
+#define SEL_THREADS 512
+
+/* Order-preserving map of a float to an unsigned key; 0 is kept for dropped columns. */
+__device__ static inline uint32_t fkey(float v)
+{
+	uint32_t u = __float_as_uint(v);
+	return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+struct sel_src {
+	const float *val;      /* row i at val + i*ld */
+	const int64_t *idx;    /* stage 2: candidate indices (same layout), -1 = empty; NULL in stage 1 */
+	int64_t ld, n, seg;
+	const float *xnorm, *qnorm;
+	const int64_t *ids;
+	const uint8_t *mask;
+	int64_t max_key;
+};
+
+struct sel_dst {
+	float *val;
+	int64_t *idx;
+	int32_t *count;        /* may be NULL (stage 1) */
+	int64_t k, stride;     /* entries of (row i, segment s) at (i * segs + s) * stride */
+};
+
+/* Value and key of column j of row i (key 0: dropped). */
+__device__ static inline uint32_t sel_key(const sel_src &s, int64_t i, int64_t j, float *v, int64_t *ix)
+{
+	float x = s.val[i * s.ld + j];
+	int64_t id = s.idx ? s.idx[i * s.ld + j] : j;
+
+	if (s.idx) {
+		if (id < 0)
+			return 0;
+	} else {
+		if (s.xnorm)
+			x = 2.0f * x - s.xnorm[j] - s.qnorm[i];
+		if (s.mask) {
+			int64_t key = s.ids[j];
+			if (key < 0 || key >= s.max_key || !s.mask[key])
+				return 0;
+		}
+	}
+	if (x != x)
+		return 0;  /* NaN never ranks */
+	*v = x;
+	*ix = id;
+	return fkey(x);
+}
+
+__global__ static void __launch_bounds__(SEL_THREADS) select_kernel(sel_src s, sel_dst d)
+{
+	__shared__ uint32_t hist[256];
+	__shared__ uint32_t prefix, pmask, rem, cgt, ceq;
+	__shared__ unsigned long long nvalid_sh;
+	int64_t i = blockIdx.y, seg = blockIdx.x, segs = gridDim.x;
+	int64_t j0 = seg * s.seg, j1 = j0 + s.seg < s.n ? j0 + s.seg : s.n;
+	float *ov = d.val + (i * segs + seg) * d.stride;
+	int64_t *oi = d.idx + (i * segs + seg) * d.stride;
+	int64_t keff, ngt;
+	float v;
+	int64_t ix;
+
+	if (threadIdx.x == 0) {
+		nvalid_sh = 0;
+		cgt = ceq = 0;
+		prefix = pmask = 0;
+	}
+	__syncthreads();
+	{
+		unsigned long long c = 0;
+		for (int64_t j = j0 + threadIdx.x; j < j1; j += SEL_THREADS)
+			c += sel_key(s, i, j, &v, &ix) != 0;
+		atomicAdd(&nvalid_sh, c);
+	}
+	__syncthreads();
+	keff = (int64_t)nvalid_sh < d.k ? (int64_t)nvalid_sh : d.k;
+	if ((int64_t)nvalid_sh > d.k) {
+		if (threadIdx.x == 0)
+			rem = (uint32_t)keff;
+		for (int shift = 24; shift >= 0; shift -= 8) {
+			for (int b = threadIdx.x; b < 256; b += SEL_THREADS)
+				hist[b] = 0;
+			__syncthreads();
+			for (int64_t j = j0 + threadIdx.x; j < j1; j += SEL_THREADS) {
+				uint32_t key = sel_key(s, i, j, &v, &ix);
+				if (key && (key & pmask) == prefix)
+					atomicAdd(&hist[(key >> shift) & 255u], 1u);
+			}
+			__syncthreads();
+			if (threadIdx.x == 0) {
+				uint32_t cum = 0;
+				int b;
+				for (b = 255; b > 0; b--) {
+					if (cum + hist[b] >= rem)
+						break;
+					cum += hist[b];
+				}
+				rem -= cum;
+				prefix |= (uint32_t)b << shift;
+				pmask |= 255u << shift;
+			}
+			__syncthreads();
+		}
+		/* prefix is the k-th largest key; take every larger key and rem equal ones */
+		ngt = keff - rem;
+		for (int64_t j = j0 + threadIdx.x; j < j1; j += SEL_THREADS) {
+			uint32_t key = sel_key(s, i, j, &v, &ix);
+			if (key > prefix) {
+				uint32_t p = atomicAdd(&cgt, 1u);
+				ov[p] = v;
+				oi[p] = ix;
+			} else if (key && key == prefix) {
+				uint32_t p = atomicAdd(&ceq, 1u);
+				if (p < rem) {
+					ov[ngt + p] = v;
+					oi[ngt + p] = ix;
+				}
+			}
+		}
+	} else {
+		for (int64_t j = j0 + threadIdx.x; j < j1; j += SEL_THREADS)
+			if (sel_key(s, i, j, &v, &ix)) {
+				uint32_t p = atomicAdd(&cgt, 1u);
+				ov[p] = v;
+				oi[p] = ix;
+			}
+	}
+	for (int64_t p = keff + threadIdx.x; p < d.k; p += SEL_THREADS) {
+		ov[p] = -INFINITY;
+		oi[p] = -1;
+	}
+	if (d.count && threadIdx.x == 0)
+		d.count[i * segs + seg] = (int32_t)keff;
+}
+
+extern "C" int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t ld, const float *dxnorm,
+			     const float *dqnorm, const int64_t *dids, const uint8_t *dmask, int64_t max_key,
+			     int64_t k, float *dval, int64_t *didx, int32_t *dcount, void *dscratch, void *stream)
+{
+	int64_t segs = (n + RAG_CUDA_TOPK_SEG - 1) / RAG_CUDA_TOPK_SEG;
+	cudaStream_t st = (cudaStream_t)stream;
+	sel_src s = { dscores, NULL, ld, n, RAG_CUDA_TOPK_SEG, dxnorm, dqnorm, dids, dmask, max_key };
+
+	if (m <= 0 || k <= 0)
+		return 0;
+	if (k > 1024 || m > 65535 || (dxnorm && !dqnorm) || (dmask && !dids)) {
+		rag_cuda_set_error("rag_cuda_topk(arguments)", __FILE__, __LINE__,
+				   "k must be 1..1024, m at most 65535, dqnorm with dxnorm, dids with dmask");
+		return -1;
+	}
+	if (segs <= 1) {
+		sel_dst d = { dval, didx, dcount, k, k };
+		s.seg = n > 0 ? n : 1;
+		select_kernel<<<dim3(1, (unsigned)m), SEL_THREADS, 0, st>>>(s, d);
+		RAG_CUDA_TRY_LAUNCH("select");
+		return 0;
+	}
+	{
+		int64_t *cidx = (int64_t *)dscratch;
+		float *cval = (float *)(cidx + m * segs * k);
+		sel_dst d1 = { cval, cidx, NULL, k, k };
+		sel_src s2 = { cval, cidx, segs * k, segs * k, segs * k, NULL, NULL, NULL, NULL, 0 };
+		sel_dst d2 = { dval, didx, dcount, k, k };
+
+		select_kernel<<<dim3((unsigned)segs, (unsigned)m), SEL_THREADS, 0, st>>>(s, d1);
+		RAG_CUDA_TRY_LAUNCH("select stage 1");
+		select_kernel<<<dim3(1, (unsigned)m), SEL_THREADS, 0, st>>>(s2, d2);
+		RAG_CUDA_TRY_LAUNCH("select stage 2");
+	}
+	return 0;
+}

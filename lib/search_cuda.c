@@ -1,0 +1,337 @@
+/* search_cuda.c: exact dense search on the GPU: planning, upload, score passes, top-k merge. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "kernels.h"
+#include "search_cuda.h"
+
+size_t rag_cuda_topk_scratch(int64_t m, int64_t n, int64_t k)
+{
+	int64_t segs = (n + RAG_CUDA_TOPK_SEG - 1) / RAG_CUDA_TOPK_SEG;
+
+	if (m <= 0 || k <= 0 || segs <= 1)
+		return 0;
+	return (size_t)m * (size_t)segs * (size_t)k * (sizeof(int64_t) + sizeof(float));
+}
+
+int rag_gpu_dense_plan(int64_t n, int64_t dim, int storage, int64_t m, size_t k, size_t chunk_bytes,
+		       size_t score_bytes, struct rag_gpu_dense_plan *p)
+{
+	size_t esz = storage == 1 ? 2 : 4, per_q;
+	int64_t rows;
+
+	memset(p, 0, sizeof *p);
+	if (n <= 0 || dim <= 0 || m <= 0 || k == 0 || k > 1024 || (storage != 0 && storage != 1))
+		return -1;
+	if (!chunk_bytes)
+		chunk_bytes = (size_t)1 << 30;
+	if (!score_bytes)
+		score_bytes = (size_t)512 << 20;
+	rows = (int64_t)(chunk_bytes / ((size_t)dim * esz));
+	if (rows < 1)
+		rows = 1;
+	if (rows > n)
+		rows = n;
+	p->chunk_rows = rows;
+	p->n_chunks = (n + rows - 1) / rows;
+	/* per query: a row of scores plus its share of the top-k scratch */
+	per_q = (size_t)rows * sizeof(float) + rag_cuda_topk_scratch(1, rows, (int64_t)k);
+	p->group = (int64_t)(score_bytes / per_q);
+	if (p->group < 1)
+		p->group = 1;
+	if (p->group > m)
+		p->group = m;
+	if (p->group > 65535)
+		p->group = 65535;
+	p->small = m <= 8;
+	if (p->small)
+		p->group = m;
+	p->scores_bytes = (size_t)p->group * (size_t)rows * sizeof(float);
+	p->scratch_bytes = rag_cuda_topk_scratch(p->group, rows, (int64_t)k);
+	return 0;
+}
+
+void rag_gpu_topk_merge(struct rag_hit *heap, size_t *nh, size_t k, const float *val, const int64_t *idx,
+			int32_t count, const int64_t *ids, int64_t base)
+{
+	for (int32_t i = 0; i < count; i++) {
+		int64_t key;
+		if (idx[i] < 0)
+			continue;
+		key = ids ? ids[base + idx[i]] : base + idx[i];
+		if (*nh == k && val[i] < heap[0].score)
+			continue;
+		rag_topk_push(heap, nh, k, key, val[i]);
+	}
+}
+
+int rag_gpu_dense_decide(const char *env, int gpu, int64_t n, int64_t dim)
+{
+	if (gpu <= 0 || (env && strcmp(env, "cpu") == 0))
+		return 0;
+	if (env && strcmp(env, "cuda") == 0)
+		return 1;
+	return n * dim >= RAG_GPU_SEARCH_MIN_ELEMS;
+}
+
+#ifndef RAG_HAVE_CUDA
+
+int rag_gpu_dense_wanted(int64_t n, int64_t dim)
+{
+	(void)n; (void)dim;
+	return 0;
+}
+
+int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
+		       struct rag_gpu_dense **out, struct rag_error *err)
+{
+	(void)data; (void)storage; (void)ids; (void)n; (void)dim; (void)metric_l2;
+	*out = NULL;
+	return rag_error_set(err, RAG_EUNAVAILABLE, "ragkit was built without CUDA");
+}
+
+void rag_gpu_dense_free(struct rag_gpu_dense *g) { (void)g; }
+
+int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, const uint8_t *mask,
+			 int64_t max_key, size_t k, struct rag_hit *out, size_t *n_out, struct rag_error *err)
+{
+	(void)g; (void)q; (void)m; (void)mask; (void)max_key; (void)k; (void)out; (void)n_out;
+	return rag_error_set(err, RAG_EUNAVAILABLE, "ragkit was built without CUDA");
+}
+
+#else
+
+#include "device.h"
+#include "options.h"
+
+struct rag_gpu_dense {
+	int storage, metric_l2;
+	int64_t n, dim;
+	int64_t chunk_rows, n_chunks;
+	void **dvec;            /* n_chunks allocations */
+	float **dxnorm;         /* L2 only: squared norms per chunk */
+	int64_t *dids;          /* n keys */
+	const int64_t *ids;     /* host keys (the caller's mapping, which outlives g) */
+	struct rag_cuda_blas *blas;
+	/* per-search buffers, grown on demand */
+	float *dq, *dqnorm, *dscores, *dval;
+	uint16_t *dq16;
+	int64_t *didx;          /* didx, dval and dcount share dout */
+	int32_t *dcount;
+	void *dout, *dscratch;
+	uint8_t *dmask;
+	size_t cap_q, cap_q16, cap_qnorm, cap_scores, cap_out, cap_scratch, cap_mask;
+	float *hval;
+	int64_t *hidx;
+	int32_t *hcount;
+	size_t cap_h;
+};
+
+int rag_gpu_dense_wanted(int64_t n, int64_t dim)
+{
+	static int gpus = -1;
+	const char *e = getenv("RAG_DEVICE");
+
+	if (e && strcmp(e, "cpu") == 0)
+		return 0;
+	if (gpus < 0)
+		gpus = rag_gpu_count(NULL, 0);
+	return rag_gpu_dense_decide(e && *e ? e : NULL, gpus, n, dim);
+}
+
+void rag_gpu_dense_free(struct rag_gpu_dense *g)
+{
+	if (!g)
+		return;
+	for (int64_t c = 0; c < g->n_chunks; c++) {
+		if (g->dvec)
+			rag_cuda_free(g->dvec[c]);
+		if (g->dxnorm)
+			rag_cuda_free(g->dxnorm[c]);
+	}
+	rag_free(g->dvec);
+	rag_free(g->dxnorm);
+	rag_cuda_free(g->dids);
+	rag_cuda_free(g->dq);
+	rag_cuda_free(g->dq16);
+	rag_cuda_free(g->dqnorm);
+	rag_cuda_free(g->dscores);
+	rag_cuda_free(g->dout);
+	rag_cuda_free(g->dscratch);
+	rag_cuda_free(g->dmask);
+	rag_cuda_blas_free(g->blas);
+	rag_free(g->hval);
+	rag_free(g->hidx);
+	rag_free(g->hcount);
+	rag_free(g);
+}
+
+static int gpu_fail(struct rag_error *err, const char *what)
+{
+	return rag_error_set(err, RAG_EUNAVAILABLE, "GPU search: %s: %s", what, rag_cuda_last_error());
+}
+
+int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
+		       struct rag_gpu_dense **out, struct rag_error *err)
+{
+	struct rag_gpu_dense_plan p;
+	struct rag_gpu_dense *g;
+	size_t esz = storage == 1 ? 2 : 4;
+
+	*out = NULL;
+	if (rag_gpu_dense_plan(n, dim, storage, 1, 1, 0, 0, &p))
+		return rag_error_set(err, RAG_EUNAVAILABLE, "GPU search: storage or shape not supported");
+	if (!(g = rag_calloc(1, sizeof *g)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	g->storage = storage;
+	g->metric_l2 = metric_l2;
+	g->n = n;
+	g->dim = dim;
+	g->ids = ids;
+	g->chunk_rows = p.chunk_rows;
+	g->n_chunks = p.n_chunks;
+	if (!(g->dvec = rag_calloc((size_t)p.n_chunks, sizeof *g->dvec)) ||
+	    !(g->dxnorm = rag_calloc((size_t)p.n_chunks, sizeof *g->dxnorm))) {
+		rag_gpu_dense_free(g);
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	for (int64_t c = 0; c < p.n_chunks; c++) {
+		int64_t r0 = c * p.chunk_rows, rows = n - r0 < p.chunk_rows ? n - r0 : p.chunk_rows;
+		size_t bytes = (size_t)rows * (size_t)dim * esz;
+		if (rag_cuda_malloc(&g->dvec[c], bytes) ||
+		    rag_cuda_upload(g->dvec[c], (const char *)data + (size_t)r0 * (size_t)dim * esz, bytes)) {
+			rag_gpu_dense_free(g);
+			return gpu_fail(err, "uploading vectors");
+		}
+		if (metric_l2 && (rag_cuda_malloc((void **)&g->dxnorm[c], (size_t)rows * sizeof(float)) ||
+				  rag_cuda_sqnorms(g->dxnorm[c], g->dvec[c], storage == 1, rows, dim, NULL))) {
+			rag_gpu_dense_free(g);
+			return gpu_fail(err, "norms");
+		}
+	}
+	if (rag_cuda_malloc((void **)&g->dids, (size_t)n * sizeof(int64_t)) ||
+	    rag_cuda_upload(g->dids, ids, (size_t)n * sizeof(int64_t)) || rag_cuda_blas_create(&g->blas) ||
+	    rag_cuda_sync()) {
+		rag_gpu_dense_free(g);
+		return gpu_fail(err, "setup");
+	}
+	*out = g;
+	return RAG_OK;
+}
+
+/* Grow a device buffer to at least n bytes (contents not kept). */
+static int dgrow(void **p, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	rag_cuda_free(*p);
+	*p = NULL;
+	*cap = 0;
+	if (rag_cuda_malloc(p, n))
+		return -1;
+	*cap = n;
+	return 0;
+}
+
+int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, const uint8_t *mask,
+			 int64_t max_key, size_t k, struct rag_hit *out, size_t *n_out, struct rag_error *err)
+{
+	struct rag_gpu_dense_plan p;
+	int64_t kk;
+	size_t need_h;
+
+	for (int64_t i = 0; i < m; i++)
+		n_out[i] = 0;
+	if (m <= 0 || k == 0)
+		return RAG_OK;
+	if (rag_gpu_dense_plan(g->n, g->dim, g->storage, m, k, (size_t)g->chunk_rows * (size_t)g->dim *
+			       (g->storage == 1 ? 2 : 4), 0, &p))
+		return rag_error_set(err, RAG_EUNAVAILABLE, "GPU search: k %zu not supported", k);
+	kk = (int64_t)k;
+	/* device buffers for one group */
+	if (dgrow((void **)&g->dq, &g->cap_q, (size_t)m * (size_t)g->dim * sizeof(float)))
+		return gpu_fail(err, "query buffer");
+	if (g->storage == 1 && !p.small && dgrow((void **)&g->dq16, &g->cap_q16, (size_t)m * (size_t)g->dim * 2))
+		return gpu_fail(err, "query buffer");
+	if (dgrow((void **)&g->dscores, &g->cap_scores, p.scores_bytes) ||
+	    dgrow(&g->dscratch, &g->cap_scratch, p.scratch_bytes ? p.scratch_bytes : 1) ||
+	    dgrow(&g->dout, &g->cap_out, (size_t)p.group * (k * (sizeof(int64_t) + sizeof(float)) + sizeof(int32_t))))
+		return gpu_fail(err, "score buffers");
+	g->didx = (int64_t *)g->dout;
+	g->dval = (float *)(void *)(g->didx + (size_t)p.group * k);
+	g->dcount = (int32_t *)(void *)(g->dval + (size_t)p.group * k);
+	if (mask) {
+		if (dgrow((void **)&g->dmask, &g->cap_mask, (size_t)(max_key > 0 ? max_key : 1)) ||
+		    (max_key > 0 && rag_cuda_upload(g->dmask, mask, (size_t)max_key)))
+			return gpu_fail(err, "mask");
+	}
+	if (g->metric_l2 && !p.small &&
+	    dgrow((void **)&g->dqnorm, &g->cap_qnorm, (size_t)m * sizeof(float)))
+		return gpu_fail(err, "query norms");
+	need_h = (size_t)p.group * k;
+	if (need_h > g->cap_h) {
+		rag_free(g->hval);
+		rag_free(g->hidx);
+		rag_free(g->hcount);
+		g->hval = rag_malloc(need_h * sizeof *g->hval);
+		g->hidx = rag_malloc(need_h * sizeof *g->hidx);
+		g->hcount = rag_malloc((size_t)p.group * sizeof *g->hcount);
+		g->cap_h = g->hval && g->hidx && g->hcount ? need_h : 0;
+		if (!g->cap_h)
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	if (rag_cuda_upload(g->dq, q, (size_t)m * (size_t)g->dim * sizeof(float)))
+		return gpu_fail(err, "queries");
+	if (g->metric_l2 && !p.small) {
+		float *qn = rag_malloc((size_t)m * sizeof *qn);
+		if (!qn)
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		for (int64_t i = 0; i < m; i++)
+			qn[i] = rag_vec_dot_f32(q + i * g->dim, q + i * g->dim, (size_t)g->dim);
+		if (rag_cuda_upload(g->dqnorm, qn, (size_t)m * sizeof *qn)) {
+			rag_free(qn);
+			return gpu_fail(err, "query norms");
+		}
+		rag_free(qn);
+	}
+	if (g->storage == 1 && !p.small && rag_cuda_f32_to_f16(g->dq16, g->dq, m * g->dim, NULL))
+		return gpu_fail(err, "query conversion");
+	for (int64_t q0 = 0; q0 < m; q0 += p.group) {
+		int64_t mg = m - q0 < p.group ? m - q0 : p.group;
+		for (int64_t c = 0; c < g->n_chunks; c++) {
+			int64_t r0 = c * g->chunk_rows, rows = g->n - r0 < g->chunk_rows ? g->n - r0 : g->chunk_rows;
+			int rc;
+			if (p.small)
+				rc = rag_cuda_scores_small(g->dscores, g->dq + q0 * g->dim, mg, g->dvec[c], g->storage == 1,
+							   rows, g->dim, g->metric_l2, NULL);
+			else if (g->storage == 1)
+				rc = rag_cuda_gemm(g->blas, g->dscores, g->dq16 + q0 * g->dim, g->dvec[c], 1, NULL, mg,
+						   rows, g->dim, NULL);
+			else
+				rc = rag_cuda_gemm(g->blas, g->dscores, g->dq + q0 * g->dim, g->dvec[c], 0, NULL, mg, rows,
+						   g->dim, NULL);
+			if (rc)
+				return gpu_fail(err, "scores");
+			if (rag_cuda_topk(g->dscores, mg, rows, rows,
+					  g->metric_l2 && !p.small ? g->dxnorm[c] : NULL,
+					  g->metric_l2 && !p.small ? g->dqnorm + q0 : NULL,
+					  mask ? g->dids + r0 : NULL, mask ? g->dmask : NULL, max_key, kk, g->dval,
+					  g->didx, g->dcount, g->dscratch, NULL) ||
+			    rag_cuda_download(g->hval, g->dval, (size_t)mg * k * sizeof(float)) ||
+			    rag_cuda_download(g->hidx, g->didx, (size_t)mg * k * sizeof(int64_t)) ||
+			    rag_cuda_download(g->hcount, g->dcount, (size_t)mg * sizeof(int32_t)))
+				return gpu_fail(err, "top-k");
+			for (int64_t i = 0; i < mg; i++)
+				rag_gpu_topk_merge(out + (size_t)(q0 + i) * k, &n_out[q0 + i], k, g->hval + (size_t)i * k,
+						   g->hidx + (size_t)i * k, g->hcount[i], g->ids, r0);
+		}
+	}
+	for (int64_t i = 0; i < m; i++)
+		rag_topk_sort(out + (size_t)i * k, n_out[i]);
+	return RAG_OK;
+}
+
+#endif

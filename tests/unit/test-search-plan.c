@@ -1,0 +1,160 @@
+/* test-search-plan.c: the host side of the GPU exact search, which runs
+ * without a GPU: chunk and group planning, top-k scratch sizing, the merge
+ * of per-chunk candidates, and the fallback answers of a build or machine
+ * without CUDA. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+#include "kernels.h"
+#include "device.h"
+#include "search_cuda.h"
+
+Test(search_plan, rejects_what_the_gpu_path_does_not_take)
+{
+	struct rag_gpu_dense_plan p;
+
+	cr_expect_eq(rag_gpu_dense_plan(100, 8, 0, 1, 0, 0, 0, &p), -1, "k 0");
+	cr_expect_eq(rag_gpu_dense_plan(100, 8, 0, 1, 1025, 0, 0, &p), -1, "k 1025");
+	cr_expect_eq(rag_gpu_dense_plan(100, 8, 2, 1, 10, 0, 0, &p), -1, "int8 storage");
+	cr_expect_eq(rag_gpu_dense_plan(0, 8, 0, 1, 10, 0, 0, &p), -1, "no rows");
+	cr_expect_eq(rag_gpu_dense_plan(100, 0, 0, 1, 10, 0, 0, &p), -1, "no dim");
+	cr_expect_eq(rag_gpu_dense_plan(100, 8, 0, 0, 10, 0, 0, &p), -1, "no queries");
+	cr_expect_eq(rag_gpu_dense_plan(100, 8, 1, 1, 1024, 0, 0, &p), 0, "k 1024 is fine");
+}
+
+Test(search_plan, chunks_cover_the_rows_within_the_byte_limit)
+{
+	struct {
+		int64_t n, dim;
+		int storage;
+		int64_t m;
+		size_t k, chunk_bytes, score_bytes;
+	} c[] = {
+		{ 1000000, 384, 1, 1, 10, 0, 0 },
+		{ 1000000, 768, 0, 1000, 1000, 0, 0 },
+		{ 5, 4, 0, 3, 10, 0, 0 },
+		{ 100000, 1024, 0, 50, 100, (size_t)16 << 20, (size_t)8 << 20 },
+		{ 7, 100000, 1, 9, 1, 1000, 100 },   /* a row larger than the chunk limit: one row per chunk */
+	};
+
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+		struct rag_gpu_dense_plan p;
+		size_t esz = c[i].storage ? 2 : 4, chunk = c[i].chunk_bytes ? c[i].chunk_bytes : (size_t)1 << 30;
+		size_t sb = c[i].score_bytes ? c[i].score_bytes : (size_t)512 << 20;
+		cr_assert_eq(rag_gpu_dense_plan(c[i].n, c[i].dim, c[i].storage, c[i].m, c[i].k, c[i].chunk_bytes,
+						c[i].score_bytes, &p), 0);
+		cr_expect_geq(p.chunk_rows, 1);
+		cr_expect_leq(p.chunk_rows, c[i].n);
+		cr_expect(p.chunk_rows == 1 || (size_t)p.chunk_rows * (size_t)c[i].dim * esz <= chunk, "case %zu", i);
+		cr_expect_eq(p.n_chunks, (c[i].n + p.chunk_rows - 1) / p.chunk_rows);
+		cr_expect_geq(p.chunk_rows * p.n_chunks, c[i].n);
+		cr_expect_lt(p.chunk_rows * (p.n_chunks - 1), c[i].n, "no empty chunk");
+		cr_expect_geq(p.group, 1);
+		cr_expect_leq(p.group, c[i].m);
+		cr_expect_eq(p.small, c[i].m <= 8);
+		if (!p.small && p.group > 1)
+			cr_expect_leq(p.scores_bytes + p.scratch_bytes, sb, "case %zu: group fits the score budget", i);
+		cr_expect_eq(p.scores_bytes, (size_t)p.group * (size_t)p.chunk_rows * 4);
+		cr_expect_eq(p.scratch_bytes, rag_cuda_topk_scratch(p.group, p.chunk_rows, (int64_t)c[i].k));
+	}
+}
+
+Test(search_plan, topk_scratch_size)
+{
+	cr_expect_eq(rag_cuda_topk_scratch(1, RAG_CUDA_TOPK_SEG, 1000), 0, "one segment needs none");
+	cr_expect_eq(rag_cuda_topk_scratch(1, RAG_CUDA_TOPK_SEG + 1, 10), 2 * 10 * 12);
+	cr_expect_eq(rag_cuda_topk_scratch(3, 5 * RAG_CUDA_TOPK_SEG, 7), 3 * 5 * 7 * 12);
+	cr_expect_eq(rag_cuda_topk_scratch(0, 100000, 7), 0);
+	cr_expect_eq(rag_cuda_topk_scratch(2, 100000, 0), 0);
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static uint32_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 32);
+}
+
+/* Merging chunk candidates (with empty -1 slots, keys through ids) gives the
+ * same hits as pushing every row. */
+Test(search_plan, merge_equals_one_heap_over_all_rows)
+{
+	enum { N = 5000, CH = 700, K = 25 };
+	static float score[N];
+	static int64_t ids[N];
+	struct rag_hit a[K], b[K];
+	size_t na = 0, nb = 0;
+
+	for (int j = 0; j < N; j++) {
+		score[j] = (float)(next() % 100000) / 1000.0f;   /* ties happen */
+		ids[j] = (int64_t)((j * 31) % N) + 100;
+		rag_topk_push(a, &na, K, ids[j], score[j]);
+	}
+	for (int c0 = 0; c0 < N; c0 += CH) {
+		int rows = N - c0 < CH ? N - c0 : CH;
+		float val[CH + 3];
+		int64_t idx[CH + 3];
+		int32_t cnt = 0;
+		/* a chunk's candidates: every row in a scrambled order, plus empty slots */
+		for (int r = 0; r < rows; r++) {
+			int rr = (r * 13) % rows;
+			val[cnt] = score[c0 + rr];
+			idx[cnt++] = rr;
+		}
+		for (int e = 0; e < 3; e++) {
+			val[cnt] = 1e9f;
+			idx[cnt++] = -1;
+		}
+		rag_gpu_topk_merge(b, &nb, K, val, idx, cnt, ids, c0);
+	}
+	rag_topk_sort(a, na);
+	rag_topk_sort(b, nb);
+	cr_assert_eq(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		cr_expect_eq(a[i].score, b[i].score, "rank %zu", i);
+		cr_expect_eq(a[i].doc, b[i].doc, "rank %zu", i);
+	}
+	/* without ids, the key is base + row */
+	nb = 0;
+	{
+		float v[2] = { 1.0f, 2.0f };
+		int64_t ix[2] = { 4, 9 };
+		rag_gpu_topk_merge(b, &nb, 1, v, ix, 2, NULL, 1000);
+		cr_expect_eq(nb, 1);
+		cr_expect_eq(b[0].doc, 1009);
+	}
+}
+
+Test(search_plan, no_gpu_here_means_no_gpu_path)
+{
+	struct rag_gpu_dense *g = (struct rag_gpu_dense *)1;
+	struct rag_error err = { 0 };
+	float v[4] = { 1, 0, 0, 0 };
+	int64_t ids[1] = { 0 };
+	char name[64];
+
+	if (rag_cuda_built() && rag_gpu_count(name, sizeof name) > 0) {
+		cr_skip_test("a GPU is present: the twin tests cover it");
+		return;
+	}
+	cr_expect_eq(rag_gpu_dense_wanted(1 << 20, 1024), 0);
+	cr_expect_eq(rag_gpu_dense_open(v, 0, ids, 1, 4, 0, &g, &err), RAG_EUNAVAILABLE);
+	cr_expect_null(g);
+	rag_gpu_dense_free(NULL);
+}
+
+Test(search_plan, when_the_gpu_runs_the_dense_leg)
+{
+	int64_t big = RAG_GPU_SEARCH_MIN_ELEMS / 384 + 1;
+
+	cr_expect_eq(rag_gpu_dense_decide(NULL, 1, big, 384), 1, "auto, large: GPU");
+	cr_expect_eq(rag_gpu_dense_decide("auto", 1, big, 384), 1);
+	cr_expect_eq(rag_gpu_dense_decide(NULL, 1, 1000, 384), 0, "auto, small: CPU");
+	cr_expect_eq(rag_gpu_dense_decide("cuda", 1, 10, 3), 1, "cuda: always");
+	cr_expect_eq(rag_gpu_dense_decide("cpu", 1, big, 384), 0, "cpu: never");
+	cr_expect_eq(rag_gpu_dense_decide("cuda", 0, big, 384), 0, "no GPU: never");
+	cr_expect_eq(rag_gpu_dense_decide(NULL, 0, big, 384), 0);
+}
