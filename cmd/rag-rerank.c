@@ -231,8 +231,12 @@ static int flush_group(struct job *j, struct rag_error *err)
 		old = rag_json_get(rec, "scores");
 		if (old && old->type == RAG_JSON_OBJECT)
 			rag_objw_copy(&s, old, drop_rerank);
-		rag_objw_key(&s, "rerank");
+		rag_objw_key(&s, "rerank"); /* same shape as rag-retrieve's legs */
+		rag_buf_adds(&j->out, "{\"score\":");
 		rag_json_write_float(&j->out, j->scores[i]);
+		rag_buf_adds(&j->out, ",\"rank\":");
+		rag_json_write_num(&j->out, (double)(k + 1));
+		rag_buf_addc(&j->out, '}');
 		rag_objw_end(&s);
 		rag_objw_key(&w, "score");
 		rag_json_write_float(&j->out, j->scores[i]);
