@@ -83,6 +83,7 @@ struct ctx {
 	const char *out_name;
 	struct rag_opts *o;
 	size_t n_docs, n_chunks, n_invalid;
+	struct rag_progress prog;  /* documents chunked */
 };
 
 /* One JSON Lines document waiting in a batch. */
@@ -193,6 +194,7 @@ static int flush_jobs(struct ctx *c, struct job *jobs, size_t n, struct rag_erro
 			rc = rag_buf_write(&j->out, c->out, c->out_name, err);
 			c->n_docs++;
 			c->n_chunks += j->n_chunks;
+			rag_progress_update(&c->prog, c->n_docs);
 		}
 		rag_free(j->line);
 		rag_buf_free(&j->out);
@@ -534,6 +536,9 @@ int main(int argc, char **argv)
 		c.out = stdout;
 		c.out_name = "standard output";
 	}
+	cli_progress_start(&c.prog, &o, "documents", 0);
+	if (o.verbose > 0)
+		c.prog.drawn = 1; /* -v: always end with the summary line */
 	if (optind >= argc) {
 		rc = do_input(&c, "-", &err);
 	} else {
@@ -561,6 +566,8 @@ int main(int argc, char **argv)
 		if (rc)
 			unlink(tmp);
 	}
+	if (rc == RAG_OK)
+		rag_progress_finish(&c.prog);
 	if (rc == RAG_OK && o.verbose > 0)
 		fprintf(stderr, "rag-chunk: %zu documents, %zu chunks\n", c.n_docs, c.n_chunks);
 out:

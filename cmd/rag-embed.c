@@ -98,6 +98,8 @@ struct job {
 	FILE *npy, *ids;
 	uint64_t rows;
 	size_t n_bad;
+	struct rag_progress prog; /* records written */
+	uint64_t n_done;
 };
 
 /* The .npy header, padded to a fixed 128 bytes so it can be rewritten in place
@@ -178,6 +180,8 @@ static int flush_batch(struct job *j, struct rag_error *err)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	if ((rc = rag_buf_write(&j->out, j->ids ? j->ids : stdout, j->ids ? "the ids file" : "standard output", err)))
 		return rc;
+	j->n_done += j->n;
+	rag_progress_update(&j->prog, j->n_done);
 	j->n = 0;
 	j->n_tok = 0;
 	rag_buf_reset(&j->raw);
@@ -371,6 +375,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	cli_progress_start(&j.prog, &o, "records", 0);
+	if (o.verbose > 0)
+		j.prog.drawn = 1; /* -v: always end with the summary line */
 	if (optind >= argc)
 		rc = run_file(&j, "-", &err);
 	for (int i = optind; i < argc && !rc; i++)
@@ -388,6 +395,8 @@ int main(int argc, char **argv)
 			rc = rag_error_errno(&err, RAG_EIO, "cannot rename into '%s'", o.output);
 		}
 	}
+	if (!rc)
+		rag_progress_finish(&j.prog);
 	if (!rc && j.n_bad && o.verbose >= 0)
 		cli_warn("skipped %zu bad record%s", j.n_bad, j.n_bad == 1 ? "" : "s");
 out:

@@ -1,11 +1,14 @@
 /* rag-index: build, update, delete from, compact, inspect and merge index files. */
 #include "config.h"
 
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "buf.h"
 #include "cli.h"
 #include "index.h"
@@ -41,6 +44,8 @@ static const char usage[] =
 	"      --ef-construction N  HNSW build breadth (new graph; default 200)\n"
 	"      --id ID            delete: the chunk with this id (repeatable)\n"
 	"      --doc-id DOC       delete: every chunk of this document (repeatable)\n"
+	"      --replace-doc      add: also delete the chunks of each incoming doc_id\n"
+	"                         that are not in the input (same transaction)\n"
 	"      --json             stats, and the add/delete report, as JSON on stdout\n"
 	"      --skip-bad         skip bad records instead of stopping\n"
 	"      --threads N        threads (default: all cores)\n"
@@ -54,7 +59,7 @@ static const char usage[] =
 
 enum {
 	OPT_METRIC = RAG_OPT_FIRST_PROGRAM, OPT_STORAGE, OPT_STEM, OPT_STOPWORDS, OPT_ID, OPT_DOC_ID,
-	OPT_JSON, OPT_ANN, OPT_ANN_M, OPT_EFC,
+	OPT_JSON, OPT_ANN, OPT_ANN_M, OPT_EFC, OPT_REPLACE_DOC,
 };
 
 static const struct option longopts[] = {
@@ -68,6 +73,7 @@ static const struct option longopts[] = {
 	{ "ef-construction", required_argument, NULL, OPT_EFC },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "doc-id", required_argument, NULL, OPT_DOC_ID },
+	{ "replace-doc", no_argument, NULL, OPT_REPLACE_DOC },
 	{ "json", no_argument, NULL, OPT_JSON },
 	RAG_LONGOPT_SKIP_BAD,
 	RAG_LONGOPT_THREADS,
@@ -75,10 +81,74 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Upsert every record of one input. */
-static int add_file(struct rag_index_writer *w, const char *path, const struct rag_opts *o,
-		    size_t *n_bad, struct rag_error *err)
+/* SIGINT/SIGTERM: stop reading; main rolls back instead of committing. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
 {
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Strings collected for --replace-doc (owned). */
+struct strs {
+	char **v;
+	size_t n, cap;
+};
+
+static int strs_add(struct strs *a, const char *s, size_t len)
+{
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? 2 * a->cap : 64;
+		char **v = rag_reallocarray(a->v, nc, sizeof *v);
+		if (!v)
+			return RAG_EINTERNAL;
+		a->v = v;
+		a->cap = nc;
+	}
+	if (!(a->v[a->n] = rag_strndup(s, len)))
+		return RAG_EINTERNAL;
+	a->n++;
+	return RAG_OK;
+}
+
+static void strs_free(struct strs *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		rag_free(a->v[i]);
+	rag_free(a->v);
+}
+
+struct add_ctx {
+	struct rag_index_writer *w;
+	const struct rag_opts *o;
+	size_t n_bad;
+	struct rag_progress prog;  /* records read */
+	uint64_t n_done;
+	int replace_doc;
+	struct strs docs, keep;    /* --replace-doc: doc_ids seen, ids upserted */
+};
+
+/* --replace-doc: note an upserted record's id and doc_id. */
+static int note_doc(struct add_ctx *a, const struct rag_json *rec, struct rag_error *err)
+{
+	const struct rag_json *id = rag_json_get(rec, "id"), *doc = rag_json_get(rec, "doc_id");
+
+	if (!doc || doc->type != RAG_JSON_STRING || !id || id->type != RAG_JSON_STRING)
+		return RAG_OK;
+	if (strs_add(&a->keep, id->u.str.s, id->u.str.len) ||
+	    ((!a->docs.n || strlen(a->docs.v[a->docs.n - 1]) != doc->u.str.len ||
+	      memcmp(a->docs.v[a->docs.n - 1], doc->u.str.s, doc->u.str.len)) &&
+	     strs_add(&a->docs, doc->u.str.s, doc->u.str.len)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	return RAG_OK;
+}
+
+/* Upsert every record of one input (stops early when interrupted). */
+static int add_file(struct add_ctx *a, const char *path, struct rag_error *err)
+{
+	struct rag_index_writer *w = a->w;
+	const struct rag_opts *o = a->o;
 	struct rag_jsonl_reader r;
 	const struct rag_json *rec;
 	int rc;
@@ -88,9 +158,10 @@ static int add_file(struct rag_index_writer *w, const char *path, const struct r
 	r.skip_bad = o->skip_bad;
 	r.on_bad = cli_on_bad;
 	r.on_bad_ctx = (void *)o;
-	while ((rc = rag_jsonl_next(&r, &rec, err)) == RAG_OK && rec) {
+	while (!interrupted && (rc = rag_jsonl_next(&r, &rec, err)) == RAG_OK && rec) {
 		struct rag_error e2;
 		rag_error_clear(&e2);
+		rag_progress_update(&a->prog, ++a->n_done);
 		rc = rag_index_writer_upsert(w, rec, NULL, 0, &e2);
 		if (rc == RAG_EDATA) {
 			if ((rc = rag_jsonl_reject(&r, err, "%s", e2.msg)))
@@ -101,8 +172,10 @@ static int add_file(struct rag_index_writer *w, const char *path, const struct r
 			*err = e2;
 			break;
 		}
+		if (a->replace_doc && (rc = note_doc(a, rec, err)))
+			break;
 	}
-	*n_bad += r.n_bad;
+	a->n_bad += r.n_bad;
 	rag_jsonl_release(&r);
 	return rc;
 }
@@ -125,12 +198,14 @@ int main(int argc, char **argv)
 	struct rag_index_opts io;
 	struct rag_index_writer *w = NULL;
 	const char **ids = NULL, **docs = NULL;
-	size_t n_ids = 0, n_docs = 0, n_bad = 0, i;
+	size_t n_ids = 0, n_docs = 0, i;
+	struct add_ctx a;
 	int json = 0, c, rc = RAG_OK;
 	const char *index, *cmd = "add";
 	int first_file;
 
 	cli_init(argv[0]);
+	memset(&a, 0, sizeof a);
 	rag_error_clear(&err);
 	rag_index_opts_init(&io);
 	if (rag_opts_init(&o, &err))
@@ -193,6 +268,7 @@ int main(int argc, char **argv)
 		case OPT_ID: ids[n_ids++] = optarg; break;
 		case OPT_DOC_ID: docs[n_docs++] = optarg; break;
 		case OPT_JSON: json = 1; break;
+		case OPT_REPLACE_DOC: a.replace_doc = 1; break;
 		case '?':
 		case ':':
 			rc = cli_bad_option(argv, longopts);
@@ -235,6 +311,10 @@ int main(int argc, char **argv)
 		cmd = argv[first_file];
 		first_file++;
 	}
+	if (a.replace_doc && strcmp(cmd, "add") != 0) {
+		rc = cli_usage("--replace-doc goes with the add command");
+		goto out;
+	}
 	if ((n_ids || n_docs) && strcmp(cmd, "delete") != 0) {
 		rc = cli_usage("--id and --doc-id go with the delete command");
 		goto out;
@@ -268,20 +348,47 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sa.sa_flags = 0; /* a blocked read returns at once */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	if ((rc = rag_index_writer_open(index, &io, &w, &err))) {
 		rc = cli_report(&err);
 		goto out;
 	}
+	a.w = w;
+	a.o = &o;
 	if (strcmp(cmd, "delete") == 0) {
 		for (i = 0; i < n_ids && !rc; i++)
 			rc = rag_index_writer_delete_id(w, ids[i], &err);
 		for (i = 0; i < n_docs && !rc; i++)
 			rc = rag_index_writer_delete_doc(w, docs[i], &err);
-	} else if (first_file >= argc) {
-		rc = add_file(w, "-", &o, &n_bad, &err);
 	} else {
-		for (i = (size_t)first_file; i < (size_t)argc && !rc; i++)
-			rc = add_file(w, argv[i], &o, &n_bad, &err);
+		cli_progress_start(&a.prog, &o, "records", 0);
+		if (o.verbose > 0)
+			a.prog.drawn = 1; /* -v: always end with the summary line */
+		if (first_file >= argc)
+			rc = add_file(&a, "-", &err);
+		for (i = (size_t)first_file; i < (size_t)argc && !rc && !interrupted; i++)
+			rc = add_file(&a, argv[i], &err);
+		if (!rc && !interrupted)
+			rag_progress_finish(&a.prog);
+		if (!rc && !interrupted && a.replace_doc)
+			rc = rag_index_writer_delete_docs_except(w, (const char *const *)a.docs.v, a.docs.n,
+								 (const char *const *)a.keep.v, a.keep.n, &err);
+	}
+	if (interrupted) {
+		/* the writer rolls back when freed: nothing of this run is applied */
+		rag_index_writer_free(w);
+		w = NULL;
+		fprintf(stderr, "%s: interrupted; %s unchanged\n", cli_prog(), index);
+		rc = 130;
+		goto out;
 	}
 	if (!rc)
 		rc = rag_index_writer_commit(w, &err);
@@ -289,9 +396,11 @@ int main(int argc, char **argv)
 		rc = cli_report(&err);
 		goto out;
 	}
-	report(rag_index_writer_counts(w), n_bad, json, &o);
+	report(rag_index_writer_counts(w), a.n_bad, json, &o);
 out:
 	rag_index_writer_free(w);
+	strs_free(&a.docs);
+	strs_free(&a.keep);
 	free(ids);
 	free(docs);
 	return cli_exit(rc);

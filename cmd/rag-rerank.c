@@ -107,6 +107,8 @@ struct job {
 	struct rag_arena arena;
 	struct rag_buf out;
 	size_t n_bad;
+	struct rag_progress prog; /* records written */
+	uint64_t n_done;
 };
 
 /* A qid as a string key: a string's contents, or the raw JSON of a number. */
@@ -231,8 +233,12 @@ static int flush_group(struct job *j, struct rag_error *err)
 		old = rag_json_get(rec, "scores");
 		if (old && old->type == RAG_JSON_OBJECT)
 			rag_objw_copy(&s, old, drop_rerank);
-		rag_objw_key(&s, "rerank");
+		rag_objw_key(&s, "rerank"); /* same shape as rag-retrieve's legs */
+		rag_buf_adds(&j->out, "{\"score\":");
 		rag_json_write_float(&j->out, j->scores[i]);
+		rag_buf_adds(&j->out, ",\"rank\":");
+		rag_json_write_num(&j->out, (double)(k + 1));
+		rag_buf_addc(&j->out, '}');
 		rag_objw_end(&s);
 		rag_objw_key(&w, "score");
 		rag_json_write_float(&j->out, j->scores[i]);
@@ -245,6 +251,8 @@ static int flush_group(struct job *j, struct rag_error *err)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	if ((rc = rag_buf_write(&j->out, stdout, "standard output", err)))
 		return rc;
+	j->n_done += keep;
+	rag_progress_update(&j->prog, j->n_done);
 	j->n = 0;
 	rag_buf_reset(&j->raw);
 	rag_buf_reset(&j->texts);
@@ -493,12 +501,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rag-rerank: %s on %s, %d threads\n", o.model, rag_device_name(dev), rag_get_threads());
 	if (queries && (rc = load_queries(&j, queries, &err)))
 		goto out;
+	cli_progress_start(&j.prog, &o, "records", 0);
+	if (o.verbose > 0)
+		j.prog.drawn = 1; /* -v: always end with the summary line */
 	if (optind >= argc)
 		rc = run_file(&j, "-", &err);
 	for (int i = optind; i < argc && !rc; i++)
 		rc = run_file(&j, argv[i], &err);
 	if (!rc)
 		rc = flush_group(&j, &err);
+	if (!rc)
+		rag_progress_finish(&j.prog);
 	if (!rc && j.n_bad && o.verbose >= 0)
 		cli_warn("skipped %zu bad record%s", j.n_bad, j.n_bad == 1 ? "" : "s");
 out:

@@ -99,6 +99,9 @@ struct worker {
 
 enum { BATCH_LINES = 1024, BATCH_BYTES = 4 << 20 };
 
+static struct rag_progress progress;  /* records written */
+static uint64_t n_written;
+
 static int run_file(const char *path, const struct rag_tokenizer *t, const struct rag_tokrec_opts *ro,
 		    struct rag_opts *o, struct worker *wk, int nthreads, struct item *items, size_t *n_bad,
 		    struct rag_error *err)
@@ -164,7 +167,9 @@ static int run_file(const char *path, const struct rag_tokenizer *t, const struc
 			}
 			if ((rc = rag_buf_write(&it->out, stdout, "standard output", err)))
 				goto out;
+			n_written++;
 		}
+		rag_progress_update(&progress, n_written);
 	}
 	rc = RAG_OK;
 out:
@@ -264,12 +269,17 @@ int main(int argc, char **argv)
 		rag_tokens_init(&wk[i].tok);
 		rag_arena_init(&wk[i].arena);
 	}
+	cli_progress_start(&progress, &o, "records", 0);
+	if (o.verbose > 0)
+		progress.drawn = 1; /* -v: always end with the summary line */
 	if (optind >= argc) {
 		rc = run_file("-", t, &ro, &o, wk, nthreads, items, &n_bad, &err);
 	} else {
 		for (int i = optind; i < argc && !rc; i++)
 			rc = run_file(argv[i], t, &ro, &o, wk, nthreads, items, &n_bad, &err);
 	}
+	if (!rc)
+		rag_progress_finish(&progress);
 	if (!rc && n_bad && o.verbose >= 0)
 		cli_warn("skipped %zu bad record%s", n_bad, n_bad == 1 ? "" : "s");
 fail:

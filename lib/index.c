@@ -905,6 +905,42 @@ int rag_index_writer_delete_doc(struct rag_index_writer *w, const char *doc_id, 
 	return delete_where(w, "SELECT rowid, has_vec, record FROM chunks WHERE doc_id = ?", doc_id, err);
 }
 
+static void json_str_array(struct rag_buf *b, const char *const *v, size_t n)
+{
+	rag_buf_addc(b, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			rag_buf_addc(b, ',');
+		rag_json_write_str(b, v[i], strlen(v[i]));
+	}
+	rag_buf_addc(b, ']');
+}
+
+int rag_index_writer_delete_docs_except(struct rag_index_writer *w, const char *const *doc_ids, size_t n_docs,
+					const char *const *keep_ids, size_t n_keep, struct rag_error *err)
+{
+	struct rag_buf b;
+	int rc;
+
+	if (!n_docs)
+		return RAG_OK;
+	rag_buf_init(&b);
+	rag_buf_adds(&b, "{\"d\":");
+	json_str_array(&b, doc_ids, n_docs);
+	rag_buf_adds(&b, ",\"k\":");
+	json_str_array(&b, keep_ids, n_keep);
+	rag_buf_addc(&b, '}');
+	if (rag_buf_failed(&b)) {
+		rag_buf_free(&b);
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	rc = delete_where(w, "SELECT rowid, has_vec, record FROM chunks"
+			     " WHERE doc_id IN (SELECT value FROM json_each(?1, '$.d'))"
+			     " AND id NOT IN (SELECT value FROM json_each(?1, '$.k'))", b.data, err);
+	rag_buf_free(&b);
+	return rc;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;

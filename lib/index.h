@@ -83,6 +83,14 @@ int rag_index_writer_upsert(struct rag_index_writer *w, const struct rag_json *r
 /* Delete the chunk with this id / every chunk of this doc_id (count added to counts). */
 int rag_index_writer_delete_id(struct rag_index_writer *w, const char *id, struct rag_error *err);
 int rag_index_writer_delete_doc(struct rag_index_writer *w, const char *doc_id, struct rag_error *err);
+/*
+ * Delete every stored chunk whose doc_id is one of doc_ids and whose id is
+ * not one of keep_ids (count added to counts): with keep_ids the ids upserted
+ * in this run, a changed document is replaced in the same transaction.
+ * Errors: RAG_EIO, RAG_EINTERNAL.
+ */
+int rag_index_writer_delete_docs_except(struct rag_index_writer *w, const char *const *doc_ids, size_t n_docs,
+					const char *const *keep_ids, size_t n_keep, struct rag_error *err);
 /* What the writer has done so far. */
 const struct rag_index_counts *rag_index_writer_counts(const struct rag_index_writer *w);
 /*

@@ -47,8 +47,9 @@ def main():
     for o in out:
         r = key[(o["query"], o["text"])]
         ref = r["logit"] if which == "RAW" else r["sigmoid"]
-        worst = max(worst, abs(o["scores"]["rerank"] - ref))
-        assert o["score"] == o["scores"]["rerank"]
+        worst = max(worst, abs(o["scores"]["rerank"]["score"] - ref))
+        assert o["score"] == o["scores"]["rerank"]["score"]
+        assert o["rank"] == o["scores"]["rerank"]["rank"]
         by_q.setdefault(o["qid"], []).append((o["rank"], r["logit"]))
     for q, lst in by_q.items():
         ranks = [x[0] for x in lst]
