@@ -109,7 +109,7 @@ def ev(run):
     v = {}
     for l in out.splitlines():
         f = l.split()
-        if len(f) >= 3 and f[1] == "all": v[f[0]] = float(f[2])
+        if len(f) >= 3 and f[1] == "all" and f[0] != "runid": v[f[0]] = float(f[2])
     return v
 def emb(p):
     return {json.loads(l)["id"]: json.loads(l)["embedding"] for l in open(p)}
