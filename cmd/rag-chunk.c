@@ -13,6 +13,7 @@
 #include "chunker.h"
 #include "cli.h"
 #include "gguf.h"
+#include "hfmodel.h"
 #include "json.h"
 #include "jsonl.h"
 #include "textformat.h"
@@ -24,7 +25,7 @@ static const char usage[] =
 	"characters or words, with a guaranteed overlap.  FILE '-' or none: stdin.\n"
 	"\n"
 	"Options:\n"
-	"      --model FILE      size chunks in this GGUF model's tokens (or RAG_MODEL)\n"
+	"      --model FILE      size chunks in this model's tokens (GGUF or HF dir; RAG_MODEL)\n"
 	"      --max-tokens N    the cap per chunk, special tokens included (default: the\n"
 	"                        model's context length, at most 512; 1000 characters; 200 words)\n"
 	"      --overlap N       units each chunk repeats from the previous one (default:\n"
@@ -485,7 +486,7 @@ int main(int argc, char **argv)
 	}
 	rag_set_threads(o.threads);
 	if (c.co.unit == RAG_CHUNK_TOKENS) {
-		if ((rc = rag_gguf_open(o.model, &g, &err)) ||
+		if ((rc = rag_model_open(o.model, &g, &err)) ||
 		    (rc = rag_tokenizer_from_gguf(g, &tok, &err))) {
 			if (rc == RAG_OK)
 				rc = RAG_EMODEL;

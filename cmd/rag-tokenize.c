@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "gguf.h"
+#include "hfmodel.h"
 #include "jsonl.h"
 #include "tokenizer.h"
 
@@ -21,7 +22,7 @@ static const char usage[] =
 	"Reads FILEs or standard input; writes one JSON record per input record.\n"
 	"\n"
 	"Options:\n"
-	"      --model FILE        the GGUF model whose tokenizer to use (or RAG_MODEL)\n"
+	"      --model FILE        the tokenizer of this GGUF model or HF directory (or RAG_MODEL)\n"
 	"      --field NAME        the record field holding the text (default text)\n"
 	"      --lines             input is plain text, one text per line\n"
 	"      --pieces            also write the token pieces\n"
@@ -251,7 +252,7 @@ int main(int argc, char **argv)
 	nthreads = rag_set_threads(o.threads);
 	if (nthreads < 1)
 		nthreads = 1;
-	if ((rc = rag_gguf_open(o.model, &g, &err)))
+	if ((rc = rag_model_open(o.model, &g, &err)))
 		goto fail;
 	if ((rc = rag_tokenizer_from_gguf(g, &t, &err))) {
 		rag_error_prefix(&err, "'%s': ", o.model);

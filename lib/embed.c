@@ -9,6 +9,7 @@
 #include "device.h"
 #include "embed.h"
 #include "gguf.h"
+#include "hfmodel.h"
 
 struct rag_embedder {
 	struct rag_gguf *g;
@@ -17,6 +18,10 @@ struct rag_embedder {
 	struct rag_tokens t;
 	struct rag_buf text;   /* prefix + text */
 	int family;            /* FAM_* for instruction prefixes */
+	const char *prompt_q;  /* ragkit.prompt.query (sentence-transformers), or NULL */
+	const char *prompt_d;  /* ragkit.prompt.document / passage, or NULL */
+	size_t max_length;     /* ragkit.max_length, 0 = none */
+	int normalize;         /* ragkit.normalize: 1 yes, 0 no, -1 not said */
 	char *path;
 };
 
@@ -54,6 +59,21 @@ static int family_of(const struct rag_gguf *g)
 	return FAM_NONE;
 }
 
+/* The sentence-transformers settings rag_model_open carries as ragkit.* keys. */
+static void model_extras(struct rag_embedder *m)
+{
+	int64_t v;
+	int b;
+
+	if (rag_gguf_get_str(m->g, "ragkit.prompt.query", &m->prompt_q) != 1)
+		m->prompt_q = NULL;
+	if (rag_gguf_get_str(m->g, "ragkit.prompt.document", &m->prompt_d) != 1 &&
+	    rag_gguf_get_str(m->g, "ragkit.prompt.passage", &m->prompt_d) != 1)
+		m->prompt_d = NULL;
+	m->max_length = rag_gguf_get_int(m->g, "ragkit.max_length", &v) == 1 && v > 0 ? (size_t)v : 0;
+	m->normalize = rag_gguf_get_bool(m->g, "ragkit.normalize", &b) == 1 ? !!b : -1;
+}
+
 int rag_embedder_open(const char *path, const struct rag_encoder_opts *opts, struct rag_embedder **out,
 		      struct rag_error *err)
 {
@@ -67,7 +87,7 @@ int rag_embedder_open(const char *path, const struct rag_encoder_opts *opts, str
 	}
 	rag_tokens_init(&m->t);
 	rag_buf_init(&m->text);
-	if ((rc = rag_gguf_open(path, &m->g, err)))
+	if ((rc = rag_model_open(path, &m->g, err)))
 		goto fail;
 	if ((rc = rag_encoder_load(m->g, opts, &m->enc, err)))
 		goto fail;
@@ -80,6 +100,7 @@ int rag_embedder_open(const char *path, const struct rag_encoder_opts *opts, str
 		goto fail;
 	}
 	m->family = family_of(m->g);
+	model_extras(m);
 	*out = m;
 	return RAG_OK;
 fail:
@@ -108,6 +129,8 @@ const char *rag_embed_model_prefix(const struct rag_embedder *m, enum rag_embed_
 	int q = mode == RAG_EMBED_QUERY;
 	if (mode == RAG_EMBED_PLAIN)
 		return "";
+	if (m->prompt_q || m->prompt_d) /* the model's own prompts win over name guesses */
+		return (q ? m->prompt_q : m->prompt_d) ? (q ? m->prompt_q : m->prompt_d) : "";
 	switch (m->family) {
 	case FAM_E5: return q ? "query: " : "passage: ";
 	case FAM_NOMIC: return q ? "search_query: " : "search_document: ";
@@ -146,7 +169,8 @@ int rag_embed_prepare(struct rag_embedder *m, const char *text, size_t len,
 		      const struct rag_embed_opts *o, struct rag_embed_seq *s, struct rag_error *err)
 {
 	const char *prefix = o->prefix ? o->prefix : rag_embed_model_prefix(m, o->mode);
-	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens : (size_t)rag_encoder_n_ctx(m->enc);
+	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens
+			: m->max_length ? m->max_length : (size_t)rag_encoder_n_ctx(m->enc);
 	int32_t *ids;
 	int rc;
 
@@ -193,7 +217,8 @@ int rag_embed_run(struct rag_embedder *m, const struct rag_embed_seq *seqs, size
 		es[i].ids = seqs[i].ids;
 		es[i].n = seqs[i].n;
 	}
-	rc = rag_encoder_run(m->enc, es, n, o->batch_tokens, rag_embed_pooling(m, o), !o->no_normalize, out, err);
+	rc = rag_encoder_run(m->enc, es, n, o->batch_tokens, rag_embed_pooling(m, o),
+			     !o->no_normalize && m->normalize != 0, out, err);
 	rag_free(es);
 	return rc;
 }

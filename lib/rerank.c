@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "gguf.h"
+#include "hfmodel.h"
 #include "rerank.h"
 
 struct rag_reranker {
@@ -35,7 +36,7 @@ int rag_reranker_open(const char *path, const struct rag_encoder_opts *opts, str
 	rag_tokens_init(&r->q);
 	rag_tokens_init(&r->p);
 	rag_tokens_init(&r->pair);
-	if ((rc = rag_gguf_open(path, &r->g, err)))
+	if ((rc = rag_model_open(path, &r->g, err)))
 		goto fail;
 	if ((rc = rag_encoder_load(r->g, opts, &r->enc, err)))
 		goto fail;
