@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "arena.h"
 #include "generate.h"
+#include "hfmodel.h"
 #include "progress.h"
 
 /* Token texts that end a turn in common chat formats (llama.cpp treats them the same way). */
@@ -46,7 +47,7 @@ int rag_lm_open(struct rag_lm *lm, const char *path, int64_t n_ctx, const char *
 	int rc;
 
 	memset(lm, 0, sizeof *lm);
-	if ((rc = rag_gguf_open(path, &lm->gguf, err)))
+	if ((rc = rag_model_open(path, &lm->gguf, err)))
 		return rc;
 	if (rag_gguf_get_str(lm->gguf, "general.architecture", &arch) == 1 &&
 	    !rag_decoder_supports_arch(arch)) {

@@ -27,6 +27,7 @@ struct hf {
 	const struct rag_json *config, *tok, *tokcfg;
 	const char *arch;
 	int bert, classifier, llama, normalize;
+	int st_modules;  /* a sentence-transformers modules.json was read */
 	int64_t n_head, n_head_kv, n_embd;
 	struct rag_gguf_builder *b;
 	struct keep *keep;           /* what the finished object releases */
@@ -948,6 +949,7 @@ static int put_pooling(struct hf *h, int *pooling_set)
 		}
 	}
 	h->normalize = normalize;
+	h->st_modules = 1;
 	return RAG_OK;
 }
 
@@ -961,8 +963,10 @@ static int put_sentence_transformers(struct hf *h)
 
 	if ((rc = load_json(h, "sentence_bert_config.json", 0, &sb)))
 		return rc;
-	if (h->normalize)
-		rag_gguf_builder_set_bool(h->b, "ragkit.normalize", 1);
+	/* A sentence-transformers model normalizes only with a Normalize module:
+	 * say so either way, so that rag-embed does what sentence-transformers does. */
+	if (h->st_modules)
+		rag_gguf_builder_set_bool(h->b, "ragkit.normalize", h->normalize);
 	if (jnum(sb, "max_seq_length", &v) && v > 0 && v < 4294967296.0)
 		rag_gguf_builder_set_u32(h->b, "ragkit.max_length", (uint32_t)v);
 	if ((rc = load_json(h, "config_sentence_transformers.json", 0, &st)))

@@ -33,7 +33,7 @@
  *
  * Keys beyond llama.cpp's, carrying what GGUF otherwise loses:
  *   ragkit.max_length          u32  sentence_bert_config.json max_seq_length
- *   ragkit.normalize           bool modules.json has a Normalize module
+ *   ragkit.normalize           bool whether modules.json has a Normalize module (only when it exists)
  *   ragkit.prompt.NAME         str  config_sentence_transformers.json prompts
  *                                   (e.g. ragkit.prompt.query)
  *   ragkit.default_prompt_name str  its default_prompt_name

@@ -119,12 +119,14 @@ test_expect_success 'prompts from config_sentence_transformers.json drive --mode
 	rag-embed --model st --prefix "passage: " --max-tokens 100 in >d && test_cmp c d &&
 	grep_q "passage: " err && ! test_cmp a c >/dev/null
 '
-test_expect_success 'vectors are unit length by default from a directory too' '
+test_expect_success 'without a Normalize module the vectors are not normalized, as in sentence-transformers' '
 	texts >in && rag-embed --model st --max-tokens 128 in >out &&
 	python3 "$cmp" embed "$eg" out 0.99999 &&
 	python3 -c "import json,math
 n=[math.sqrt(sum(x*x for x in json.loads(l)[\"embedding\"])) for l in open(\"out\")]
-assert max(abs(v-1) for v in n) < 1e-5, n"
+assert min(abs(v-1) for v in n) > 1e-3, n" &&
+	rag-model info --metadata st | grep_q "ragkit.normalize *bool *false" - &&
+	rag-model info --metadata "$emb" | grep_q "ragkit.normalize *bool *true" -
 '
 test_expect_success 'the settings survive rag-model convert' '
 	rag-model convert --type f32 st st.gguf && echo "{\"text\":\"one two three four five six seven\"}" >in &&
