@@ -3,7 +3,8 @@
 # fixture GGUFs llama.cpp's converter made from the same directories.
 . "$top_srcdir/tests/cli/lib.sh"
 
-HF="$TESTDATA/hf"
+HF="${RAG_HFDATA:-$top_srcdir/../shared/fixtures/hf}"
+[ -f "$HF/tiny-embed-mean/config.json" ] || skip_all "no Hugging Face fixture directories at $HF"
 M="$FIXTURES/models"
 QWEN="$top_srcdir/../shared/fixtures/hf/tiny-qwen2"
 

@@ -7,7 +7,8 @@
 
 command -v python3 >/dev/null 2>&1 || skip_all 'python3 is needed to read the goldens'
 cmp="$TESTDATA/embed/compare.py"
-hf="$TESTDATA/hf"
+hf="${RAG_HFDATA:-$top_srcdir/../shared/fixtures/hf}"
+[ -f "$hf/tiny-embed-mean/config.json" ] || skip_all "no Hugging Face fixture directories at $hf"
 emb="$hf/tiny-embed-mean"
 rr="$hf/tiny-rerank"
 qwen="$top_srcdir/../shared/fixtures/hf/tiny-qwen2"

@@ -14,6 +14,7 @@
 #include "gguf_write.h"
 #include "hfmodel.h"
 #include "testutil.h"
+#include "hf-skip.h"
 
 static char tmpdir[64];
 

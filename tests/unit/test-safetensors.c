@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "safetensors.h"
 #include "testutil.h"
+#include "hf-skip.h"
 
 #define EMBED_DIR "hf/tiny-embed-mean"
 
