@@ -243,6 +243,8 @@ def main():
     golden(data, out, "nfcorpus-bm25", "nfcorpus.qrels.gz", "nfcorpus.bm25.run.gz")
     golden(data, out, "nfcorpus-bm25-c", "nfcorpus.qrels.gz", "nfcorpus.bm25.run.gz", complete=True)
     golden(data, out, "nfcorpus-bm25-l2", "nfcorpus.qrels.gz", "nfcorpus.bm25.run.gz", rel_level=2)
+    # a BM25 run made by rag-retrieve itself (SciFact, title + text, -k 100; see README)
+    golden(data, out, "scifact-ragkit-bm25", "scifact.qrels.gz", "scifact.ragkit-bm25.run.gz")
     golden(data, out, "cranfield-bm25", "cranfield.qrels.gz", "cranfield.bm25.run.gz")
     golden(data, out, "cranfield-bm25-graded", "cranfield.qrels-graded.gz", "cranfield.bm25.run.gz")
     golden(data, out, "cranfield-bm25-graded-c", "cranfield.qrels-graded.gz", "cranfield.bm25.run.gz",
