@@ -101,6 +101,8 @@ struct run {
 	const char *prompt, *system;
 	int chat;
 	char *rag_tmpl;
+	struct rag_progress prog;  /* answers written (record and RAG modes) */
+	unsigned long long n_done;
 };
 
 static const char *const finish_names[] = { "eos", "stop", "length", "context" };
@@ -168,6 +170,12 @@ static int generate_text(struct run *r, const char *text, size_t len, rag_gen_em
 		rc = rag_lm_generate(&r->lm, &r->gp, toks.ids, toks.n, emit, NULL, answer, res, err);
 	rag_tokens_free(&toks);
 	return rc;
+}
+
+/* One answer written: count it for the progress line. */
+static void count_answer(struct run *r)
+{
+	rag_progress_update(&r->prog, ++r->n_done);
 }
 
 static void report_speed(const struct run *r, const struct rag_gen_result *res)
@@ -299,6 +307,7 @@ static int run_records(struct run *r, struct rag_error *err)
 		if ((rc = flush_line(&out, err)))
 			break;
 		report_speed(r, &res);
+		count_answer(r);
 	}
 	rag_jsonl_release(&rd);
 	rag_buf_free(&prompt);
@@ -392,6 +401,7 @@ static int answer_group(struct run *r, struct group *g, struct rag_error *err)
 	rag_objw_end(&w);
 	rc = flush_line(&out, err);
 	report_speed(r, &res);
+	count_answer(r);
 out:
 	rag_free(cited);
 	rag_buf_free(&prompt);
@@ -651,11 +661,19 @@ int main(int argc, char **argv)
 	r.chat = !no_chat && r.lm.chat != NULL;
 	if (r.system && !r.chat)
 		cli_warn("--system is ignored without a chat template");
+	if (r.mode != MODE_PLAIN) {
+		/* plain mode streams text to the terminal: no progress line there */
+		cli_progress_start(&r.prog, &r.o, "answers", 0);
+		if (r.o.verbose > 0)
+			r.prog.drawn = 1;  /* -v: always end with the summary line */
+	}
 	switch (r.mode) {
 	case MODE_PLAIN: rc = run_plain(&r, &err); break;
 	case MODE_RECORD: rc = run_records(&r, &err); break;
 	case MODE_RAG: rc = run_rag(&r, &err); break;
 	}
+	if (!rc)
+		rag_progress_finish(&r.prog);
 	if (rc)
 		rc = cli_report(&err);
 	rag_lm_close(&r.lm);

@@ -35,6 +35,13 @@ test_expect_success 'rag-rerank: records written' '
 test_expect_success 'rag-index add: records read' '
 	check rag-index records 40 sh -c "rm -f x.rag*; rag-index \"\$@\" x.rag emb.jsonl" sh
 '
+test_expect_success 'rag-generate --mode rag: answers written (-v), quiet otherwise' '
+	G="$FIXTURES/models/tiny-qwen2-f16.gguf" &&
+	rag-generate --model "$G" --mode rag --max-tokens 4 -v <docs.jsonl >/dev/null 2>err &&
+	grep_q "^rag-generate: 1 answers" err &&
+	rag-generate --model "$G" --mode rag --max-tokens 4 <docs.jsonl >/dev/null 2>err2 &&
+	test ! -s err2
+'
 test_expect_success '-q with -v off: still quiet' '
 	rag-embed -q --model "$E" docs.jsonl >/dev/null 2>err && test ! -s err
 '
