@@ -272,6 +272,7 @@ static int read_record(struct rag_jsonl_reader *jr, const struct rag_json *rec, 
 
 int eval_answers(struct answers_cfg *a)
 {
+	struct rag_progress prog;
 	struct rag_jsonl_reader jr;
 	struct rag_error err;
 	struct rag_ragas *r = NULL;
@@ -329,6 +330,9 @@ int eval_answers(struct answers_cfg *a)
 		}
 		goto report;
 	}
+	cli_progress_start(&prog, a->o, "records", 0);
+	if (a->o->verbose > 0)
+		prog.drawn = 1;  /* -v: always end with the summary line */
 	for (;;) {
 		const struct rag_json *rec, *q;
 		struct rag_ragas_input in;
@@ -359,6 +363,7 @@ int eval_answers(struct answers_cfg *a)
 		if ((rc = rag_ragas_eval(r, &in, s, &err)))
 			goto report;
 		t.records++;
+		rag_progress_update(&prog, t.records);
 		for (m = 0; m < RAG_RAGAS_N; m++) {
 			if (!(a->ro.metrics & (1u << m)))
 				continue;
@@ -390,6 +395,7 @@ int eval_answers(struct answers_cfg *a)
 			}
 		}
 	}
+	rag_progress_finish(&prog);
 	for (m = 0; m < RAG_RAGAS_N; m++)
 		mean[m] = t.scored[m] ? t.sum[m] / (double)t.scored[m] : NAN;
 	if (a->o->verbose > 0)
