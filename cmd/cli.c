@@ -184,6 +184,37 @@ int cli_bad_option(char *const argv[], const struct option *longopts)
 	return cli_usage("unrecognized option '--%s'", name);
 }
 
+int cli_option(struct rag_opts *o, int c, const char *arg, char *const argv[],
+	       const struct option *longopts)
+{
+	struct rag_error err;
+
+	if (c == '?' || c == ':')
+		return cli_bad_option(argv, longopts);
+	rag_error_clear(&err);
+	switch (rag_opts_handle(o, c, arg, &err)) {
+	case RAG_OK:
+		return 0;
+	case RAG_EUSAGE:
+		return cli_usage("%s", err.msg);
+	default:  /* an option in the table that the program forgot to handle */
+		return cli_usage("option not handled (%d)", c);
+	}
+}
+
+int cli_help_or_version(const struct rag_opts *o, const char *usage)
+{
+	if (o->help) {
+		fputs(usage, stdout);
+		return 1;
+	}
+	if (o->version) {
+		cli_version();
+		return 1;
+	}
+	return 0;
+}
+
 void cli_version(void)
 {
 	printf("%s (ragkit) %s\n", prog, PACKAGE_VERSION);

@@ -31,6 +31,21 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int cli_bad_option(char *const argv[], const struct option *longopts);
 
+/*
+ * The default: branch of a program's getopt loop, for everything that is not
+ * its own option: shared options (rag_opts_handle), unknown options and
+ * missing arguments ('?' and ':').  Returns 0 when c was a valid shared
+ * option; otherwise prints the usage error and returns 64 (RAG_EUSAGE).
+ */
+int cli_option(struct rag_opts *o, int c, const char *arg, char *const argv[],
+	       const struct option *longopts);
+
+/*
+ * After option parsing: with -h/--help print usage to stdout, with --version
+ * the version, and return 1 (the program then ends with cli_exit(0)); else 0.
+ */
+int cli_help_or_version(const struct rag_opts *o, const char *usage);
+
 /* "prog (ragkit) 0.1.0" on stdout. */
 void cli_version(void);
 

@@ -441,14 +441,8 @@ int main(int argc, char **argv)
 				return cli_usage("%s", err.msg);
 		}
 	}
-	if (o.help) {
-		fputs(usage, stdout);
+	if (cli_help_or_version(&o, usage))
 		return cli_exit(RAG_OK);
-	}
-	if (o.version) {
-		cli_version();
-		return cli_exit(RAG_OK);
-	}
 	if (!unit)
 		unit = o.model ? "tokens" : "chars";
 	if (strcmp(unit, "tokens") == 0)

@@ -314,22 +314,13 @@ int main(int argc, char **argv)
 				return cli_usage("%s", err.msg);
 			j.eo.batch_tokens = (size_t)v;
 			break;
-		case '?':
-		case ':':
-			return cli_bad_option(argv, longopts);
 		default:
-			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
-				return cli_usage("%s", err.msg);
+			if (cli_option(&o, c, optarg, argv, longopts))
+				return RAG_EUSAGE;
 		}
 	}
-	if (o.help) {
-		fputs(usage, stdout);
+	if (cli_help_or_version(&o, usage))
 		return cli_exit(RAG_OK);
-	}
-	if (o.version) {
-		cli_version();
-		return cli_exit(RAG_OK);
-	}
 	if (!o.model)
 		return cli_usage("no model: give --model FILE or set RAG_MODEL");
 	if ((rc = rag_encoder_device(o.device, &dev, &err)))

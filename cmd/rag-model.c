@@ -208,14 +208,8 @@ int main(int argc, char **argv)
 				return cli_usage("%s", err.msg);
 		}
 	}
-	if (o.help) {
-		fputs(usage, stdout);
+	if (cli_help_or_version(&o, usage))
 		return cli_exit(RAG_OK);
-	}
-	if (o.version) {
-		cli_version();
-		return cli_exit(RAG_OK);
-	}
 	if (optind >= argc)
 		return cli_usage("missing command (info or convert)");
 	if (strcmp(argv[optind], "convert") == 0) {

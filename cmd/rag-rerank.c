@@ -454,22 +454,13 @@ int main(int argc, char **argv)
 				return RAG_EUSAGE;
 			j.ro.batch_tokens = (size_t)v;
 			break;
-		case '?':
-		case ':':
-			return cli_bad_option(argv, longopts);
 		default:
-			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
-				return cli_usage("%s", err.msg);
+			if (cli_option(&o, c, optarg, argv, longopts))
+				return RAG_EUSAGE;
 		}
 	}
-	if (o.help) {
-		fputs(usage, stdout);
+	if (cli_help_or_version(&o, usage))
 		return cli_exit(RAG_OK);
-	}
-	if (o.version) {
-		cli_version();
-		return cli_exit(RAG_OK);
-	}
 	if (!o.model)
 		return cli_usage("no model: give --model FILE or set RAG_MODEL");
 	if ((j.ro.stride || j.ro.aggregate_mean) && !j.ro.window)

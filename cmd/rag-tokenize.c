@@ -231,14 +231,8 @@ int main(int argc, char **argv)
 				return cli_usage("%s", err.msg);
 		}
 	}
-	if (o.help) {
-		fputs(usage, stdout);
+	if (cli_help_or_version(&o, usage))
 		return cli_exit(RAG_OK);
-	}
-	if (o.version) {
-		cli_version();
-		return cli_exit(RAG_OK);
-	}
 	if (!o.model)
 		return cli_usage("no model: give --model FILE or set RAG_MODEL");
 	if (ro.decode && (ro.pair || ro.count || ro.truncate || ro.pieces || ro.offsets))

@@ -1265,7 +1265,6 @@ struct rag_index {
 	double norm_k1, norm_b;
 	struct rag_vecfile *vf;
 	struct rag_hnsw *ann;
-	float *scores;
 	struct rag_gpu_dense *gpu;  /* exact dense search on the GPU (search_cuda.c) */
 	int gpu_off;                /* the GPU path failed once: CPU from then on */
 	sqlite3_stmt *st_term, *st_chunk, *st_key, *st_id;
@@ -1414,7 +1413,6 @@ void rag_index_close(struct rag_index *ix)
 	rag_hnsw_free(ix->ann);
 	rag_free(ix->doclen);
 	rag_free(ix->norm);
-	rag_free(ix->scores);
 	rag_free(ix->meta);
 	rag_free(ix->acl);
 	rag_arena_free(&ix->arena);
