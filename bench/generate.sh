@@ -13,13 +13,15 @@ PREFILL=${PREFILL:-512} DECODE=${DECODE:-32} REPS=${REPS:-2} THREADS=${THREADS:-
 PY=${PY:-python3}
 mkdir -p "$dir"
 
-# peers: a venv with gguf (to write the files) and llama-cpp-python (CPU build)
+# peers: a venv with gguf (to write the files) and llama-cpp-python (CPU build;
+# without AMX: its native build dies with SIGILL on Q8_0/Q4_K in this VM)
 if [ ! -x "$dir/venv/bin/python" ]; then
 	$PY -m venv "$dir/venv"
 fi
 "$dir/venv/bin/python" -m pip install --quiet gguf numpy
 "$dir/venv/bin/python" -c 'import llama_cpp' 2>/dev/null ||
-	CMAKE_ARGS="-DGGML_NATIVE=ON" "$dir/venv/bin/python" -m pip install --quiet llama-cpp-python
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+		"$dir/venv/bin/python" -m pip install --quiet llama-cpp-python
 
 # the files (python -P: bench/ holds a tokenize.py that must not shadow the stdlib)
 cd "$top"
