@@ -177,6 +177,11 @@ int rag_cuda_embed_rows(float *dy, const void *dtable, enum rag_dtype ttype, int
 int rag_cuda_layernorm(float *dy, const float *dx, const float *dr, const float *dg, const float *db,
 		       int64_t rows, int64_t n, float eps, void *stream);
 int rag_cuda_gelu(float *dy, const float *dx, int64_t n, void *stream);
+/* As rag_cuda_layernorm, also writing the result rounded to half at dy16 (when not NULL). */
+int rag_cuda_layernorm_h(float *dy, uint16_t *dy16, const float *dx, const float *dr, const float *dg,
+			 const float *db, int64_t rows, int64_t n, float eps, void *stream);
+/* GELU (erf form) on n half values computed in float32; n even, 4-byte aligned; in place allowed. */
+int rag_cuda_gelu_h(uint16_t *dy, const uint16_t *dx, int64_t n, void *stream);
 int rag_cuda_tanh(float *dy, const float *dx, int64_t n, void *stream);
 int rag_cuda_softmax(float *dx, int64_t rows, int64_t n, void *stream);
 /* dy[i] = dx[i] + dr[i] (residual add for ops that need one without a norm). */
@@ -194,6 +199,16 @@ int rag_cuda_l2_normalize(float *dx, int64_t rows, int64_t n, void *stream);
 int rag_cuda_attention(float *dout, const float *dq, const float *dk, const float *dv, int64_t ld,
 		       const int32_t *doff, int64_t n_seq, int64_t max_len, int64_t n_head,
 		       int64_t head_dim, float scale, void *stream);
+/*
+ * The same attention on tensor cores: q, k, v and the output in half (float32
+ * scores, softmax and accumulation; the probabilities are rounded to half
+ * before P V).  Tiles of 64 query rows (one warp per 16) against tiles of 64
+ * keys.  head_dim a multiple of 8 up to 128, ld a multiple of 8 and q, k, v
+ * 16-byte aligned (-1 otherwise: use rag_cuda_attention).
+ */
+int rag_cuda_attention_h(uint16_t *dout, const uint16_t *dq, const uint16_t *dk, const uint16_t *dv, int64_t ld,
+			 const int32_t *doff, int64_t n_seq, int64_t max_len, int64_t n_head,
+			 int64_t head_dim, float scale, void *stream);
 /* Round n floats to half (round to nearest even, as rag_f32_to_f16). */
 int rag_cuda_f32_to_f16(uint16_t *dy, const float *dx, int64_t n, void *stream);
 
@@ -202,6 +217,9 @@ struct rag_cuda_blas;
 /* Create a handle (workspace included); -1 on failure. Free with rag_cuda_blas_free (NULL safe). */
 int rag_cuda_blas_create(struct rag_cuda_blas **out);
 void rag_cuda_blas_free(struct rag_cuda_blas *h);
+/* y (half, m x n) = x (half, m x k) . w (half, n x k)^T + bias (half, n; may be NULL), float32 accumulation. */
+int rag_cuda_gemm_h(struct rag_cuda_blas *h, uint16_t *dy16, const uint16_t *dx16, const uint16_t *dw16,
+		    const uint16_t *dbias16, int64_t m, int64_t n, int64_t k, void *stream);
 /*
  * dy[m][n] (float32) = dx16[m][k] . dw16[n][k]^T (+ dbias[n] fused in the
  * cuBLASLt epilogue when dbias is not NULL): half inputs, float32
