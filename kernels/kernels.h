@@ -427,6 +427,15 @@ int rag_cuda_attn_decode(float *dout, const float *dq, const float *dk, const fl
 			 int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
 			 float scale, float *dscratch, void *stream);
 size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int64_t head_dim);
+/* rag_cuda_attn_decode with n_kv = dpos[0] + 1 read on the device (so that one
+ * captured CUDA graph serves every decode step); n_kv <= max_kv, which sizes
+ * the grid and the scratch. */
+int rag_cuda_attn_decode_pos(float *dout, const float *dq, const float *dk, const float *dv,
+			     const int32_t *dpos, int64_t max_kv, int64_t n_head, int64_t n_head_kv,
+			     int64_t head_dim, int64_t kv_stride, float scale, float *dscratch, void *stream);
+/* KV cache append: rows dpos[t] of dkc and dvc (kvd floats) = rows t of dk and dv, t < m. */
+int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, const int32_t *dpos,
+		      int64_t m, int64_t kvd, void *stream);
 /*
  * Twin of rag_matvec reading the stored blocks directly for the types where
  * rag_cuda_matvec_has_direct (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K;

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -64,12 +65,17 @@ struct rag_decoder_cuda {
 	struct dlayer *L;
 	float *kc, *vc;             /* [n_layer][n_ctx][n_head_kv * head_dim] */
 	float *x, *h, *q, *att, *ffg, *ffu, *dlog, *ascr;
+	float *kst, *vst;           /* a decode step's new key and value before they enter the cache */
 	uint16_t *h16;
 	int32_t *dio;               /* ids then positions, n_batch each */
 	int32_t *pin_io;            /* pinned staging for dio */
 	float *pin_log;             /* pinned n_vocab floats */
 	struct rag_cuda_blas *blas;
 	cudaStream_t st;
+	/* a decode step as one CUDA graph, captured at the first step and
+	 * replayed (every kernel reads the position from the device) */
+	cudaGraphExec_t step_graph;
+	int graph_state;            /* 0 not yet captured, 1 captured, -1 not used */
 };
 
 #define CU(stmt)                                                                                   \
@@ -121,7 +127,9 @@ void rag_decoder_cuda_free(struct rag_decoder_cuda *c)
 	rag_cuda_free(c->kc); rag_cuda_free(c->vc);
 	rag_cuda_free(c->x); rag_cuda_free(c->h); rag_cuda_free(c->q); rag_cuda_free(c->att);
 	rag_cuda_free(c->ffg); rag_cuda_free(c->ffu); rag_cuda_free(c->dlog); rag_cuda_free(c->ascr);
-	rag_cuda_free(c->h16); rag_cuda_free(c->dio);
+	rag_cuda_free(c->h16); rag_cuda_free(c->dio); rag_cuda_free(c->kst); rag_cuda_free(c->vst);
+	if (c->step_graph)
+		cudaGraphExecDestroy(c->step_graph);
 	if (c->pin_io)
 		cudaFreeHost(c->pin_io);
 	if (c->pin_log)
@@ -255,6 +263,11 @@ int rag_decoder_cuda_load(const struct rag_gguf *g, const struct rag_decoder_inf
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	c->info = *info;
 	c->n_batch = n_batch > 0 ? n_batch : 512;
+	{
+		/* RAG_CUDA_GRAPHS=0 runs decode steps launch by launch (debugging aid) */
+		const char *gv = getenv("RAG_CUDA_GRAPHS");
+		c->graph_state = gv && !strcmp(gv, "0") ? -1 : 0;
+	}
 	CU(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
 	OP(rag_cuda_blas_create(&c->blas));
 	/* dequantization scratch for the largest layer matrix */
@@ -320,7 +333,9 @@ int rag_decoder_cuda_load(const struct rag_gguf *g, const struct rag_decoder_inf
 		   rag_cuda_malloc((void **)&c->dlog, (size_t)info->n_vocab * 4) ||
 		   rag_cuda_malloc((void **)&c->ascr, rag_cuda_attn_decode_scratch(info->n_ctx, info->n_head, hd)) ||
 		   rag_cuda_malloc((void **)&c->h16, nb * (size_t)wide * 2) ||
-		   rag_cuda_malloc((void **)&c->dio, 2 * nb * sizeof(int32_t)));
+		   rag_cuda_malloc((void **)&c->dio, 2 * nb * sizeof(int32_t)) ||
+		   rag_cuda_malloc((void **)&c->kst, (size_t)kvd * 4) ||
+		   rag_cuda_malloc((void **)&c->vst, (size_t)kvd * 4));
 		CU(cudaMallocHost((void **)&c->pin_io, 2 * nb * sizeof(int32_t)));
 		CU(cudaMallocHost((void **)&c->pin_log, (size_t)info->n_vocab * sizeof(float)));
 	}
@@ -350,7 +365,9 @@ static int mm(struct rag_decoder_cuda *c, float *y, const float *x, const struct
 }
 
 /* The layers for m tokens whose ids and positions are in c->dio, at positions
- * p0..; leaves the final-normed hidden states in c->h.  Enqueued only. */
+ * p0..; leaves the final-normed hidden states in c->h.  Enqueued only.  A
+ * decode step (m == 1) uses no host-side position: it can be captured once
+ * and replayed at every position. */
 static int forward(struct rag_decoder_cuda *c, int64_t m, int64_t p0)
 {
 	const struct rag_decoder_info *in = &c->info;
@@ -370,6 +387,9 @@ static int forward(struct rag_decoder_cuda *c, int64_t m, int64_t p0)
 		if (rag_cuda_rmsnorm(c->h, c->x, l->attn_norm, m, e, eps, st))
 			return -1;
 		if (m == 1) {
+			/* the new key and value go to staging: their cache row is read on the device */
+			kn = c->kst;
+			vn = c->vst;
 			if (mv(c, c->q, c->h, &l->wq, l->bq, 0) || mv(c, kn, c->h, &l->wk, l->bk, 0) ||
 			    mv(c, vn, c->h, &l->wv, l->bv, 0))
 				return -1;
@@ -389,8 +409,9 @@ static int forward(struct rag_decoder_cuda *c, int64_t m, int64_t p0)
 				  c->rope_factors, in->rope_neox, st))
 			return -1;
 		if (m == 1) {
-			if (rag_cuda_attn_decode(c->att, c->q, kc, vc, p0 + 1, in->n_head, in->n_head_kv, hd, kvd,
-						 scale, c->ascr, st) ||
+			if (rag_cuda_kv_store(kc, vc, kn, vn, pos, 1, kvd, st) ||
+			    rag_cuda_attn_decode_pos(c->att, c->q, kc, vc, pos, in->n_ctx, in->n_head, in->n_head_kv,
+						     hd, kvd, scale, c->ascr, st) ||
 			    mv(c, c->x, c->att, &l->wo, l->bo, 1) ||
 			    rag_cuda_rmsnorm(c->h, c->x, l->ffn_norm, 1, e, eps, st) ||
 			    mv(c, c->ffg, c->h, &l->gate, NULL, 0) || mv(c, c->ffu, c->h, &l->up, NULL, 0) ||
@@ -444,12 +465,76 @@ out:
 	return rc;
 }
 
+/* A decode step's work: id and position in, logits out to pinned memory. */
+static int step_enqueue(struct rag_decoder_cuda *c, struct rag_error *err)
+{
+	int rc = 0;
+
+	CU(cudaMemcpyAsync(c->dio, c->pin_io, sizeof(int32_t), cudaMemcpyHostToDevice, c->st));
+	CU(cudaMemcpyAsync(c->dio + c->n_batch, c->pin_io + c->n_batch, sizeof(int32_t), cudaMemcpyHostToDevice,
+			   c->st));
+	OP(forward(c, 1, 0) || mv(c, c->dlog, c->h, &c->out, NULL, 0));
+	CU(cudaMemcpyAsync(c->pin_log, c->dlog, (size_t)c->info.n_vocab * sizeof(float), cudaMemcpyDeviceToHost,
+			   c->st));
+out:
+	return rc;
+}
+
+/* Capture step_enqueue as a graph; on any failure decode steps run uncaptured. */
+static void step_capture(struct rag_decoder_cuda *c)
+{
+	struct rag_error e2;
+	cudaGraph_t graph = NULL;
+	int ok;
+
+	c->graph_state = -1;
+	if (cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+		cudaGetLastError();
+		return;
+	}
+	ok = step_enqueue(c, &e2) == 0;
+	if (cudaStreamEndCapture(c->st, &graph) != cudaSuccess || !graph)
+		ok = 0;
+	if (ok && cudaGraphInstantiate(&c->step_graph, graph, 0) != cudaSuccess) {
+		c->step_graph = NULL;
+		ok = 0;
+	}
+	if (graph)
+		cudaGraphDestroy(graph);
+	cudaGetLastError();  /* a failed capture leaves nothing behind */
+	if (ok)
+		c->graph_state = 1;
+}
+
+/* One decode step (token id at position p) with its logits (NULL: cache only). */
+static int step(struct rag_decoder_cuda *c, int32_t id, int64_t p, float *logits, struct rag_error *err)
+{
+	int rc = 0;
+
+	CU(cudaStreamSynchronize(c->st));
+	c->pin_io[0] = id;
+	c->pin_io[c->n_batch] = (int32_t)p;
+	if (c->graph_state == 0)
+		step_capture(c);
+	if (c->graph_state == 1)
+		CU(cudaGraphLaunch(c->step_graph, c->st));
+	else if ((rc = step_enqueue(c, err)))
+		goto out;
+	CU(cudaStreamSynchronize(c->st));
+	if (logits)
+		memcpy(logits, c->pin_log, (size_t)c->info.n_vocab * sizeof(float));
+out:
+	return rc;
+}
+
 int rag_decoder_cuda_eval(struct rag_decoder_cuda *c, const int32_t *ids, int64_t n, int64_t n_past, int all,
 			  float *logits, struct rag_error *err)
 {
 	int64_t e = c->info.n_embd, nv = c->info.n_vocab;
 	int rc = 0;
 
+	if (n == 1)
+		return step(c, ids[0], n_past, logits, err);
 	for (int64_t off = 0; off < n; off += c->n_batch) {
 		int64_t m = n - off < c->n_batch ? n - off : c->n_batch;
 		if ((rc = upload_ids(c, ids + off, m, n_past + off, err)))

@@ -164,16 +164,22 @@ __device__ static float dec_block_fsum(float v, float *sh)
 
 /* Block DCH threads; part: per (head, chunk) hd + 2 floats (m, l, o[hd]). */
 __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, const float *q, const float *k,
-								  const float *v, int64_t n_kv, int group,
-								  int hd, int64_t kv_stride, float scale,
+								  const float *v, int64_t n_kv, const int32_t *pos,
+								  int group, int hd, int64_t kv_stride, float scale,
 								  int n_chunks, int vec4)
 {
 	__shared__ float qs[256], ps[DCH], accs[DCH], red[32];
 	int h = blockIdx.x, c = blockIdx.y, t = threadIdx.x, g = h / group;
 	int64_t j0 = (int64_t)c * DCH;
-	int nk = (int)(n_kv - j0 < DCH ? n_kv - j0 : DCH);
+	int nk;
 	float s = -INFINITY, mx, p, l;
 	float *out = part + ((int64_t)h * n_chunks + c) * (hd + 2);
+
+	if (pos)
+		n_kv = (int64_t)pos[0] + 1;  /* the cache length lives on the device (graph replays) */
+	if (j0 >= n_kv)
+		return;  /* the whole block: a chunk past the cache */
+	nk = (int)(n_kv - j0 < DCH ? n_kv - j0 : DCH);
 
 	for (int i = t; i < hd; i += DCH)
 		qs[i] = q[(int64_t)h * hd + i];
@@ -229,20 +235,25 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, c
 	}
 }
 
-/* One block per head: o = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c. */
-__global__ static void decode_merge_kernel(float *o, const float *part, int hd, int n_chunks)
+/* One block per head: o = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c over
+ * the chunks the cache fills (of stride n_chunks in part). */
+__global__ static void decode_merge_kernel(float *o, const float *part, int hd, int n_chunks, const int32_t *pos)
 {
 	int h = blockIdx.x;
 	const float *ph = part + (int64_t)h * n_chunks * (hd + 2);
 	float M = -INFINITY, L = 0.0f;
+	int nc = pos ? (int)(((int64_t)pos[0] + DCH) / DCH) : n_chunks;  /* ceil((pos + 1) / DCH) */
 
-	for (int c = 0; c < n_chunks; c++)
+	if (nc > n_chunks)
+		nc = n_chunks;
+
+	for (int c = 0; c < nc; c++)
 		M = fmaxf(M, ph[(int64_t)c * (hd + 2)]);
-	for (int c = 0; c < n_chunks; c++)
+	for (int c = 0; c < nc; c++)
 		L += ph[(int64_t)c * (hd + 2) + 1] * expf(ph[(int64_t)c * (hd + 2)] - M);
 	for (int col = threadIdx.x; col < hd; col += blockDim.x) {
 		float a = 0.0f;
-		for (int c = 0; c < n_chunks; c++)
+		for (int c = 0; c < nc; c++)
 			a = fmaf(ph[(int64_t)c * (hd + 2) + 2 + col], expf(ph[(int64_t)c * (hd + 2)] - M), a);
 		o[(int64_t)h * hd + col] = a / L;
 	}
@@ -253,11 +264,10 @@ extern "C" size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int
 	return (size_t)(n_head * ((n_kv + DCH - 1) / DCH) * (head_dim + 2)) * sizeof(float);
 }
 
-extern "C" int rag_cuda_attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
-				    int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
-				    float scale, float *dscratch, void *stream)
+static int attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
+		       const int32_t *dpos, int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
+		       float scale, float *dscratch, cudaStream_t st)
 {
-	cudaStream_t st = (cudaStream_t)stream;
 	int64_t n_chunks = (n_kv + DCH - 1) / DCH;
 	int vec4;
 
@@ -271,10 +281,54 @@ extern "C" int rag_cuda_attn_decode(float *dout, const float *dq, const float *d
 	}
 	vec4 = head_dim % 4 == 0 && kv_stride % 4 == 0 && !((uintptr_t)dk & 15);
 	decode_chunk_kernel<<<dim3((unsigned)n_head, (unsigned)n_chunks), DCH, 0, st>>>(
-		dscratch, dq, dk, dv, n_kv, (int)(n_head / n_head_kv), (int)head_dim, kv_stride, scale,
+		dscratch, dq, dk, dv, n_kv, dpos, (int)(n_head / n_head_kv), (int)head_dim, kv_stride, scale,
 		(int)n_chunks, vec4);
 	RAG_CUDA_TRY_LAUNCH("attn_decode");
-	decode_merge_kernel<<<(unsigned)n_head, 128, 0, st>>>(dout, dscratch, (int)head_dim, (int)n_chunks);
+	decode_merge_kernel<<<(unsigned)n_head, 128, 0, st>>>(dout, dscratch, (int)head_dim, (int)n_chunks, dpos);
 	RAG_CUDA_TRY_LAUNCH("attn_decode_merge");
+	return 0;
+}
+
+extern "C" int rag_cuda_attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
+				    int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
+				    float scale, float *dscratch, void *stream)
+{
+	return attn_decode(dout, dq, dk, dv, n_kv, NULL, n_head, n_head_kv, head_dim, kv_stride, scale, dscratch,
+			   (cudaStream_t)stream);
+}
+
+extern "C" int rag_cuda_attn_decode_pos(float *dout, const float *dq, const float *dk, const float *dv,
+					const int32_t *dpos, int64_t max_kv, int64_t n_head, int64_t n_head_kv,
+					int64_t head_dim, int64_t kv_stride, float scale, float *dscratch,
+					void *stream)
+{
+	return attn_decode(dout, dq, dk, dv, max_kv, dpos, n_head, n_head_kv, head_dim, kv_stride, scale, dscratch,
+			   (cudaStream_t)stream);
+}
+
+/* Cache rows pos[t] of kc and vc get row t of k and v (kvd floats each). */
+__global__ static void kv_store_kernel(float *kc, float *vc, const float *k, const float *v, const int32_t *pos,
+				       int64_t m, int64_t kvd)
+{
+	int64_t total = m * kvd;
+	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+	     i += (int64_t)gridDim.x * blockDim.x) {
+		int64_t t = i / kvd, c = i % kvd, at = (int64_t)pos[t] * kvd + c;
+		kc[at] = k[i];
+		vc[at] = v[i];
+	}
+}
+
+extern "C" int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, const int32_t *dpos,
+				 int64_t m, int64_t kvd, void *stream)
+{
+	int64_t blocks;
+
+	if (m <= 0 || kvd <= 0)
+		return 0;
+	blocks = (m * kvd + 255) / 256;
+	kv_store_kernel<<<(unsigned)(blocks > 65535 ? 65535 : blocks), 256, 0, (cudaStream_t)stream>>>(
+		dkc, dvc, dk, dv, dpos, m, kvd);
+	RAG_CUDA_TRY_LAUNCH("kv_store");
 	return 0;
 }

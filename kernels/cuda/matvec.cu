@@ -1,11 +1,12 @@
 /* matvec.cu: GPU twin of kernels/cpu/matvec.c: y = W x for one float32
  * activation vector, reading the stored weight blocks directly (decode).
  *
- * One warp per weight row (MV_WARPS rows per block).  The lanes of a warp
- * walk the row together so that each load instruction of the warp covers a
- * contiguous stretch of the row: F16/BF16 rows 16 bytes per lane, 32-element
- * blocks (Q8_0, Q4_0, Q5_0) four lanes per block, K-quant super-blocks
- * (Q4_K, Q6_K) the whole warp per super-block.  Block scales are applied
+ * W warps per weight row (4 / W rows per block of 4 warps: W = 1 for short
+ * rows, 4 for long rows or few of them, so that enough loads are in flight).
+ * The nt = 32 W threads of a row walk it together so that each load
+ * instruction of a warp covers a contiguous stretch of the row: F16/BF16
+ * rows 16 bytes per thread, 32-element blocks (Q8_0, Q4_0, Q5_0) four threads
+ * per block, K-quant super-blocks (Q4_K, Q6_K) one warp per super-block.  Block scales are applied
  * once per (sub-)block to the lane's integer-times-x partial sum; partial
  * sums meet by shuffles.  x (float32) is read through the read-only cache,
  * where all rows share it. */
@@ -29,14 +30,15 @@ __device__ static inline uint32_t mv_u32_2(const uint8_t *p)  /* 4 bytes at a 2-
 	return (uint32_t)s[0] | ((uint32_t)s[1] << 16);
 }
 
-/* ---- per-type lane partials: the lane's share of row . x ---------------- */
+/* ---- per-type partials: thread t's share (of nt) of row . x ------------- */
 
-__device__ static float mv_f32(const uint8_t *row, const float *__restrict__ x, int64_t k, int lane)
+__device__ static float mv_f32(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	const float *r = (const float *)row;
 	float s = 0.0f;
 	if ((k & 3) == 0) {
-		for (int64_t i = (int64_t)lane * 4; i < k; i += 128) {
+		#pragma unroll 4
+		for (int64_t i = (int64_t)t * 4; i < k; i += 4 * nt) {
 			float4 w = *(const float4 *)(r + i);
 			s = fmaf(w.x, __ldg(x + i), s);
 			s = fmaf(w.y, __ldg(x + i + 1), s);
@@ -44,7 +46,7 @@ __device__ static float mv_f32(const uint8_t *row, const float *__restrict__ x, 
 			s = fmaf(w.w, __ldg(x + i + 3), s);
 		}
 	} else {
-		for (int64_t i = lane; i < k; i += 32)
+		for (int64_t i = t; i < k; i += nt)
 			s = fmaf(r[i], __ldg(x + i), s);
 	}
 	return s;
@@ -56,14 +58,15 @@ __device__ static inline float mv_h2f(unsigned short h)
 	return BF16 ? __uint_as_float((uint32_t)h << 16) : __half2float(__ushort_as_half(h));
 }
 
-/* F16 and BF16: 8 elements (one 16-byte load) per lane and step when rows allow it. */
+/* F16 and BF16: 8 elements (one 16-byte load) per thread and step when rows allow it. */
 template <int BF16>
-__device__ static float mv_16(const uint8_t *row, const float *__restrict__ x, int64_t k, int lane)
+__device__ static float mv_16(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	const unsigned short *r = (const unsigned short *)row;
 	float s = 0.0f;
 	if ((k & 7) == 0) {
-		for (int64_t i = (int64_t)lane * 8; i < k; i += 256) {
+		#pragma unroll 4
+		for (int64_t i = (int64_t)t * 8; i < k; i += 8 * nt) {
 			uint4 w = *(const uint4 *)(r + i);
 			uint32_t u[4] = { w.x, w.y, w.z, w.w };
 			#pragma unroll
@@ -73,19 +76,20 @@ __device__ static float mv_16(const uint8_t *row, const float *__restrict__ x, i
 			}
 		}
 	} else {
-		for (int64_t i = lane; i < k; i += 32)
+		for (int64_t i = t; i < k; i += nt)
 			s = fmaf(mv_h2f<BF16>(r[i]), __ldg(x + i), s);
 	}
 	return s;
 }
 
-/* Q8_0: 34-byte blocks (f16 scale, 32 int8); lane = (block of 8, quarter). */
-__device__ static float mv_q8_0(const uint8_t *row, const float *__restrict__ x, int64_t k, int lane)
+/* Q8_0: 34-byte blocks (f16 scale, 32 int8); four threads per block, 8 codes each. */
+__device__ static float mv_q8_0(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	int64_t nb = k / 32;
-	int part = lane & 3;
+	int part = t & 3;
 	float s = 0.0f;
-	for (int64_t b = lane >> 2; b < nb; b += 8) {
+	#pragma unroll 4
+	for (int64_t b = t >> 2; b < nb; b += nt >> 2) {
 		const uint8_t *bp = row + b * 34;
 		const float *xb = x + b * 32 + part * 8;
 		uint32_t q0 = mv_u32_2(bp + 2 + part * 8), q1 = mv_u32_2(bp + 6 + part * 8);
@@ -101,15 +105,16 @@ __device__ static float mv_q8_0(const uint8_t *row, const float *__restrict__ x,
 }
 
 /* Q4_0 (18-byte blocks) and Q5_0 (22-byte blocks with 32 high bits): each
- * lane takes 4 bytes of nibbles, elements j..j+3 (low) and j+16..j+19 (high). */
+ * thread takes 4 bytes of nibbles, elements j..j+3 (low) and j+16..j+19 (high). */
 template <int Q5>
-__device__ static float mv_q4_5_0(const uint8_t *row, const float *__restrict__ x, int64_t k, int lane)
+__device__ static float mv_q4_5_0(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	const int bs = Q5 ? 22 : 18, qoff = Q5 ? 6 : 2;
 	int64_t nb = k / 32;
-	int part = lane & 3, j0 = part * 4;
+	int part = t & 3, j0 = part * 4;
 	float s = 0.0f;
-	for (int64_t b = lane >> 2; b < nb; b += 8) {
+	#pragma unroll 4
+	for (int64_t b = t >> 2; b < nb; b += nt >> 2) {
 		const uint8_t *bp = row + b * bs;
 		const float *xb = x + b * 32;
 		uint32_t q = mv_u32_2(bp + qoff + j0), qh = Q5 ? mv_u32_2(bp + 2) : 0;
@@ -143,12 +148,13 @@ __device__ static inline void mv_scale_min_k4(int j, const uint8_t *q, int *d, i
 /* Q4_K: 144-byte super-blocks of 256; lane = (group of 64 g = lane/8, 4 bytes
  * at l0 = (lane%8)*4): elements g*64+l0.. (low nibbles, sub-block 2g) and
  * g*64+32+l0.. (high nibbles, sub-block 2g+1).  w = d*sc*q - dmin*m. */
-__device__ static float mv_q4_k(const uint8_t *row, const float *__restrict__ x, int64_t k, int lane)
+__device__ static float mv_q4_k(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	int64_t nsb = k / 256;
-	int g = lane >> 3, l0 = (lane & 7) * 4;
+	int lane = t & 31, g = lane >> 3, l0 = (lane & 7) * 4;
 	float s = 0.0f;
-	for (int64_t b = 0; b < nsb; b++) {
+	#pragma unroll 2
+	for (int64_t b = t >> 5; b < nsb; b += nt >> 5) {
 		const uint8_t *bp = row + b * 144;
 		const float *xl = x + b * 256 + g * 64 + l0, *xh = xl + 32;
 		uint32_t q = *(const uint32_t *)(bp + 16 + g * 32 + l0);
@@ -178,12 +184,13 @@ __device__ static float mv_q4_k(const uint8_t *row, const float *__restrict__ x,
 /* Q6_K: 210-byte super-blocks of 256 (ql[128], qh[64], int8 scales[16], f16 d).
  * Lane = (half n = lane/16, two positions l0 = (lane%16)*2, l0+1), all four
  * quarters: element n*128 + qq*32 + l. */
-__device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x, int64_t k, int lane)
+__device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	int64_t nsb = k / 256;
-	int n = lane >> 4, l0 = (lane & 15) * 2;
+	int lane = t & 31, n = lane >> 4, l0 = (lane & 15) * 2;
 	float s = 0.0f;
-	for (int64_t b = 0; b < nsb; b++) {
+	#pragma unroll 2
+	for (int64_t b = t >> 5; b < nsb; b += nt >> 5) {
 		const uint8_t *bp = row + b * 210;
 		const uint8_t *ql = bp + n * 64, *qh = bp + 128 + n * 32;
 		const int8_t *sc = (const int8_t *)(bp + 192 + n * 8) + l0 / 16;
@@ -208,34 +215,49 @@ __device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x,
 	return s;
 }
 
-template <int T>
+template <int T, int W>
 __global__ static void __launch_bounds__(MV_WARPS * 32) matvec_kernel(float *y, const float *__restrict__ x,
-								     const uint8_t *w, size_t row_bytes,
+								     const uint8_t *__restrict__ w, size_t row_bytes,
 								     const float *bias, int64_t n, int64_t k,
 								     int accumulate)
 {
-	int64_t r = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
-	int lane = threadIdx.x & 31;
+	__shared__ float red[MV_WARPS];
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	int64_t r = (int64_t)blockIdx.x * (MV_WARPS / W) + warp / W;
+	int t = (warp % W) * 32 + lane, nt = 32 * W;
 	const uint8_t *row;
 	float s;
 
-	if (r >= n)
+	if (W == 1 && r >= n)
 		return;  /* a whole warp: no shuffle below is left half-joined */
-	row = w + (size_t)r * row_bytes;
+	row = w + (size_t)(r < n ? r : 0) * row_bytes;
 	switch (T) {
-	case RAG_DT_F32: s = mv_f32(row, x, k, lane); break;
-	case RAG_DT_F16: s = mv_16<0>(row, x, k, lane); break;
-	case RAG_DT_BF16: s = mv_16<1>(row, x, k, lane); break;
-	case RAG_DT_Q8_0: s = mv_q8_0(row, x, k, lane); break;
-	case RAG_DT_Q4_0: s = mv_q4_5_0<0>(row, x, k, lane); break;
-	case RAG_DT_Q5_0: s = mv_q4_5_0<1>(row, x, k, lane); break;
-	case RAG_DT_Q4_K: s = mv_q4_k(row, x, k, lane); break;
-	case RAG_DT_Q6_K: s = mv_q6_k(row, x, k, lane); break;
+	case RAG_DT_F32: s = mv_f32(row, x, k, t, nt); break;
+	case RAG_DT_F16: s = mv_16<0>(row, x, k, t, nt); break;
+	case RAG_DT_BF16: s = mv_16<1>(row, x, k, t, nt); break;
+	case RAG_DT_Q8_0: s = mv_q8_0(row, x, k, t, nt); break;
+	case RAG_DT_Q4_0: s = mv_q4_5_0<0>(row, x, k, t, nt); break;
+	case RAG_DT_Q5_0: s = mv_q4_5_0<1>(row, x, k, t, nt); break;
+	case RAG_DT_Q4_K: s = mv_q4_k(row, x, k, t, nt); break;
+	case RAG_DT_Q6_K: s = mv_q6_k(row, x, k, t, nt); break;
 	default: s = 0.0f;
 	}
 	for (int o = 16; o > 0; o >>= 1)
 		s += __shfl_xor_sync(0xffffffffu, s, o);
-	if (lane == 0) {
+	if (W > 1) {
+		/* W == MV_WARPS: the block's warps share one row */
+		if (lane == 0)
+			red[warp] = s;
+		__syncthreads();
+		if (threadIdx.x != 0)
+			return;
+		s = 0.0f;
+		for (int i = 0; i < W; i++)
+			s += red[i];
+	} else if (lane != 0) {
+		return;
+	}
+	if (r < n) {
 		if (bias)
 			s += bias[r];
 		y[r] = accumulate ? y[r] + s : s;
@@ -258,6 +280,7 @@ extern "C" int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum 
 {
 	size_t rb = rag_dtype_row_size((uint32_t)wtype, k);
 	unsigned grid;
+	int wide;
 	cudaStream_t st = (cudaStream_t)stream;
 	const uint8_t *w = (const uint8_t *)dw;
 
@@ -272,12 +295,21 @@ extern "C" int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum 
 		rag_cuda_set_error("rag_cuda_matvec(dw)", __FILE__, __LINE__, "weights must be 16-byte aligned");
 		return -1;
 	}
-	if ((n + MV_WARPS - 1) / MV_WARPS > 0x7fffffff) {
+	if (n > 0x7fffffff) {
 		rag_cuda_set_error("rag_cuda_matvec(n)", __FILE__, __LINE__, "too many rows");
 		return -1;
 	}
-	grid = (unsigned)((n + MV_WARPS - 1) / MV_WARPS);
-#define MV_LAUNCH(T) matvec_kernel<T><<<grid, MV_WARPS * 32, 0, st>>>(dy, dx, w, rb, dbias, n, k, accumulate)
+	/* long rows, or too few rows to fill the GPU: a block of warps per row */
+	wide = k >= 2048 || n < 1024;
+	grid = (unsigned)(wide ? n : (n + MV_WARPS - 1) / MV_WARPS);
+#define MV_LAUNCH(T)                                                                                 \
+	do {                                                                                         \
+		if (wide)                                                                            \
+			matvec_kernel<T, MV_WARPS><<<grid, MV_WARPS * 32, 0, st>>>(dy, dx, w, rb, dbias, n, k, \
+										    accumulate);       \
+		else                                                                                 \
+			matvec_kernel<T, 1><<<grid, MV_WARPS * 32, 0, st>>>(dy, dx, w, rb, dbias, n, k, accumulate); \
+	} while (0)
 	switch (wtype) {
 	case RAG_DT_F32: MV_LAUNCH(RAG_DT_F32); break;
 	case RAG_DT_F16: MV_LAUNCH(RAG_DT_F16); break;

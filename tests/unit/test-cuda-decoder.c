@@ -246,6 +246,49 @@ Test(cuda_decoder, attn_decode_chunks_gqa)
 	}
 }
 
+/* The device-position decode attention (graph replays) equals the host-length
+ * one; kv_store appends rows at device positions, exactly. */
+Test(cuda_decoder, attn_decode_pos_and_kv_store)
+{
+	int64_t nh = 14, nkv = 2, hd = 64, kvs = nkv * hd, max_kv = 700;
+	int32_t lens[] = { 1, 128, 129, 700, 300 };
+	size_t qn = (size_t)(nh * hd), kn = (size_t)(max_kv * kvs);
+	float *q = rnd(qn, 1.0f), *k = rnd(kn, 1.0f), *v = rnd(kn, 1.0f), *cpu = malloc(qn * 4), *gpu = malloc(qn * 4);
+	float *dq = dput(q, qn * 4), *dk = dput(k, kn * 4), *dv = dput(v, kn * 4), *dout = dput(NULL, qn * 4);
+	float *ds = dput(NULL, rag_cuda_attn_decode_scratch(max_kv, nh, hd));
+
+	for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+		int32_t pos = lens[li] - 1;
+		int32_t *dpos = dput(&pos, 4);
+		cr_assert_eq(rag_attn_decode(cpu, q, k, v, lens[li], nh, nkv, hd, kvs, 0.125f), 0);
+		cr_assert_eq(rag_cuda_attn_decode_pos(dout, dq, dk, dv, dpos, max_kv, nh, nkv, hd, kvs, 0.125f, ds, NULL),
+			     0, "%s", rag_cuda_last_error());
+		dget(gpu, dout, qn * 4, "attn_decode_pos");
+		cr_expect_leq(nerr(gpu, cpu, qn), 1e-5, "attn_decode_pos n_kv %d: error %g", lens[li], nerr(gpu, cpu, qn));
+		dfree(dpos);
+	}
+	{
+		int32_t pos[3] = { 5, 0, 699 };
+		float *rows = rnd((size_t)(3 * kvs), 1.0f), *rows2 = rnd((size_t)(3 * kvs), 1.0f);
+		float *back = malloc(kn * 4);
+		float *dr = dput(rows, (size_t)(3 * kvs) * 4), *dr2 = dput(rows2, (size_t)(3 * kvs) * 4);
+		int32_t *dpos = dput(pos, sizeof pos);
+		cr_assert_eq(rag_cuda_kv_store(dk, dv, dr, dr2, dpos, 3, kvs, NULL), 0, "%s", rag_cuda_last_error());
+		for (int t = 0; t < 3; t++) {
+			memcpy(k + (size_t)pos[t] * (size_t)kvs, rows + t * kvs, (size_t)kvs * 4);
+			memcpy(v + (size_t)pos[t] * (size_t)kvs, rows2 + t * kvs, (size_t)kvs * 4);
+		}
+		dget(back, dk, kn * 4, "kv_store k");
+		cr_expect(memcmp(back, k, kn * 4) == 0, "kv_store: keys");
+		dget(back, dv, kn * 4, "kv_store v");
+		cr_expect(memcmp(back, v, kn * 4) == 0, "kv_store: values");
+		dfree(dr); dfree(dr2); dfree(dpos);
+		free(rows); free(rows2); free(back);
+	}
+	dfree(dq); dfree(dk); dfree(dv); dfree(dout); dfree(ds);
+	free(q); free(k); free(v); free(cpu); free(gpu);
+}
+
 /* ---- the whole model ------------------------------------------------------ */
 
 static void open_model(const char *file, int cuda, struct rag_gguf **g, struct rag_decoder **d)
@@ -431,4 +474,35 @@ Test(cuda_decoder, prefill_steps_trim_hidden)
 	rag_decoder_free(dc);
 	rag_gguf_close(g);
 	rag_gguf_close(gc);
+}
+
+/* A decode step replayed from its CUDA graph gives exactly the logits of the
+ * same step launched kernel by kernel (RAG_CUDA_GRAPHS=0). */
+Test(cuda_decoder, graph_replay_equals_direct_launches)
+{
+	struct rag_gguf *g, *g2;
+	struct rag_decoder *d, *d2;
+	struct rag_error err;
+	float *a, *b;
+	int64_t nv;
+
+	open_model("tiny-qwen2-f16.gguf", 1, &g, &d);
+	setenv("RAG_CUDA_GRAPHS", "0", 1);
+	open_model("tiny-qwen2-f16.gguf", 1, &g2, &d2);
+	unsetenv("RAG_CUDA_GRAPHS");
+	nv = rag_decoder_info(d)->n_vocab;
+	a = malloc((size_t)nv * sizeof *a);
+	b = malloc((size_t)nv * sizeof *b);
+	for (int i = 0; i < 150; i++) {
+		int32_t id = (int32_t)((i * 104729 + 7) % nv);
+		cr_assert_eq(rag_decoder_step(d, id, a, &err), 0, "%s", err.msg);
+		cr_assert_eq(rag_decoder_step(d2, id, b, &err), 0, "%s", err.msg);
+		cr_assert(memcmp(a, b, (size_t)nv * sizeof *a) == 0, "step %d: graph and direct logits differ", i);
+	}
+	free(a);
+	free(b);
+	rag_decoder_free(d);
+	rag_decoder_free(d2);
+	rag_gguf_close(g);
+	rag_gguf_close(g2);
 }
