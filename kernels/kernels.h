@@ -433,6 +433,21 @@ size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int64_t head_d
 int rag_cuda_attn_decode_pos(float *dout, const float *dq, const float *dk, const float *dv,
 			     const int32_t *dpos, int64_t max_kv, int64_t n_head, int64_t n_head_kv,
 			     int64_t head_dim, int64_t kv_stride, float scale, float *dscratch, void *stream);
+/*
+ * A decode step's rope and cache append in one launch: dqo = rope(dq) (n_tok
+ * rows of q_stride floats, n_head heads; dqo must not be dq), and cache rows
+ * dpos[t] of dkc and dvc (n_head_kv * head_dim floats) = rope(row t of dk) and
+ * row t of dv.  Angles and rounding as rag_rope.
+ */
+int rag_cuda_rope_store(float *dqo, const float *dq, int64_t q_stride, int64_t n_head, float *dkc, float *dvc,
+			const float *dk, const float *dv, int64_t n_head_kv, int64_t head_dim, const int32_t *dpos,
+			int64_t n_tok, int64_t n_rot, float freq_base, float freq_scale, const float *dfactors,
+			int neox, void *stream);
+/* y[r] = silu(wg[r] . x) * (wu[r] . x) for n rows: the gated FFN's two
+ * products and rag_swiglu in one launch (both matrices of type wtype, a type
+ * rag_cuda_matvec_has_direct). */
+int rag_cuda_matvec_glu(float *dy, const float *dx, const void *dwg, const void *dwu, enum rag_dtype wtype,
+			int64_t n, int64_t k, void *stream);
 /* KV cache append: rows dpos[t] of dkc and dvc (kvd floats) = rows t of dk and dv, t < m. */
 int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, const int32_t *dpos,
 		      int64_t m, int64_t kvd, void *stream);

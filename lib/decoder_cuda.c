@@ -65,7 +65,8 @@ struct rag_decoder_cuda {
 	struct dlayer *L;
 	float *kc, *vc;             /* [n_layer][n_ctx][n_head_kv * head_dim] */
 	float *x, *h, *q, *att, *ffg, *ffu, *dlog, *ascr;
-	float *kst, *vst;           /* a decode step's new key and value before they enter the cache */
+	float *kst, *vst, *qr;      /* a decode step's new key and value before they enter the cache,
+				     * and its rotated query */
 	uint16_t *h16;
 	int32_t *dio;               /* ids then positions, n_batch each */
 	int32_t *pin_io;            /* pinned staging for dio */
@@ -128,6 +129,7 @@ void rag_decoder_cuda_free(struct rag_decoder_cuda *c)
 	rag_cuda_free(c->x); rag_cuda_free(c->h); rag_cuda_free(c->q); rag_cuda_free(c->att);
 	rag_cuda_free(c->ffg); rag_cuda_free(c->ffu); rag_cuda_free(c->dlog); rag_cuda_free(c->ascr);
 	rag_cuda_free(c->h16); rag_cuda_free(c->dio); rag_cuda_free(c->kst); rag_cuda_free(c->vst);
+	rag_cuda_free(c->qr);
 	if (c->step_graph)
 		cudaGraphExecDestroy(c->step_graph);
 	if (c->pin_io)
@@ -335,7 +337,8 @@ int rag_decoder_cuda_load(const struct rag_gguf *g, const struct rag_decoder_inf
 		   rag_cuda_malloc((void **)&c->h16, nb * (size_t)wide * 2) ||
 		   rag_cuda_malloc((void **)&c->dio, 2 * nb * sizeof(int32_t)) ||
 		   rag_cuda_malloc((void **)&c->kst, (size_t)kvd * 4) ||
-		   rag_cuda_malloc((void **)&c->vst, (size_t)kvd * 4));
+		   rag_cuda_malloc((void **)&c->vst, (size_t)kvd * 4) ||
+		   rag_cuda_malloc((void **)&c->qr, (size_t)qd * 4));
 		CU(cudaMallocHost((void **)&c->pin_io, 2 * nb * sizeof(int32_t)));
 		CU(cudaMallocHost((void **)&c->pin_log, (size_t)info->n_vocab * sizeof(float)));
 	}
@@ -364,74 +367,99 @@ static int mm(struct rag_decoder_cuda *c, float *y, const float *x, const struct
 	       rag_cuda_gemm_f16(c->blas, y, c->h16, w->f16, bias, m, w->n, w->k, c->st);
 }
 
-/* The layers for m tokens whose ids and positions are in c->dio, at positions
- * p0..; leaves the final-normed hidden states in c->h.  Enqueued only.  A
- * decode step (m == 1) uses no host-side position: it can be captured once
- * and replayed at every position. */
-static int forward(struct rag_decoder_cuda *c, int64_t m, int64_t p0)
+/* The gated FFN's two products and SiLU: one launch when both matrices can be
+ * read the same way. */
+static int glu(struct rag_decoder_cuda *c, const struct dlayer *l)
+{
+	const struct dmat *g = &l->gate, *u = &l->up;
+	int gd = g->raw && rag_cuda_matvec_has_direct(g->type), ud = u->raw && rag_cuda_matvec_has_direct(u->type);
+
+	if (gd && ud && g->type == u->type)
+		return rag_cuda_matvec_glu(c->ffg, c->h, g->raw, u->raw, g->type, g->n, g->k, c->st);
+	if (!gd && !ud)
+		return rag_cuda_matvec_glu(c->ffg, c->h, g->f16, u->f16, RAG_DT_F16, g->n, g->k, c->st);
+	return mv(c, c->ffg, c->h, g, NULL, 0) || mv(c, c->ffu, c->h, u, NULL, 0) ||
+	       rag_cuda_swiglu(c->ffg, c->ffg, c->ffu, g->n, c->st);
+}
+
+/* One layer for a decode step: nothing depends on a host-side position. */
+static int layer_step(struct rag_decoder_cuda *c, const struct dlayer *l, float *kc, float *vc)
 {
 	const struct rag_decoder_info *in = &c->info;
 	int64_t e = in->n_embd, hd = in->head_dim, qd = in->n_head * hd, kvd = in->n_head_kv * hd;
-	float scale = 1.0f / sqrtf((float)hd), eps = in->rms_eps;
-	int32_t *ids = c->dio, *pos = c->dio + c->n_batch;
+	const int32_t *pos = c->dio + c->n_batch;
 	void *st = c->st;
 
-	if (rag_cuda_embed_rows(c->x, c->tok.raw, c->tok.type, e, ids, m, 0, st))
+	/* q to c->q, the new key and value to staging; rope_store rotates q into
+	 * c->qr and appends k and v at the device's position */
+	return rag_cuda_rmsnorm(c->h, c->x, l->attn_norm, 1, e, in->rms_eps, st) ||
+	       mv(c, c->q, c->h, &l->wq, l->bq, 0) || mv(c, c->kst, c->h, &l->wk, l->bk, 0) ||
+	       mv(c, c->vst, c->h, &l->wv, l->bv, 0) ||
+	       (l->q_norm && rag_cuda_rmsnorm(c->q, c->q, l->q_norm, in->n_head, hd, in->rms_eps, st)) ||
+	       (l->k_norm && rag_cuda_rmsnorm(c->kst, c->kst, l->k_norm, in->n_head_kv, hd, in->rms_eps, st)) ||
+	       rag_cuda_rope_store(c->qr, c->q, qd, in->n_head, kc, vc, c->kst, c->vst, in->n_head_kv, hd, pos, 1,
+				   in->n_rot, in->rope_base, in->rope_scale, c->rope_factors, in->rope_neox, st) ||
+	       rag_cuda_attn_decode_pos(c->att, c->qr, kc, vc, pos, in->n_ctx, in->n_head, in->n_head_kv, hd, kvd,
+					1.0f / sqrtf((float)hd), c->ascr, st) ||
+	       mv(c, c->x, c->att, &l->wo, l->bo, 1) ||
+	       rag_cuda_rmsnorm(c->h, c->x, l->ffn_norm, 1, e, in->rms_eps, st) || glu(c, l) ||
+	       mv(c, c->x, c->ffg, &l->down, NULL, 1);
+}
+
+/* One layer for a block of m > 1 tokens at positions p0..: GEMMs, the keys and
+ * values written straight into the cache. */
+static int layer_block(struct rag_decoder_cuda *c, const struct dlayer *l, float *kc, float *vc, int64_t m,
+		       int64_t p0)
+{
+	const struct rag_decoder_info *in = &c->info;
+	int64_t e = in->n_embd, hd = in->head_dim, qd = in->n_head * hd, kvd = in->n_head_kv * hd;
+	float *kn = kc + (size_t)p0 * (size_t)kvd, *vn = vc + (size_t)p0 * (size_t)kvd, eps = in->rms_eps;
+	const int32_t *pos = c->dio + c->n_batch;
+	void *st = c->st;
+
+	/* one rounding of h to half serves the three products */
+	return rag_cuda_rmsnorm(c->h, c->x, l->attn_norm, m, e, eps, st) ||
+	       rag_cuda_f32_to_f16(c->h16, c->h, m * e, st) ||
+	       rag_cuda_gemm_f16(c->blas, c->q, c->h16, l->wq.f16, l->bq, m, qd, e, st) ||
+	       rag_cuda_gemm_f16(c->blas, kn, c->h16, l->wk.f16, l->bk, m, kvd, e, st) ||
+	       rag_cuda_gemm_f16(c->blas, vn, c->h16, l->wv.f16, l->bv, m, kvd, e, st) ||
+	       (l->q_norm && rag_cuda_rmsnorm(c->q, c->q, l->q_norm, m * in->n_head, hd, eps, st)) ||
+	       (l->k_norm && rag_cuda_rmsnorm(kn, kn, l->k_norm, m * in->n_head_kv, hd, eps, st)) ||
+	       rag_cuda_rope(c->q, m, qd, in->n_head, hd, pos, in->n_rot, in->rope_base, in->rope_scale,
+			     c->rope_factors, in->rope_neox, st) ||
+	       rag_cuda_rope(kn, m, kvd, in->n_head_kv, hd, pos, in->n_rot, in->rope_base, in->rope_scale,
+			     c->rope_factors, in->rope_neox, st) ||
+	       rag_cuda_attn_causal(c->att, c->q, kc, vc, m, p0, in->n_head, in->n_head_kv, hd, qd, kvd,
+				    1.0f / sqrtf((float)hd), st) ||
+	       mm(c, c->h, c->att, &l->wo, l->bo, m) || rag_cuda_add(c->x, c->x, c->h, m * e, st) ||
+	       rag_cuda_rmsnorm(c->h, c->x, l->ffn_norm, m, e, eps, st) ||
+	       rag_cuda_f32_to_f16(c->h16, c->h, m * e, st) ||
+	       rag_cuda_gemm_f16(c->blas, c->ffg, c->h16, l->gate.f16, NULL, m, in->n_ff, e, st) ||
+	       rag_cuda_gemm_f16(c->blas, c->ffu, c->h16, l->up.f16, NULL, m, in->n_ff, e, st) ||
+	       rag_cuda_swiglu(c->ffg, c->ffg, c->ffu, m * in->n_ff, st) ||
+	       mm(c, c->h, c->ffg, &l->down, NULL, m) || rag_cuda_add(c->x, c->x, c->h, m * e, st);
+}
+
+/*
+ * The layers for m tokens whose ids and positions are in c->dio, at positions
+ * p0..; leaves the final-normed hidden states in c->h.  Enqueued only.  A
+ * decode step (m == 1) uses no host-side position: it can be captured once
+ * and replayed at every position.
+ */
+static int forward(struct rag_decoder_cuda *c, int64_t m, int64_t p0)
+{
+	const struct rag_decoder_info *in = &c->info;
+	int64_t kvd = in->n_head_kv * in->head_dim;
+
+	if (rag_cuda_embed_rows(c->x, c->tok.raw, c->tok.type, in->n_embd, c->dio, m, 0, c->st))
 		return -1;
 	for (int64_t li = 0; li < in->n_layer; li++) {
-		const struct dlayer *l = &c->L[li];
 		float *kc = c->kc + (size_t)li * (size_t)in->n_ctx * (size_t)kvd;
 		float *vc = c->vc + (size_t)li * (size_t)in->n_ctx * (size_t)kvd;
-		float *kn = kc + (size_t)p0 * (size_t)kvd, *vn = vc + (size_t)p0 * (size_t)kvd;
-
-		if (rag_cuda_rmsnorm(c->h, c->x, l->attn_norm, m, e, eps, st))
+		if (m == 1 ? layer_step(c, &c->L[li], kc, vc) : layer_block(c, &c->L[li], kc, vc, m, p0))
 			return -1;
-		if (m == 1) {
-			/* the new key and value go to staging: their cache row is read on the device */
-			kn = c->kst;
-			vn = c->vst;
-			if (mv(c, c->q, c->h, &l->wq, l->bq, 0) || mv(c, kn, c->h, &l->wk, l->bk, 0) ||
-			    mv(c, vn, c->h, &l->wv, l->bv, 0))
-				return -1;
-		} else {
-			/* one rounding of h to half serves the three products */
-			if (rag_cuda_f32_to_f16(c->h16, c->h, m * e, st) ||
-			    rag_cuda_gemm_f16(c->blas, c->q, c->h16, l->wq.f16, l->bq, m, qd, e, st) ||
-			    rag_cuda_gemm_f16(c->blas, kn, c->h16, l->wk.f16, l->bk, m, kvd, e, st) ||
-			    rag_cuda_gemm_f16(c->blas, vn, c->h16, l->wv.f16, l->bv, m, kvd, e, st))
-				return -1;
-		}
-		if ((l->q_norm && rag_cuda_rmsnorm(c->q, c->q, l->q_norm, m * in->n_head, hd, eps, st)) ||
-		    (l->k_norm && rag_cuda_rmsnorm(kn, kn, l->k_norm, m * in->n_head_kv, hd, eps, st)) ||
-		    rag_cuda_rope(c->q, m, qd, in->n_head, hd, pos, in->n_rot, in->rope_base, in->rope_scale,
-				  c->rope_factors, in->rope_neox, st) ||
-		    rag_cuda_rope(kn, m, kvd, in->n_head_kv, hd, pos, in->n_rot, in->rope_base, in->rope_scale,
-				  c->rope_factors, in->rope_neox, st))
-			return -1;
-		if (m == 1) {
-			if (rag_cuda_kv_store(kc, vc, kn, vn, pos, 1, kvd, st) ||
-			    rag_cuda_attn_decode_pos(c->att, c->q, kc, vc, pos, in->n_ctx, in->n_head, in->n_head_kv,
-						     hd, kvd, scale, c->ascr, st) ||
-			    mv(c, c->x, c->att, &l->wo, l->bo, 1) ||
-			    rag_cuda_rmsnorm(c->h, c->x, l->ffn_norm, 1, e, eps, st) ||
-			    mv(c, c->ffg, c->h, &l->gate, NULL, 0) || mv(c, c->ffu, c->h, &l->up, NULL, 0) ||
-			    rag_cuda_swiglu(c->ffg, c->ffg, c->ffu, in->n_ff, st) ||
-			    mv(c, c->x, c->ffg, &l->down, NULL, 1))
-				return -1;
-		} else {
-			if (rag_cuda_attn_causal(c->att, c->q, kc, vc, m, p0, in->n_head, in->n_head_kv, hd, qd, kvd,
-						 scale, st) ||
-			    mm(c, c->h, c->att, &l->wo, l->bo, m) || rag_cuda_add(c->x, c->x, c->h, m * e, st) ||
-			    rag_cuda_rmsnorm(c->h, c->x, l->ffn_norm, m, e, eps, st) ||
-			    rag_cuda_f32_to_f16(c->h16, c->h, m * e, st) ||
-			    rag_cuda_gemm_f16(c->blas, c->ffg, c->h16, l->gate.f16, NULL, m, in->n_ff, e, st) ||
-			    rag_cuda_gemm_f16(c->blas, c->ffu, c->h16, l->up.f16, NULL, m, in->n_ff, e, st) ||
-			    rag_cuda_swiglu(c->ffg, c->ffg, c->ffu, m * in->n_ff, st) ||
-			    mm(c, c->h, c->ffg, &l->down, NULL, m) || rag_cuda_add(c->x, c->x, c->h, m * e, st))
-				return -1;
-		}
 	}
-	return rag_cuda_rmsnorm(c->h, c->x, c->out_norm, m, e, eps, st);
+	return rag_cuda_rmsnorm(c->h, c->x, c->out_norm, m, in->n_embd, in->rms_eps, c->st);
 }
 
 /* Stage ids[0..m) and their positions p0.. and send them to c->dio. */

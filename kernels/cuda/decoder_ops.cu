@@ -151,3 +151,71 @@ extern "C" int rag_cuda_add_bias(float *dy, const float *dbias, int64_t rows, in
 	RAG_CUDA_TRY_LAUNCH("add_bias");
 	return 0;
 }
+
+/*
+ * Decode-step fusion of rope(q), rope(k) and the cache append: one thread per
+ * (token, dim j of a head) computes the angle of j's pair once (in double, as
+ * rag_rope) and writes, for every head, the rotated q to qo and the rotated k
+ * and the unchanged v to cache row pos[t].  Each output element is computed
+ * from the two inputs of its pair, in rag_rope's order, so nothing is written
+ * in place.
+ */
+__global__ static void rope_store_kernel(float *qo, const float *q, int64_t q_stride, int n_head, float *kc,
+					 float *vc, const float *k, const float *v, int n_head_kv, int hd,
+					 const int32_t *pos, int64_t n_tok, int n_rot, float freq_base,
+					 float freq_scale, const float *factors, int neox)
+{
+	int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, t = idx / hd;
+	int j = (int)(idx % hd), half = n_rot / 2, rot = j < n_rot, first = 1, p = j;
+	int64_t kvd = (int64_t)n_head_kv * hd, row;
+	float cs = 1.0f, sn = 0.0f;
+
+	if (t >= n_tok)
+		return;
+	row = (int64_t)pos[t] * kvd;
+	if (rot) {
+		int i = neox ? j % half : j / 2;
+		double inv = pow((double)freq_base, -2.0 * (double)i / (double)n_rot);
+		double a = (double)pos[t] * (double)freq_scale * inv;
+		if (factors)
+			a /= (double)factors[i];
+		cs = (float)cos(a);
+		sn = (float)sin(a);
+		first = neox ? j < half : !(j & 1);
+		p = neox ? (first ? j + half : j - half) : (j ^ 1);
+	}
+#define ROT(src)                                                                                    \
+	(!rot ? (src)[j]                                                                            \
+	      : first ? __fsub_rn(__fmul_rn((src)[j], cs), __fmul_rn((src)[p], sn))                 \
+		      : __fadd_rn(__fmul_rn((src)[p], sn), __fmul_rn((src)[j], cs)))
+	for (int h = 0; h < n_head; h++) {
+		const float *src = q + t * q_stride + (int64_t)h * hd;
+		qo[t * q_stride + (int64_t)h * hd + j] = ROT(src);
+	}
+	for (int g = 0; g < n_head_kv; g++) {
+		const float *src = k + t * kvd + (int64_t)g * hd;
+		kc[row + (int64_t)g * hd + j] = ROT(src);
+		vc[row + (int64_t)g * hd + j] = v[t * kvd + (int64_t)g * hd + j];
+	}
+#undef ROT
+}
+
+extern "C" int rag_cuda_rope_store(float *dqo, const float *dq, int64_t q_stride, int64_t n_head, float *dkc,
+				   float *dvc, const float *dk, const float *dv, int64_t n_head_kv, int64_t head_dim,
+				   const int32_t *dpos, int64_t n_tok, int64_t n_rot, float freq_base,
+				   float freq_scale, const float *dfactors, int neox, void *stream)
+{
+	if (n_tok <= 0 || head_dim <= 0)
+		return 0;
+	if (n_rot > head_dim || n_rot % 2 || n_rot > 1024 || head_dim > 65536 || n_head > 65535 ||
+	    n_head_kv > 65535 || dqo == dq) {
+		rag_cuda_set_error("rag_cuda_rope_store(shape)", __FILE__, __LINE__,
+				   "n_rot must be even and at most head_dim; qo must not be q");
+		return -1;
+	}
+	rope_store_kernel<<<rag_cuda_blocks(n_tok * head_dim, 128), 128, 0, (cudaStream_t)stream>>>(
+		dqo, dq, q_stride, (int)n_head, dkc, dvc, dk, dv, (int)n_head_kv, (int)head_dim, dpos, n_tok,
+		(int)n_rot, freq_base, freq_scale, dfactors, neox);
+	RAG_CUDA_TRY_LAUNCH("rope_store");
+	return 0;
+}

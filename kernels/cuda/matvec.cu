@@ -215,52 +215,73 @@ __device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x,
 	return s;
 }
 
-template <int T, int W>
+template <int T>
+__device__ static inline float mv_dot(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
+{
+	switch (T) {
+	case RAG_DT_F32: return mv_f32(row, x, k, t, nt);
+	case RAG_DT_F16: return mv_16<0>(row, x, k, t, nt);
+	case RAG_DT_BF16: return mv_16<1>(row, x, k, t, nt);
+	case RAG_DT_Q8_0: return mv_q8_0(row, x, k, t, nt);
+	case RAG_DT_Q4_0: return mv_q4_5_0<0>(row, x, k, t, nt);
+	case RAG_DT_Q5_0: return mv_q4_5_0<1>(row, x, k, t, nt);
+	case RAG_DT_Q4_K: return mv_q4_k(row, x, k, t, nt);
+	case RAG_DT_Q6_K: return mv_q6_k(row, x, k, t, nt);
+	default: return 0.0f;
+	}
+}
+
+/* GLU: y = silu(w . x) * (w2 . x) (rag_swiglu's formula); else y (+)= w . x + bias. */
+template <int T, int W, int GLU>
 __global__ static void __launch_bounds__(MV_WARPS * 32) matvec_kernel(float *y, const float *__restrict__ x,
-								     const uint8_t *__restrict__ w, size_t row_bytes,
+								     const uint8_t *__restrict__ w,
+								     const uint8_t *__restrict__ w2, size_t row_bytes,
 								     const float *bias, int64_t n, int64_t k,
 								     int accumulate)
 {
-	__shared__ float red[MV_WARPS];
+	__shared__ float red[2][MV_WARPS];
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int64_t r = (int64_t)blockIdx.x * (MV_WARPS / W) + warp / W;
 	int t = (warp % W) * 32 + lane, nt = 32 * W;
-	const uint8_t *row;
-	float s;
+	size_t off;
+	float s, s2 = 0.0f;
 
 	if (W == 1 && r >= n)
 		return;  /* a whole warp: no shuffle below is left half-joined */
-	row = w + (size_t)(r < n ? r : 0) * row_bytes;
-	switch (T) {
-	case RAG_DT_F32: s = mv_f32(row, x, k, t, nt); break;
-	case RAG_DT_F16: s = mv_16<0>(row, x, k, t, nt); break;
-	case RAG_DT_BF16: s = mv_16<1>(row, x, k, t, nt); break;
-	case RAG_DT_Q8_0: s = mv_q8_0(row, x, k, t, nt); break;
-	case RAG_DT_Q4_0: s = mv_q4_5_0<0>(row, x, k, t, nt); break;
-	case RAG_DT_Q5_0: s = mv_q4_5_0<1>(row, x, k, t, nt); break;
-	case RAG_DT_Q4_K: s = mv_q4_k(row, x, k, t, nt); break;
-	case RAG_DT_Q6_K: s = mv_q6_k(row, x, k, t, nt); break;
-	default: s = 0.0f;
-	}
-	for (int o = 16; o > 0; o >>= 1)
+	off = (size_t)(r < n ? r : 0) * row_bytes;
+	s = mv_dot<T>(w + off, x, k, t, nt);
+	if (GLU)
+		s2 = mv_dot<T>(w2 + off, x, k, t, nt);
+	for (int o = 16; o > 0; o >>= 1) {
 		s += __shfl_xor_sync(0xffffffffu, s, o);
+		if (GLU)
+			s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+	}
 	if (W > 1) {
 		/* W == MV_WARPS: the block's warps share one row */
-		if (lane == 0)
-			red[warp] = s;
+		if (lane == 0) {
+			red[0][warp] = s;
+			red[1][warp] = s2;
+		}
 		__syncthreads();
 		if (threadIdx.x != 0)
 			return;
-		s = 0.0f;
-		for (int i = 0; i < W; i++)
-			s += red[i];
+		s = s2 = 0.0f;
+		for (int i = 0; i < W; i++) {
+			s += red[0][i];
+			s2 += red[1][i];
+		}
 	} else if (lane != 0) {
 		return;
 	}
 	if (r < n) {
-		if (bias)
-			s += bias[r];
-		y[r] = accumulate ? y[r] + s : s;
+		if (GLU) {
+			y[r] = __fmul_rn(__fdiv_rn(s, __fadd_rn(1.0f, expf(-s))), s2);
+		} else {
+			if (bias)
+				s += bias[r];
+			y[r] = accumulate ? y[r] + s : s;
+		}
 	}
 }
 
@@ -275,14 +296,14 @@ extern "C" int rag_cuda_matvec_has_direct(enum rag_dtype t)
 	}
 }
 
-extern "C" int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum rag_dtype wtype,
-			       const float *dbias, int64_t n, int64_t k, int accumulate, void *stream)
+/* Checks and launch of both forms (dw2 != NULL: GLU). */
+static int matvec_launch(float *dy, const float *dx, const void *dw, const void *dw2, enum rag_dtype wtype,
+			 const float *dbias, int64_t n, int64_t k, int accumulate, cudaStream_t st)
 {
 	size_t rb = rag_dtype_row_size((uint32_t)wtype, k);
 	unsigned grid;
 	int wide;
-	cudaStream_t st = (cudaStream_t)stream;
-	const uint8_t *w = (const uint8_t *)dw;
+	const uint8_t *w = (const uint8_t *)dw, *w2 = (const uint8_t *)dw2;
 
 	if (n <= 0 || k <= 0)
 		return 0;
@@ -291,7 +312,7 @@ extern "C" int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum 
 				   "no direct GPU matrix-vector product for this type, or k not a multiple of its block");
 		return -1;
 	}
-	if (((uintptr_t)dw & 15) || (wtype == RAG_DT_Q4_K && (rb & 3))) {
+	if (((uintptr_t)dw & 15) || ((uintptr_t)dw2 & 15)) {
 		rag_cuda_set_error("rag_cuda_matvec(dw)", __FILE__, __LINE__, "weights must be 16-byte aligned");
 		return -1;
 	}
@@ -302,13 +323,19 @@ extern "C" int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum 
 	/* long rows, or too few rows to fill the GPU: a block of warps per row */
 	wide = k >= 2048 || n < 1024;
 	grid = (unsigned)(wide ? n : (n + MV_WARPS - 1) / MV_WARPS);
+#define MV_GO(T, W, G) matvec_kernel<T, W, G><<<grid, MV_WARPS * 32, 0, st>>>(dy, dx, w, w2, rb, dbias, n, k, accumulate)
 #define MV_LAUNCH(T)                                                                                 \
 	do {                                                                                         \
-		if (wide)                                                                            \
-			matvec_kernel<T, MV_WARPS><<<grid, MV_WARPS * 32, 0, st>>>(dy, dx, w, rb, dbias, n, k, \
-										    accumulate);       \
-		else                                                                                 \
-			matvec_kernel<T, 1><<<grid, MV_WARPS * 32, 0, st>>>(dy, dx, w, rb, dbias, n, k, accumulate); \
+		if (w2) {                                                                            \
+			if (wide)                                                                    \
+				MV_GO(T, MV_WARPS, 1);                                               \
+			else                                                                         \
+				MV_GO(T, 1, 1);                                                      \
+		} else if (wide) {                                                                   \
+			MV_GO(T, MV_WARPS, 0);                                                       \
+		} else {                                                                             \
+			MV_GO(T, 1, 0);                                                              \
+		}                                                                                    \
 	} while (0)
 	switch (wtype) {
 	case RAG_DT_F32: MV_LAUNCH(RAG_DT_F32); break;
@@ -322,6 +349,23 @@ extern "C" int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum 
 	default: break;
 	}
 #undef MV_LAUNCH
+#undef MV_GO
 	RAG_CUDA_TRY_LAUNCH("matvec");
 	return 0;
+}
+
+extern "C" int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum rag_dtype wtype,
+			       const float *dbias, int64_t n, int64_t k, int accumulate, void *stream)
+{
+	return matvec_launch(dy, dx, dw, NULL, wtype, dbias, n, k, accumulate, (cudaStream_t)stream);
+}
+
+extern "C" int rag_cuda_matvec_glu(float *dy, const float *dx, const void *dwg, const void *dwu, enum rag_dtype wtype,
+				   int64_t n, int64_t k, void *stream)
+{
+	if (!dwu) {
+		rag_cuda_set_error("rag_cuda_matvec_glu(dwu)", __FILE__, __LINE__, "no up matrix");
+		return -1;
+	}
+	return matvec_launch(dy, dx, dwg, dwu, wtype, NULL, n, k, 0, (cudaStream_t)stream);
 }

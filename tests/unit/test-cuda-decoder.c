@@ -289,6 +289,85 @@ Test(cuda_decoder, attn_decode_pos_and_kv_store)
 	free(q); free(k); free(v); free(cpu); free(gpu);
 }
 
+/* rope_store = rope(q) to another buffer + rope(k) and v appended at device
+ * positions, against rag_rope and copies. */
+Test(cuda_decoder, rope_store_fused)
+{
+	int64_t nh = 6, nkv = 2, n_tok = 3, n_ctx = 50;
+	int64_t hds[] = { 64, 128, 16 };
+
+	for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
+		int64_t hd = hds[hi], qs = nh * hd + 4, kvd = nkv * hd;
+		size_t qn = (size_t)(n_tok * qs), kn = (size_t)(n_tok * kvd), cn = (size_t)(n_ctx * kvd);
+		int32_t pos[3] = { 0, 17, 49 };
+		float *q = rnd(qn, 2.0f), *k = rnd(kn, 2.0f), *v = rnd(kn, 2.0f), *cache = rnd(cn, 1.0f);
+		float *fac = rnd((size_t)hd, 1.0f), *qc = malloc(qn * 4), *qg = malloc(qn * 4);
+		float *kcpu = malloc(cn * 4), *vcpu = malloc(cn * 4), *back = malloc(cn * 4);
+		for (int64_t i = 0; i < hd; i++)
+			fac[i] = 1.0f + fabsf(fac[i]);
+		for (int vnt = 0; vnt < 4; vnt++) {
+			int neox = vnt & 1;
+			int64_t n_rot = vnt & 2 ? hd / 2 : hd;
+			float *kr = malloc(kn * 4);
+			float *dq = dput(q, qn * 4), *dqo = dput(q, qn * 4), *dk = dput(k, kn * 4), *dv = dput(v, kn * 4);
+			float *dkc = dput(cache, cn * 4), *dvc = dput(cache, cn * 4), *df = dput(fac, (size_t)hd * 4);
+			int32_t *dp = dput(pos, sizeof pos);
+			memcpy(qc, q, qn * 4);
+			memcpy(kr, k, kn * 4);
+			rag_rope(qc, n_tok, qs, nh, hd, pos, n_rot, 10000.0f, 1.0f, vnt ? fac : NULL, neox);
+			rag_rope(kr, n_tok, kvd, nkv, hd, pos, n_rot, 10000.0f, 1.0f, vnt ? fac : NULL, neox);
+			memcpy(kcpu, cache, cn * 4);
+			memcpy(vcpu, cache, cn * 4);
+			for (int t = 0; t < 3; t++) {
+				memcpy(kcpu + (size_t)pos[t] * (size_t)kvd, kr + t * kvd, (size_t)kvd * 4);
+				memcpy(vcpu + (size_t)pos[t] * (size_t)kvd, v + t * kvd, (size_t)kvd * 4);
+			}
+			cr_assert_eq(rag_cuda_rope_store(dqo, dq, qs, nh, dkc, dvc, dk, dv, nkv, hd, dp, n_tok, n_rot, 10000.0f,
+							 1.0f, vnt ? df : NULL, neox, NULL), 0, "%s", rag_cuda_last_error());
+			dget(qg, dqo, qn * 4, "rope_store q");
+			/* the pad columns of each q row keep their input (dqo was a copy of q) */
+			cr_expect_leq(nerr(qg, qc, qn), 1e-6, "rope_store q hd %lld variant %d: %g", (long long)hd, vnt,
+				      nerr(qg, qc, qn));
+			dget(back, dkc, cn * 4, "rope_store k cache");
+			cr_expect_leq(nerr(back, kcpu, cn), 1e-6, "rope_store k hd %lld variant %d", (long long)hd, vnt);
+			dget(back, dvc, cn * 4, "rope_store v cache");
+			cr_expect(memcmp(back, vcpu, cn * 4) == 0, "rope_store v hd %lld variant %d", (long long)hd, vnt);
+			dfree(dq); dfree(dqo); dfree(dk); dfree(dv); dfree(dkc); dfree(dvc); dfree(df); dfree(dp);
+			free(kr);
+		}
+		free(q); free(k); free(v); free(cache); free(fac); free(qc); free(qg); free(kcpu); free(vcpu); free(back);
+	}
+}
+
+/* matvec_glu = silu(Wg x) * (Wu x), against rag_matvec twice and rag_swiglu. */
+Test(cuda_decoder, matvec_glu_types)
+{
+	enum rag_dtype types[] = { RAG_DT_F16, RAG_DT_Q8_0, RAG_DT_Q5_0, RAG_DT_Q4_K, RAG_DT_Q6_K };
+	int64_t shapes[][2] = { { 4864, 512 }, { 77, 4864 - 4864 % 256 } };
+
+	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+		for (size_t si = 0; si < 2; si++) {
+			enum rag_dtype t = types[ti];
+			int64_t n = shapes[si][0], k = shapes[si][1];
+			size_t bg, bu;
+			uint8_t *wg = random_weights(t, n, k, &bg), *wu = random_weights(t, n, k, &bu);
+			float *x = rnd((size_t)k, 0.05f), *g = malloc((size_t)n * 4), *u = malloc((size_t)n * 4);
+			float *gpu = malloc((size_t)n * 4);
+			void *dwg = dput(wg, bg), *dwu = dput(wu, bu);
+			float *dx = dput(x, (size_t)k * 4), *dy = dput(NULL, (size_t)n * 4);
+			cr_assert_eq(rag_matvec(g, x, wg, t, NULL, n, k), 0);
+			cr_assert_eq(rag_matvec(u, x, wu, t, NULL, n, k), 0);
+			rag_swiglu(g, g, u, n);
+			cr_assert_eq(rag_cuda_matvec_glu(dy, dx, dwg, dwu, t, n, k, NULL), 0, "%s", rag_cuda_last_error());
+			dget(gpu, dy, (size_t)n * 4, "matvec_glu");
+			cr_expect_leq(serr(gpu, g, (size_t)n), 1e-4, "matvec_glu %s %lldx%lld: error %g",
+				      rag_dtype_info((uint32_t)t)->name, (long long)n, (long long)k, serr(gpu, g, (size_t)n));
+			dfree(dwg); dfree(dwu); dfree(dx); dfree(dy);
+			free(wg); free(wu); free(x); free(g); free(u); free(gpu);
+		}
+	}
+}
+
 /* ---- the whole model ------------------------------------------------------ */
 
 static void open_model(const char *file, int cuda, struct rag_gguf **g, struct rag_decoder **d)
