@@ -420,6 +420,65 @@ int rag_matvec(float *y, const float *x, const void *w, enum rag_dtype wtype, co
 	       int64_t n, int64_t k);
 int rag_matvec_has_direct(enum rag_dtype wtype);
 
+
+/* ---- decoder GPU twins (branch cudadec: kernels/cuda/{decoder_ops,matvec,
+ *      attn_causal}.cu) -------------------------------------------------------
+ * The decoder ops above with device pointers (d*) and a stream (NULL: the
+ * default one); each enqueues its work and returns 0, or -1 with
+ * rag_cuda_last_error() naming the failed call.  Built only with CUDA. */
+int rag_cuda_rmsnorm(float *dy, const float *dx, const float *dw, int64_t rows, int64_t n, float eps,
+		     void *stream);
+/* dpos: n_tok positions on the device; dfactors may be NULL. */
+int rag_cuda_rope(float *dx, int64_t n_tok, int64_t stride, int64_t n_head, int64_t head_dim,
+		  const int32_t *dpos, int64_t n_rot, float freq_base, float freq_scale,
+		  const float *dfactors, int neox, void *stream);
+int rag_cuda_swiglu(float *dy, const float *dgate, const float *dup, int64_t n, void *stream);
+/* dy[r][i] += dbias[i] for rows rows of n floats. */
+int rag_cuda_add_bias(float *dy, const float *dbias, int64_t rows, int64_t n, void *stream);
+/* Twin of rag_attn_causal, fused flash-style (no score matrix); head_dim <= 256. */
+int rag_cuda_attn_causal(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_q,
+			 int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+			 int64_t q_stride, int64_t kv_stride, float scale, void *stream);
+/* Twin of rag_attn_decode, split over chunks of the cache and merged; head_dim
+ * <= 256; dscratch: rag_cuda_attn_decode_scratch(n_kv, n_head, head_dim) bytes. */
+int rag_cuda_attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
+			 int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
+			 float scale, float *dscratch, void *stream);
+size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int64_t head_dim);
+/* rag_cuda_attn_decode with n_kv = dpos[0] + 1 read on the device (so that one
+ * captured CUDA graph serves every decode step); n_kv <= max_kv, which sizes
+ * the grid and the scratch. */
+int rag_cuda_attn_decode_pos(float *dout, const float *dq, const float *dk, const float *dv,
+			     const int32_t *dpos, int64_t max_kv, int64_t n_head, int64_t n_head_kv,
+			     int64_t head_dim, int64_t kv_stride, float scale, float *dscratch, void *stream);
+/*
+ * A decode step's rope and cache append in one launch: dqo = rope(dq) (n_tok
+ * rows of q_stride floats, n_head heads; dqo must not be dq), and cache rows
+ * dpos[t] of dkc and dvc (n_head_kv * head_dim floats) = rope(row t of dk) and
+ * row t of dv.  Angles and rounding as rag_rope.
+ */
+int rag_cuda_rope_store(float *dqo, const float *dq, int64_t q_stride, int64_t n_head, float *dkc, float *dvc,
+			const float *dk, const float *dv, int64_t n_head_kv, int64_t head_dim, const int32_t *dpos,
+			int64_t n_tok, int64_t n_rot, float freq_base, float freq_scale, const float *dfactors,
+			int neox, void *stream);
+/* y[r] = silu(wg[r] . x) * (wu[r] . x) for n rows: the gated FFN's two
+ * products and rag_swiglu in one launch (both matrices of type wtype, a type
+ * rag_cuda_matvec_has_direct). */
+int rag_cuda_matvec_glu(float *dy, const float *dx, const void *dwg, const void *dwu, enum rag_dtype wtype,
+			int64_t n, int64_t k, void *stream);
+/* KV cache append: rows dpos[t] of dkc and dvc (kvd floats) = rows t of dk and dv, t < m. */
+int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, const int32_t *dpos,
+		      int64_t m, int64_t kvd, void *stream);
+/*
+ * Twin of rag_matvec reading the stored blocks directly for the types where
+ * rag_cuda_matvec_has_direct (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K;
+ * -1 for others).  dw 16-byte aligned.  accumulate: dy[r] += result instead
+ * of dy[r] = result (a residual add for free).  dy must not alias dx.
+ */
+int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum rag_dtype wtype,
+		    const float *dbias, int64_t n, int64_t k, int accumulate, void *stream);
+int rag_cuda_matvec_has_direct(enum rag_dtype wtype);
+
 #ifdef __cplusplus
 }
 #endif
