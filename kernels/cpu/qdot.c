@@ -68,13 +68,16 @@ static float quant_block(const float *x, int8_t *q, int n)
 {
 	float amax = 0.0f, d, id;
 
-	for (int i = 0; i < n; i++)
-		amax = fmaxf(amax, fabsf(x[i]));
+	for (int i = 0; i < n; i++) {
+		float a = fabsf(x[i]);
+		amax = a > amax ? a : amax;
+	}
 	d = amax / 127.0f;
 	id = amax > 0.0f ? 127.0f / amax : 0.0f;
 	for (int i = 0; i < n; i++) {
 		float v = nearbyintf(x[i] * id);
-		q[i] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+		v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+		q[i] = (int8_t)(v == v ? (int)v : 0);  /* a NaN becomes 0: no UB in the cast */
 	}
 	return d;
 }
