@@ -478,6 +478,39 @@ int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, 
 int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum rag_dtype wtype,
 		    const float *dbias, int64_t n, int64_t k, int accumulate, void *stream);
 int rag_cuda_matvec_has_direct(enum rag_dtype wtype);
+/* ---- int8-activation matrix-vector products (branch dec: kernels/cpu/qdot.c) ----
+ * Decode with the activation quantized to 8 bits, as llama.cpp does: x is
+ * quantized once (rag_qact_quantize: per 32 values for Q8_0/Q4_0/Q5_0 weights,
+ * per 256 for Q4_K/Q5_K/Q6_K; symmetric scale max|x|/127, round to nearest) and
+ * each weight block is dotted with it in integer arithmetic (AVX-512 VNNI /
+ * AVX-VNNI / AVX2 when built for them, scalar otherwise), one float multiply
+ * per block.  The result is W . x' where x' is the dequantized activation, so
+ * |y - W.x| <= sum over blocks of (d_block / 2) * sum |w| in that block, with
+ * d_block = max|x in block| / 127 (plus float rounding). */
+enum rag_qact {
+	RAG_QACT_NONE,  /* no int8 path for this type/size */
+	RAG_QACT_Q8_0,  /* blocks of 32: float scale, int sum, 32 int8 */
+	RAG_QACT_Q8_K,  /* blocks of 256: float scale, 16 int16 sums of 16, 256 int8 */
+};
+/* The activation format rag_matvec_q8 needs for weights of wtype with rows of
+ * k elements; RAG_QACT_NONE when there is no int8 path (use rag_matvec). */
+enum rag_qact rag_qact_for(enum rag_dtype wtype, int64_t k);
+/* Bytes of a quantized activation of k elements in format f (0 for NONE). */
+size_t rag_qact_size(enum rag_qact f, int64_t k);
+/* Quantize x[k] into xq (rag_qact_size bytes, any alignment); k a multiple of
+ * the format's block. */
+void rag_qact_quantize(enum rag_qact f, const float *x, int64_t k, void *xq);
+/* The values xq stands for, back to float32 (for tests and error bounds). */
+void rag_qact_dequantize(enum rag_qact f, const void *xq, int64_t k, float *x);
+/* One row of wtype dotted with xq (format rag_qact_for(wtype, k)): the SIMD
+ * path (rag_qdot) and the scalar reference (rag_qdot_ref).  Both compute the
+ * same integer block sums; they differ only in float summation order. */
+float rag_qdot(enum rag_dtype wtype, const void *w, const void *xq, int64_t k);
+float rag_qdot_ref(enum rag_dtype wtype, const void *w, const void *xq, int64_t k);
+/* y[n] = w[n][k] . x' (+ bias), x' the activation quantized in xq; parallel over
+ * rows (rag_set_threads).  Returns 0, or -1 when rag_qact_for(wtype, k) is NONE. */
+int rag_matvec_q8(float *y, const void *xq, const void *w, enum rag_dtype wtype,
+		  const float *bias, int64_t n, int64_t k);
 
 #ifdef __cplusplus
 }

@@ -39,9 +39,9 @@ test_expect_code 78 'a reranker is refused with exit 78' '
 	echo "{\"text\":\"a\"}" | rag-embed --model "$FIXTURES/models/tiny-rerank-f16.gguf" 2>err; rc=$?
 	grep_q "is a cross-encoder (reranker), not an embedding model" err && exit $rc
 '
-test_expect_code 78 'a decoder is refused with exit 78, naming its architecture' '
+test_expect_code 78 'a decoder without a pooling type is refused with exit 78, naming its architecture' '
 	echo "{\"text\":\"a\"}" | rag-embed --model "$FIXTURES/models/tiny-qwen2-f16.gguf" 2>err; rc=$?
-	grep_q "architecture .qwen2. is not a supported encoder" err && exit $rc
+	grep_q "is a decoder without qwen2.pooling_type" err && exit $rc
 '
 test_expect_code 78 'a vocabulary-only file is refused with exit 78' '
 	echo "{\"text\":\"a\"}" | rag-embed --model "$FIXTURES/vocab/ggml-vocab-bert-bge.gguf"
