@@ -273,27 +273,49 @@ Test(cuda_ops, gemm_h_half_output_and_bias)
 	rag_cuda_blas_free(h);
 }
 
-/* layernorm_h: the float32 result as rag_cuda_layernorm's, the half copy its exact rounding;
- * gelu_h: rag_gelu of the half inputs, rounded to half. */
-Test(cuda_ops, layernorm_h_and_gelu_h)
+/* layernorm_h: the float32 result as rag_cuda_layernorm's, the half copy its
+ * exact rounding; rows up to 1024 take the register kernel, longer the general one. */
+static void layernorm_h_case(int64_t rows, int64_t n)
 {
-	int64_t rows = 37, n = 768;
-	size_t tot = (size_t)(rows * n), ng = 100002;
+	size_t tot = (size_t)(rows * n);
 	float *x = rnd(tot, 4.0f), *r = rnd(tot, 2.0f), *g = rnd((size_t)n, 1.0f), *b = rnd((size_t)n, 0.5f);
-	float *cpu = malloc(tot * 4), *gpu = malloc(tot * 4), *gx = rnd(ng, 8.0f), *gc = malloc(ng * 4);
-	uint16_t *y16 = malloc(tot * 2), *h16 = malloc(ng * 2), *hg = malloc(ng * 2);
+	float *cpu = malloc(tot * 4), *gpu = malloc(tot * 4);
+	uint16_t *y16 = malloc(tot * 2);
 	float *dx = dput(x, tot * 4), *dr = dput(r, tot * 4), *dg = dput(g, (size_t)n * 4), *db = dput(b, (size_t)n * 4);
 	float *dy = dput(NULL, tot * 4);
-	uint16_t *dy16 = dput(NULL, tot * 2), *dh;
+	uint16_t *dy16 = dput(NULL, tot * 2);
 
+	for (int v = 0; v < 2; v++) {
+		rag_layernorm(cpu, x, v ? r : NULL, g, b, rows, n, 1e-12f);
+		cr_assert_eq(rag_cuda_layernorm_h(dy, dy16, dx, v ? dr : NULL, dg, db, rows, n, 1e-12f, NULL), 0, "%s",
+			     rag_cuda_last_error());
+		dget(gpu, dy, tot * 4, "layernorm_h");
+		dget(y16, dy16, tot * 2, "layernorm_h half");
+		cr_expect_leq(nerr(gpu, cpu, tot), 2e-6, "layernorm_h n %lld error %g", (long long)n, nerr(gpu, cpu, tot));
+		for (size_t i = 0; i < tot; i++)
+			cr_assert_eq(y16[i], rag_f32_to_f16(gpu[i]), "layernorm_h n %lld: half copy of element %zu",
+				     (long long)n, i);
+	}
+	/* in place on the residual, as the encoder calls it */
 	rag_layernorm(cpu, x, r, g, b, rows, n, 1e-12f);
-	cr_assert_eq(rag_cuda_layernorm_h(dy, dy16, dx, dr, dg, db, rows, n, 1e-12f, NULL), 0, "%s", rag_cuda_last_error());
-	dget(gpu, dy, tot * 4, "layernorm_h");
-	dget(y16, dy16, tot * 2, "layernorm_h half");
-	cr_expect_leq(nerr(gpu, cpu, tot), 2e-6, "layernorm_h error %g", nerr(gpu, cpu, tot));
-	for (size_t i = 0; i < tot; i++)
-		cr_assert_eq(y16[i], rag_f32_to_f16(gpu[i]), "layernorm_h half copy of element %zu", i);
+	cr_assert_eq(rag_cuda_layernorm_h(dr, dy16, dx, dr, dg, db, rows, n, 1e-12f, NULL), 0);
+	dget(gpu, dr, tot * 4, "layernorm_h in place");
+	cr_expect_leq(nerr(gpu, cpu, tot), 2e-6, "layernorm_h in place, n %lld", (long long)n);
+	dfree(dx); dfree(dr); dfree(dg); dfree(db); dfree(dy); dfree(dy16);
+	free(x); free(r); free(g); free(b); free(cpu); free(gpu); free(y16);
+}
 
+/* gelu_h: rag_gelu of the half inputs, rounded to half. */
+Test(cuda_ops, layernorm_h_and_gelu_h)
+{
+	size_t ng = 100002;
+	float *gx = rnd(ng, 8.0f), *gc = malloc(ng * 4);
+	uint16_t *h16 = malloc(ng * 2), *hg = malloc(ng * 2), *dh;
+
+	layernorm_h_case(37, 384);
+	layernorm_h_case(37, 768);
+	layernorm_h_case(5, 1000);
+	layernorm_h_case(9, 2000);
 	gx[0] = 0.0f; gx[1] = -30.0f; gx[2] = 30.0f; gx[3] = 6e-8f;
 	for (size_t i = 0; i < ng; i++)
 		gx[i] = rag_f16_to_f32(h16[i] = rag_f32_to_f16(gx[i]));
@@ -308,8 +330,8 @@ Test(cuda_ops, layernorm_h_and_gelu_h)
 	/* rounding to half: 2^-11 relative; 1 + |y| as the scale, since erf's tail cancels */
 	cr_expect_leq(nerr(gx, gc, ng), 1e-3, "gelu_h error %g", nerr(gx, gc, ng));
 	cr_expect_neq(rag_cuda_gelu_h(dh, dh, 3, NULL), 0, "odd n refused");
-	dfree(dx); dfree(dr); dfree(dg); dfree(db); dfree(dy); dfree(dy16); dfree(dh);
-	free(x); free(r); free(g); free(b); free(cpu); free(gpu); free(gx); free(gc); free(y16); free(h16); free(hg);
+	dfree(dh);
+	free(gx); free(gc); free(h16); free(hg);
 }
 
 Test(cuda_ops, weight_f16_from_q8_0_matches_cpu_dequant)
