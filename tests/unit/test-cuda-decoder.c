@@ -240,7 +240,12 @@ Test(cuda_decoder, attn_decode_chunks_gqa)
 			     rag_cuda_last_error());
 		dget(gpu, dout, qn * 4, "attn_decode");
 		cr_expect_leq(nerr(gpu, cpu, qn), 1e-5, "attn_decode config %zu: error %g", ci, nerr(gpu, cpu, qn));
-		dget(gpu, ds, 4, "attn_decode scratch guard");
+		{
+			size_t sb = rag_cuda_attn_decode_scratch(nk, nh, hd);
+			void *sh = malloc(sb);
+			dget(sh, ds, sb, "attn_decode scratch guard");   /* the whole scratch, then its guard bands */
+			free(sh);
+		}
 		dfree(dq); dfree(dk); dfree(dv); dfree(dout); dfree(ds);
 		free(q); free(k); free(v); free(cpu); free(gpu);
 	}
@@ -408,11 +413,15 @@ static double margin(const float *v, int64_t n)
 
 /*
  * Every golden position through prefill (all logits) on the GPU: the largest
- * top-5 logit error and top-1 agreement where the margin exceeds 0.05; then
+ * top-5 logit error and top-1 agreement where the margin exceeds 0.05 (the
+ * README's GPU tolerance, for fp16/bf16 weights; Q8_0 weights move the logits
+ * themselves by about 0.1, on the CPU too, so there a top-1 may differ only
+ * where the margin is within twice the largest logit error, as test-decoder's
+ * Q8_0 case); then
  * greedy continuation on the GPU (decode path) against the CPU decoder's,
  * a divergence accepted only where the CPU's own margin is below 0.05.
  */
-static void run_golden(const char *file, double max_logit_err)
+static void run_golden(const char *file, double max_logit_err, int quantized)
 {
 	struct rag_gguf *g, *gc;
 	struct rag_decoder *d, *dc;
@@ -421,7 +430,7 @@ static void run_golden(const char *file, double max_logit_err)
 	struct rag_arena ga;
 	struct rag_json *golden;
 	const struct rag_json *rows;
-	double max_err = 0.0;
+	double max_err = 0.0, max_div_margin = 0.0;
 	int checked = 0, agree = 0, greedy_same = 0, greedy_ok = 0;
 
 	rag_buf_init(&gb);
@@ -457,8 +466,11 @@ static void run_golden(const char *file, double max_logit_err)
 				max_err = fmax(max_err, fabs(lg[id] - ref));
 			}
 			if (mar->u.arr.items[i].u.num > 0.05) {
+				int same_top = argmax(lg, nv) == (int)t5i->u.arr.items[i].u.arr.items[0].u.num;
 				checked++;
-				agree += argmax(lg, nv) == (int)t5i->u.arr.items[i].u.arr.items[0].u.num;
+				agree += same_top;
+				if (!same_top)
+					max_div_margin = fmax(max_div_margin, mar->u.arr.items[i].u.num);
 			}
 		}
 		/* greedy: GPU decode steps against CPU decode steps */
@@ -487,9 +499,13 @@ static void run_golden(const char *file, double max_logit_err)
 	}
 	fprintf(stderr,
 		"GPU decoder %s: max |top-5 logit err| %.3g; top-1 agrees at %d/%d positions with margin > 0.05; "
-		"greedy identical to the CPU in %d/%zu rows (%d acceptable)\n",
-		file, max_err, agree, checked, greedy_same, rows->u.arr.n, greedy_ok);
-	cr_expect_eq(agree, checked, "%s: top-1 differs where the margin exceeds 0.05", file);
+		"greedy identical to the CPU in %d/%zu rows (%d acceptable); largest margin of a differing top-1 %.3g\n",
+		file, max_err, agree, checked, greedy_same, rows->u.arr.n, greedy_ok, max_div_margin);
+	if (quantized)
+		cr_expect_leq(max_div_margin, 2 * max_err, "%s: top-1 differs at margin %g, beyond twice the logit error",
+			      file, max_div_margin);
+	else
+		cr_expect_eq(agree, checked, "%s: top-1 differs where the margin exceeds 0.05", file);
 	cr_expect_leq(max_err, max_logit_err, "%s: logit error %g", file, max_err);
 	cr_expect_eq(greedy_ok, (int)rows->u.arr.n, "%s: greedy diverges from the CPU at a clear margin", file);
 	rag_decoder_free(d);
@@ -503,9 +519,9 @@ static void run_golden(const char *file, double max_logit_err)
 /* Bounds: fp16 activations on top of each file's own weight error (the CPU
  * measures 1e-3 for F16, ~0.1 for Q8_0); these are guards against gross
  * errors, the README's GPU criterion is the top-1 agreement. */
-Test(cuda_decoder, golden_f16) { run_golden("tiny-qwen2-f16.gguf", 0.05); }
-Test(cuda_decoder, golden_bf16) { run_golden("tiny-qwen2-bf16.gguf", 0.15); }
-Test(cuda_decoder, golden_q8_0) { run_golden("tiny-qwen2-q8_0.gguf", 0.3); }
+Test(cuda_decoder, golden_f16) { run_golden("tiny-qwen2-f16.gguf", 0.05, 0); }
+Test(cuda_decoder, golden_bf16) { run_golden("tiny-qwen2-bf16.gguf", 0.15, 0); }
+Test(cuda_decoder, golden_q8_0) { run_golden("tiny-qwen2-q8_0.gguf", 0.3, 1); }
 
 /* On the GPU too: prefill equals single steps, trim + re-eval, hidden states
  * against the CPU, and the bad-input paths keep the cache usable. */
