@@ -28,8 +28,10 @@ static const char usage[] =
 	"      --depth N        hits per leg before fusion (default max(k, 100))\n"
 	"      --ann            dense leg through the index's HNSW graph (exact without one)\n"
 	"      --ef-search N    HNSW search breadth (default: the graph's, 64)\n"
-	"      --k1 X           BM25 k1 (default 1.2)\n"
-	"      --b X            BM25 b (default 0.75)\n"
+	"      --k1 X           BM25 k1 (default 1.5)\n"
+	"      --b X            BM25 b, every field (default 0.75)\n"
+	"      --title-weight W BM25F weight of the title field (default 2)\n"
+	"      --text-weight W  BM25F weight of the text field (default 1)\n"
 	"      --filter EXPR    metadata predicate, e.g. 'lang = \"en\" AND year >= 2020'\n"
 	"      --acl-from FIELD query field holding the principals (default principals)\n"
 	"      --exclude-self   never return the chunk whose id equals the query's qid\n"
@@ -47,6 +49,7 @@ static const char usage[] =
 
 enum {
 	OPT_MODE = RAG_OPT_FIRST_PROGRAM, OPT_FUSION, OPT_RRF_K, OPT_WB, OPT_WD, OPT_DEPTH, OPT_K1, OPT_B,
+	OPT_WTITLE, OPT_WTEXT,
 	OPT_FILTER, OPT_ACL_FROM, OPT_EXCLUDE_SELF, OPT_FORMAT, OPT_RUN_TAG, OPT_ANN, OPT_EF, OPT_HYBRID,
 };
 
@@ -62,6 +65,8 @@ static const struct option longopts[] = {
 	{ "ef-search", required_argument, NULL, OPT_EF },
 	{ "k1", required_argument, NULL, OPT_K1 },
 	{ "b", required_argument, NULL, OPT_B },
+	{ "title-weight", required_argument, NULL, OPT_WTITLE },
+	{ "text-weight", required_argument, NULL, OPT_WTEXT },
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "acl-from", required_argument, NULL, OPT_ACL_FROM },
 	{ "exclude-self", no_argument, NULL, OPT_EXCLUDE_SELF },
@@ -352,6 +357,8 @@ int main(int argc, char **argv)
 		case OPT_WD:
 		case OPT_K1:
 		case OPT_B:
+		case OPT_WTITLE:
+		case OPT_WTEXT:
 			if (rag_parse_double(optarg, 0, ch == OPT_B ? 1 : 1e9, &d, "option", &err)) {
 				rc = cli_usage("%s", err.msg);
 				goto out;
@@ -360,6 +367,8 @@ int main(int argc, char **argv)
 			else if (ch == OPT_WB) c.so.w_bm25 = d;
 			else if (ch == OPT_WD) c.so.w_dense = d;
 			else if (ch == OPT_K1) c.so.bm25.k1 = d;
+			else if (ch == OPT_WTITLE) c.so.bm25.w_title = d;
+			else if (ch == OPT_WTEXT) c.so.bm25.w_text = d;
 			else c.so.bm25.b = d;
 			break;
 		case OPT_FILTER:
@@ -402,6 +411,10 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		rc = cli_usage("missing INDEX");
+		goto out;
+	}
+	if (c.so.bm25.w_title <= 0 && c.so.bm25.w_text <= 0) {
+		rc = cli_usage("--title-weight and --text-weight cannot both be 0");
 		goto out;
 	}
 	rag_set_threads(o.threads);

@@ -15,8 +15,7 @@ void rag_search_opts_init(struct rag_search_opts *o)
 	o->w_bm25 = 1;
 	o->w_dense = 1;
 	o->k = 10;
-	o->bm25.k1 = RAG_BM25_K1;
-	o->bm25.b = RAG_BM25_B;
+	rag_bm25_params_init(&o->bm25);
 	o->check_acl = 1;
 }
 
