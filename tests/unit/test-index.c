@@ -417,6 +417,87 @@ Test(index, bm25f_field_weights, .init = mkscratch, .fini = rmscratch)
 	rag_index_close(ix);
 }
 
+/* rag_search_batch gives exactly what rag_search gives query by query (mixed modes, shards, ACL, exclusion). */
+Test(index, search_batch_matches_one_at_a_time, .init = mkscratch, .fini = rmscratch)
+{
+	enum { NQ = 24, K = 5, DIM = 6 };
+	char path[2][128], rec[512];
+	struct rag_index *ix[2];
+	struct rag_index_writer *w;
+	struct rag_error err;
+	struct rag_search_opts o;
+	struct rag_search_query q[NQ];
+	struct rag_result res1[K], resb[NQ * K];
+	size_t nb[NQ], n1, i, j, s;
+	enum rag_search_mode modes[NQ], mode1;
+	float qv[NQ][DIM];
+	static const char *const princ[] = { "g" };
+	char qid[NQ][8];
+	unsigned seed = 3;
+
+	for (s = 0; s < 2; s++) {
+		snprintf(path[s], sizeof path[s], "%s/b%zu.rag", tmpdir, s);
+		cr_assert_eq(rag_index_writer_open(path[s], NULL, &w, &err), RAG_OK, "%s", err.msg);
+		for (i = 0; i < 60; i++) {
+			int n = snprintf(rec, sizeof rec, "{\"id\":\"c%zu_%zu\",\"text\":\"w%zu common w%zu\"%s,\"embedding\":[",
+					 s, i, i % 7, i % 4, i % 5 == 0 ? ",\"acl\":[\"g\"]" : "");
+			for (j = 0; j < DIM; j++)
+				n += snprintf(rec + n, sizeof rec - (size_t)n, "%s%.3f", j ? "," : "",
+					      (double)(rand_r(&seed) % 2001) / 1000.0 - 1.0);
+			snprintf(rec + n, sizeof rec - (size_t)n, "]}");
+			cr_assert_eq(upsert_str(w, rec, &err), RAG_OK, "%s", err.msg);
+		}
+		cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+		rag_index_writer_free(w);
+		cr_assert_eq(rag_index_open(path[s], &ix[s], &err), RAG_OK, "%s", err.msg);
+	}
+	rag_search_opts_init(&o);
+	o.k = K;
+	for (i = 0; i < NQ; i++) {
+		memset(&q[i], 0, sizeof q[i]);
+		for (j = 0; j < DIM; j++)
+			qv[i][j] = (float)(rand_r(&seed) % 2001) / 1000.0f - 1.0f;
+		if (i % 3 != 1) {       /* dense, and hybrid every third */
+			q[i].vec = qv[i];
+			q[i].dim = DIM;
+		}
+		if (i % 3 != 0) {
+			q[i].text = "w3 common";
+			q[i].len = 9;
+		}
+		if (i % 4 == 0) {
+			q[i].principals = princ;
+			q[i].n_principals = 1;
+		}
+		if (i % 5 == 0) {       /* exclude a chunk that is likely a hit */
+			snprintf(qid[i], sizeof qid[i], "c0_%zu", i);
+			q[i].exclude_id = qid[i];
+			q[i].exclude_len = strlen(qid[i]);
+		}
+	}
+	cr_assert_eq(rag_search_batch(ix, 2, &o, q, NQ, resb, nb, modes, &err), RAG_OK, "%s", err.msg);
+	for (i = 0; i < NQ; i++) {
+		cr_assert_eq(rag_search(ix, 2, &o, &q[i], res1, &n1, &mode1, &err), RAG_OK, "%s", err.msg);
+		cr_expect_eq(modes[i], mode1);
+		cr_assert_eq(nb[i], n1, "query %zu: %zu hits batched, %zu alone", i, nb[i], n1);
+		cr_expect_eq(n1, (size_t)K);
+		for (j = 0; j < n1; j++) {
+			const struct rag_result *a = &resb[i * K + j], *b = &res1[j];
+			cr_expect(a->shard == b->shard && a->key == b->key && a->score == b->score &&
+				  a->dense_rank == b->dense_rank && a->bm25_rank == b->bm25_rank &&
+				  a->dense_score == b->dense_score && a->fused_rank == b->fused_rank,
+				  "query %zu hit %zu differs", i, j);
+		}
+	}
+	/* a query of the wrong dimension fails the batch as a whole, before anything ran */
+	q[7].dim = DIM - 1;
+	q[7].vec = qv[7];
+	cr_expect_eq(rag_search_batch(ix, 2, &o, q, NQ, resb, nb, modes, &err), RAG_EDATA);
+	cr_expect(strstr(err.msg, "dimensions") != NULL, "%s", err.msg);
+	rag_index_close(ix[0]);
+	rag_index_close(ix[1]);
+}
+
 Test(index, writer_reader_cycle, .init = mkscratch, .fini = rmscratch)
 {
 	char path[128];
