@@ -154,7 +154,7 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const uint8_t *al
 		  struct rag_error *err)
 {
 	struct cur *c;
-	double *cum;
+	float *cum;
 	float *acc;
 	uint8_t *hit;
 	size_t i, e, nh = 0;
@@ -181,7 +181,7 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const uint8_t *al
 	}
 	qsort(c, n_lists, sizeof *c, cmp_ub);
 	for (i = 0; i < n_lists; i++)
-		cum[i] = (i ? cum[i - 1] : 0) + c[i].ub;
+		cum[i] = (i ? cum[i - 1] : 0) + c[i].ub;  /* ub has slack for float sums */
 	e = 0;  /* lists [0, e) are non-essential */
 	while (e < n_lists) {
 		uint32_t lo = UINT32_MAX, hi, d;
@@ -229,16 +229,33 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const uint8_t *al
 				if (c[j - 1].pos < l->n && l->docs[c[j - 1].pos] == d)
 					sc += l->weight * l->imp[c[j - 1].pos];
 			}
-			if (j > 0 || sc <= 0)
-				continue;  /* cannot enter the top k; or matched only in a field of weight 0 */
+			/* cannot enter the top k (docs come in ascending order, so a tie with
+			 * the k-th loses); or matched only in a field of weight 0 */
+			if (j > 0 || sc <= 0 || (nh == k && sc <= theta))
+				continue;
 			rag_topk_push(out, &nh, k, d, sc);
 			if (nh == k)
 				theta = out[0].score;
 			if (d == UINT32_MAX)
 				break;
 		}
-		while (nh == k && e < n_lists && cum[e] <= theta)
+		/*
+		 * A list whose bound cannot lift a document into the top k becomes
+		 * non-essential (only probed) -- but only when that saves work: when
+		 * it has at least as many postings left as the essential lists after
+		 * it together.  Walking a list costs one add per posting, probing it
+		 * up to one search per candidate; on small collections with long
+		 * queries (ArguAna) probing dozens of lists for every candidate was
+		 * 1.9x slower than walking them (bench/results/retrieve.md).
+		 */
+		while (nh == k && e < n_lists && cum[e] <= theta) {
+			size_t rest = 0, m;
+			for (m = e + 1; m < n_lists; m++)
+				rest += c[m].l->n - c[m].pos;
+			if (c[e].l->n - c[e].pos < rest)
+				break;
 			e++;
+		}
 	}
 	rag_topk_sort(out, nh);
 	*n_out = nh;

@@ -1289,6 +1289,10 @@ struct rag_index {
 	int meta_loaded;
 	struct rag_arena arena;
 	const struct rag_json **meta, **acl;
+	/* chunk ids by key, loaded at once after ID_CACHE_AFTER single lookups */
+	size_t id_lookups;
+	size_t *id_off;             /* max_key + 1 offsets into id_blob; (size_t)-1: no chunk */
+	char *id_blob;
 	/* postings cache */
 	struct plist *cache;
 	size_t n_cache, cap_cache;
@@ -1443,6 +1447,8 @@ void rag_index_close(struct rag_index *ix)
 	rag_free(ix->xlen);
 	rag_free(ix->a_title);
 	rag_free(ix->a_text);
+	rag_free(ix->id_off);
+	rag_free(ix->id_blob);
 	rag_free(ix->meta);
 	rag_free(ix->acl);
 	rag_arena_free(&ix->arena);
@@ -1875,11 +1881,64 @@ int rag_index_ann(struct rag_index *ix, const float *q, uint32_t dim, const uint
 	return rc;
 }
 
+/* Output of many hits (a TREC run) names every hit by id: past this many
+ * single lookups, every id is read in one scan and kept. */
+#define ID_CACHE_AFTER 4096
+
+static int load_ids(struct rag_index *ix, struct rag_error *err)
+{
+	sqlite3_stmt *st;
+	struct rag_buf blob;
+	size_t nk = (size_t)ix->max_key + 1, i;
+	int rc;
+
+	if (!(ix->id_off = rag_malloc(nk * sizeof *ix->id_off)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	for (i = 0; i < nk; i++)
+		ix->id_off[i] = (size_t)-1;
+	if ((rc = prep(ix->db, "SELECT rowid, id FROM chunks", &st, ix->path, err))) {
+		rag_free(ix->id_off);
+		ix->id_off = NULL;
+		return rc;
+	}
+	rag_buf_init(&blob);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t k = sqlite3_column_int64(st, 0);
+		if (k < 0 || k >= ix->max_key)
+			continue;
+		ix->id_off[k] = blob.len;
+		rag_buf_add(&blob, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+		rag_buf_addc(&blob, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || rag_buf_failed(&blob)) {
+		rag_buf_free(&blob);
+		rag_free(ix->id_off);
+		ix->id_off = NULL;
+		return rc != SQLITE_DONE ? sq_fail(ix->db, rc, ix->path, "reading chunk ids", err)
+					 : rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	ix->id_blob = blob.data;  /* ownership moves from the buffer */
+	return RAG_OK;
+}
+
 int rag_index_chunk_id(struct rag_index *ix, int64_t key, struct rag_buf *id, struct rag_error *err)
 {
 	int rc;
 
 	rag_buf_reset(id);
+	if (!ix->id_off && ++ix->id_lookups > ID_CACHE_AFTER && (rc = load_ids(ix, err)))
+		return rc;
+	if (ix->id_off) {
+		const char *s;
+		if (key < 0 || key >= ix->max_key || ix->id_off[key] == (size_t)-1)
+			return rag_error_set(err, RAG_EMODEL, "'%s': chunk %lld missing", ix->path, (long long)key);
+		s = ix->id_blob + ix->id_off[key];
+		rag_buf_add(id, s, strlen(s));
+		rag_buf_addc(id, 0);
+		id->len--;
+		return rag_buf_failed(id) ? rag_error_set(err, RAG_EINTERNAL, "out of memory") : RAG_OK;
+	}
 	if (!ix->st_id && (rc = prep(ix->db, "SELECT id FROM chunks WHERE rowid = ?", &ix->st_id, ix->path, err)))
 		return rc;
 	sqlite3_reset(ix->st_id);

@@ -498,6 +498,48 @@ Test(index, search_batch_matches_one_at_a_time, .init = mkscratch, .fini = rmscr
 	rag_index_close(ix[1]);
 }
 
+/* Chunk ids: single lookups, then (past 4096) the cached table; the same answers either way. */
+Test(index, chunk_ids_cached, .init = mkscratch, .fini = rmscratch)
+{
+	char path[128], rec[128], want[32];
+	struct rag_index_writer *w;
+	struct rag_index *ix;
+	struct rag_error err;
+	struct rag_buf id;
+	size_t i;
+
+	snprintf(path, sizeof path, "%s/ids.rag", tmpdir);
+	cr_assert_eq(rag_index_writer_open(path, NULL, &w, &err), RAG_OK, "%s", err.msg);
+	for (i = 0; i < 30; i++) {
+		snprintf(rec, sizeof rec, "{\"id\":\"chunk-%zu\",\"text\":\"t\"}", i);
+		cr_assert_eq(upsert_str(w, rec, &err), RAG_OK, "%s", err.msg);
+	}
+	cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+	rag_index_writer_free(w);
+	cr_assert_eq(rag_index_writer_open(path, NULL, &w, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_index_writer_delete_id(w, "chunk-7", &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+	rag_index_writer_free(w);
+	cr_assert_eq(rag_index_open(path, &ix, &err), RAG_OK, "%s", err.msg);
+	rag_buf_init(&id);
+	for (i = 0; i < 6000; i++) {
+		int64_t key = 1 + (int64_t)(i % 30);  /* keys are rowids from 1 */
+		int rc = rag_index_chunk_id(ix, key, &id, &err);
+		if (key == 8) {
+			cr_assert_eq(rc, RAG_EMODEL, "lookup %zu of the deleted chunk", i);
+			continue;
+		}
+		cr_assert_eq(rc, RAG_OK, "lookup %zu: %s", i, err.msg);
+		snprintf(want, sizeof want, "chunk-%lld", (long long)key - 1);
+		cr_assert_str_eq(id.data, want, "lookup %zu", i);
+		cr_assert_eq(id.len, strlen(want));
+	}
+	cr_expect_eq(rag_index_chunk_id(ix, 31, &id, &err), RAG_EMODEL);
+	cr_expect_eq(rag_index_chunk_id(ix, -1, &id, &err), RAG_EMODEL);
+	rag_buf_free(&id);
+	rag_index_close(ix);
+}
+
 Test(index, writer_reader_cycle, .init = mkscratch, .fini = rmscratch)
 {
 	char path[128];
