@@ -1,6 +1,7 @@
 /* rag-retrieve: queries in, ranked hits out (BM25, dense, hybrid; filters and ACL). */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,48 @@ static void write_leg(struct rag_buf *b, struct rag_objw *w, const char *name, f
 	rag_objw_end(&l);
 }
 
+/* Append v as printf's "%.6f" would, without printf (a TREC run has 100 of them a query).
+ * float * 1e6 is exact in a double, and nearbyint rounds half to even as printf does. */
+static void add_fixed6(struct rag_buf *b, float v)
+{
+	double r = nearbyint((double)v * 1e6);
+	char tmp[32];
+	unsigned long long u, ip, fp;
+	int n = 0, i;
+
+	if (!(fabs(r) < 1e18)) {
+		rag_buf_printf(b, "%.6f", v);
+		return;
+	}
+	if (signbit(r))
+		rag_buf_addc(b, '-');
+	u = (unsigned long long)fabs(r);
+	ip = u / 1000000u;
+	fp = u % 1000000u;
+	for (i = 0; i < 6; i++, fp /= 10)
+		tmp[n++] = (char)('0' + fp % 10);
+	tmp[n++] = '.';
+	do {
+		tmp[n++] = (char)('0' + ip % 10);
+		ip /= 10;
+	} while (ip);
+	while (n > 0)
+		rag_buf_addc(b, tmp[--n]);
+}
+
+static void add_uint(struct rag_buf *b, size_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n > 0)
+		rag_buf_addc(b, tmp[--n]);
+}
+
 /* One hit in the chosen format, appended to c->out. */
 static int emit(struct ctx *c, const struct pq *p, const char *text, size_t text_len,
 		const struct rag_result *r, size_t rank, enum rag_search_mode mode, struct rag_error *err)
@@ -142,7 +185,17 @@ static int emit(struct ctx *c, const struct pq *p, const char *text, size_t text
 	if (c->fmt == FMT_TREC) {
 		if ((rc = rag_index_chunk_id(c->ix[r->shard], r->key, &c->id, err)))
 			return rc;
-		rag_buf_printf(b, "%s Q0 %s %zu %.6f %s\n", p->qid.data, c->id.data, rank, r->score, c->run_tag);
+		/* "%s Q0 %s %zu %.6f %s\n" */
+		rag_buf_add(b, p->qid.data, p->qid.len);
+		rag_buf_add(b, " Q0 ", 4);
+		rag_buf_add(b, c->id.data, c->id.len);
+		rag_buf_addc(b, ' ');
+		add_uint(b, rank);
+		rag_buf_addc(b, ' ');
+		add_fixed6(b, r->score);
+		rag_buf_addc(b, ' ');
+		rag_buf_adds(b, c->run_tag);
+		rag_buf_addc(b, '\n');
 		return RAG_OK;
 	}
 	if ((rc = rag_index_chunk(c->ix[r->shard], r->key, &c->id, &c->doc_id, &has_doc, &c->rec, err)))

@@ -56,6 +56,16 @@ test_expect_success '--skip-bad inside a batch: the bad lines skipped, the rest 
 	{ head -n 4 q.jsonl; sed -n 26,28p q.jsonl; } | rag-retrieve -q -k 2 --batch 1 s1.rag s2.rag >want &&
 	test_cmp want h
 '
+test_expect_success 'trec output: the same hits, scores printed with 6 decimals' '
+	rag-retrieve -q -k 5 --format trec --run-tag T s1.rag s2.rag <q.jsonl >run &&
+	rag-retrieve -q -k 5 s1.rag s2.rag <q.jsonl >hits &&
+	test $(wc -l <run) -eq 150 &&
+	jq -r "[.qid, .id, .rank, .score] | @tsv" hits >want &&
+	cut -d" " -f1,3,4 run | tr " " "\t" >got && cut -f1-3 want >want3 && test_cmp want3 got &&
+	# each score: 6 decimals, and within rounding of the hit record score
+	cut -f4 want | paste -d" " - run | awk "{ if (\$6 !~ /^-?[0-9]+\\.[0-9][0-9][0-9][0-9][0-9][0-9]\$/) exit 1;
+		d = \$1 - \$6; if (d < 0) d = -d; if (d > 5.01e-7) exit 1 }"
+'
 test_expect_code 74 'a full stdout is 74' 'rag-retrieve -k 2 s1.rag s2.rag <q.jsonl >/dev/full'
 test_expect_code 64 '--batch 0 is 64' 'rag-retrieve --batch 0 s1.rag <q.jsonl'
 test_done
