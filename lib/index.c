@@ -1289,7 +1289,7 @@ struct rag_index {
 	int meta_loaded;
 	struct rag_arena arena;
 	const struct rag_json **meta, **acl;
-	/* chunk ids by key, loaded at once after ID_CACHE_AFTER single lookups */
+	/* chunk ids by key, loaded at once after many single lookups (rag_index_chunk_id) */
 	size_t id_lookups;
 	size_t *id_off;             /* max_key + 1 offsets into id_blob; (size_t)-1: no chunk */
 	char *id_blob;
@@ -1881,9 +1881,10 @@ int rag_index_ann(struct rag_index *ix, const float *q, uint32_t dim, const uint
 	return rc;
 }
 
-/* Output of many hits (a TREC run) names every hit by id: past this many
- * single lookups, every id is read in one scan and kept. */
-#define ID_CACHE_AFTER 4096
+/* Output of many hits (a TREC run) names every hit by id: past
+ * max(256, chunks / 8) single lookups (an SQLite lookup costs about what
+ * reading 8 rows in one scan does), every id is read in one scan and kept. */
+#define ID_CACHE_MIN 256
 
 static int load_ids(struct rag_index *ix, struct rag_error *err)
 {
@@ -1927,7 +1928,8 @@ int rag_index_chunk_id(struct rag_index *ix, int64_t key, struct rag_buf *id, st
 	int rc;
 
 	rag_buf_reset(id);
-	if (!ix->id_off && ++ix->id_lookups > ID_CACHE_AFTER && (rc = load_ids(ix, err)))
+	if (!ix->id_off && ++ix->id_lookups > ID_CACHE_MIN && ix->id_lookups > ix->n_chunks / 8 &&
+	    (rc = load_ids(ix, err)))
 		return rc;
 	if (ix->id_off) {
 		const char *s;
