@@ -619,6 +619,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rag_set_threads(o.threads);
+	if (c.batch > 1 && c.batch * c.so.k > ((size_t)1 << 20))
+		c.batch = ((size_t)1 << 20) / c.so.k > 1 ? ((size_t)1 << 20) / c.so.k : 1;  /* bound the result buffer */
 	c.so.filter = filter;
 	c.n_ix = (size_t)(argc - optind);
 	if (!(c.ix = calloc(c.n_ix, sizeof *c.ix)) || !(c.res = calloc(c.batch * c.so.k, sizeof *c.res)) ||
