@@ -26,6 +26,6 @@ cc -O3 -march=native -std=gnu11 -I"$top/lib" -I"$top/kernels" -I"$build" \
 	-o "$work/ann-driver" "$top/bench/ann-driver.c" \
 	-L"$build/lib/.libs" -lrag -Wl,-rpath,"$build/lib/.libs" -lm
 
-python3 "$top/bench/ann.py" --driver "$work/ann-driver" --workdir "$work" --n "$n" \
+python3 -P "$top/bench/ann.py" --driver "$work/ann-driver" --workdir "$work" --n "$n" \
 	--threads "${ANN_THREADS:-2}" --ef "${ANN_EF:-10,20,40,80,160,320,640,1280}" \
 	--nq "${ANN_NQ:-500}" --embeddings "$emb" --scifact "$scifact" ${ANN_ARGS:-}
