@@ -227,15 +227,23 @@ def main():
         q.tofile(files["q"])
         gt.astype(np.int32).tofile(files["gt"])
         rows = []
+
+        def progress(start):
+            # each system's rows as soon as it finishes (a long run that is cut off keeps them)
+            for r in rows[start:]:
+                print(json.dumps(dict(r, dataset=title, n=a.n)), file=sys.stderr, flush=True)
+            return len(rows)
+        done = 0
         run_ragkit(a, files, rows)
+        done = progress(done)
         if "hnswlib" in peers:
             run_hnswlib(base, q, gt, a, rows)
+            done = progress(done)
         if "faiss" in peers:
             run_faiss(base, q, gt, a, rows)
+            done = progress(done)
         for f in files.values():
             os.unlink(f)
-        for r in rows:
-            print(json.dumps(r), file=sys.stderr)
         text += report(rows, a, title) + "\n"
     print(text)
     if a.out:

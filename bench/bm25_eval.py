@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bm25_eval.py: BM25 quality of rag-index/rag-retrieve on BEIR-style datasets (nDCG@10).
 
-Usage: bench/bm25_eval.py [--bin BUILD/cmd] [--datasets DIR] [--k1 X --b Y] [--stem porter|none]
+Usage: bench/bm25_eval.py [--bin BUILD/cmd] [--datasets DIR] [--k1 X --b Y]
+                          [--title-weight W --text-weight W] [--stem porter|none]
                           [NAME...]
 Indexes title + text of corpus.jsonl, runs queries.jsonl (top 100, the query's own id
 excluded for ArguAna), and scores nDCG@10 like trec_eval's ndcg_cut_10 (gains = qrels
@@ -45,6 +46,8 @@ def main():
     ap.add_argument("--datasets", default=os.path.join(top, "..", "shared", "datasets"))
     ap.add_argument("--k1", type=float, default=None)
     ap.add_argument("--b", type=float, default=None)
+    ap.add_argument("--title-weight", type=float, default=None)
+    ap.add_argument("--text-weight", type=float, default=None)
     ap.add_argument("--stem", default="porter")
     ap.add_argument("--stopwords", default="english")
     ap.add_argument("--keep", default=None, help="directory to keep indexes in (reused when present)")
@@ -77,6 +80,10 @@ def main():
             cmd += ["--k1", str(a.k1)]
         if a.b is not None:
             cmd += ["--b", str(a.b)]
+        if a.title_weight is not None:
+            cmd += ["--title-weight", str(a.title_weight)]
+        if a.text_weight is not None:
+            cmd += ["--text-weight", str(a.text_weight)]
         if name == "arguana":
             cmd.append("--exclude-self")
         t0 = time.time()
@@ -87,7 +94,7 @@ def main():
             qid, _, doc, rank, score, _ = line.split()
             run.setdefault(qid, []).append((doc, float(score)))
         nq = sum(1 for _ in open(queries))
-        print(f"{name}\tstem={a.stem}\tk1={a.k1}\tb={a.b}\tnDCG@10={ndcg10(run, qrels):.4f}\t"
+        print(f"{name}\tstem={a.stem}\tk1={a.k1}\tb={a.b}\twt={a.title_weight}\twx={a.text_weight}\tnDCG@10={ndcg10(run, qrels):.4f}\t"
               f"queries={nq}\tquery_s={t_query:.2f}\tqps={nq / t_query:.1f}\tindex_s={t_index:.1f}", flush=True)
 
 

@@ -1,4 +1,4 @@
-/* bm25.c: BM25 top-k with MaxScore pruning. */
+/* bm25.c: field-aware BM25 (BM25F) top-k with MaxScore pruning. */
 #include "bm25.h"
 
 #include <math.h>
@@ -11,15 +11,40 @@ double rag_bm25_idf(uint64_t n_docs, uint64_t df)
 	return log(1.0 + ((double)n_docs - (double)df + 0.5) / ((double)df + 0.5));
 }
 
-void rag_bm25_norms(const struct rag_bm25_params *p, const uint32_t *doclen, size_t n,
-		    double avgdl, float *norm)
+void rag_bm25_params_init(struct rag_bm25_params *p)
 {
+	p->k1 = RAG_BM25_K1;
+	p->b = RAG_BM25_B;
+	p->w_title = RAG_BM25_W_TITLE;
+	p->w_text = RAG_BM25_W_TEXT;
+}
+
+static double avg_nonempty(const uint32_t *len, size_t n)
+{
+	double sum = 0;
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++)
+		if (len[i]) {
+			sum += len[i];
+			m++;
+		}
+	return m ? sum / (double)m : 1.0;
+}
+
+void rag_bm25f_factors(const struct rag_bm25_params *p, const uint32_t *tlen, const uint32_t *xlen,
+		       size_t n, float *a_title, float *a_text)
+{
+	double at = avg_nonempty(tlen, n), ax = avg_nonempty(xlen, n);
 	size_t i;
 
-	if (avgdl <= 0)
-		avgdl = 1;
-	for (i = 0; i < n; i++)
-		norm[i] = (float)(p->k1 * (1.0 - p->b + p->b * (double)doclen[i] / avgdl));
+	for (i = 0; i < n; i++) {
+		double bt = 1.0 - p->b + p->b * (double)tlen[i] / at;
+		double bx = 1.0 - p->b + p->b * (double)xlen[i] / ax;
+		/* b = 1 and an empty field: no term can occur in it, any factor will do */
+		a_title[i] = (float)(bt > 0 ? p->w_title / bt : 0.0);
+		a_text[i] = (float)(bx > 0 ? p->w_text / bx : 0.0);
+	}
 }
 
 /* a is worse than b: lower score, or equal score and larger doc. */
@@ -114,26 +139,22 @@ static size_t seek(const struct rag_bm25_list *l, size_t pos, uint32_t d)
 	return lo;
 }
 
-float rag_bm25_max_tw(const struct rag_bm25_list *l, const float *norm)
+float rag_bm25_max_imp(const struct rag_bm25_list *l)
 {
 	float mx = 0;
 	size_t j;
 
-	for (j = 0; j < l->n; j++) {
-		float tf = (float)l->tfs[j];
-		float w = tf / (tf + norm[l->docs[j]]);
-		if (w > mx)
-			mx = w;
-	}
+	for (j = 0; j < l->n; j++)
+		if (l->imp[j] > mx)
+			mx = l->imp[j];
 	return mx;
 }
 
-int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm,
-		  const uint8_t *allowed, size_t k, struct rag_hit *out, size_t *n_out,
+int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const uint8_t *allowed, size_t k, struct rag_hit *out, size_t *n_out,
 		  struct rag_error *err)
 {
 	struct cur *c;
-	double *cum;
+	float *cum;
 	float *acc;
 	uint8_t *hit;
 	size_t i, e, nh = 0;
@@ -154,13 +175,13 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	for (i = 0; i < n_lists; i++) {
-		float mx = lists[i].max_tw >= 0 ? lists[i].max_tw : rag_bm25_max_tw(&lists[i], norm);
+		float mx = lists[i].max_imp >= 0 ? lists[i].max_imp : rag_bm25_max_imp(&lists[i]);
 		c[i].l = &lists[i];
 		c[i].ub = mx * lists[i].weight * 1.0001f + 1e-6f;
 	}
 	qsort(c, n_lists, sizeof *c, cmp_ub);
 	for (i = 0; i < n_lists; i++)
-		cum[i] = (i ? cum[i - 1] : 0) + c[i].ub;
+		cum[i] = (i ? cum[i - 1] : 0) + c[i].ub;  /* ub has slack for float sums */
 	e = 0;  /* lists [0, e) are non-essential */
 	while (e < n_lists) {
 		uint32_t lo = UINT32_MAX, hi, d;
@@ -183,8 +204,7 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm
 			float w = l->weight;
 			while (p < l->n && l->docs[p] < hi) {
 				uint32_t x = l->docs[p];
-				float tf = (float)l->tfs[p];
-				acc[x - lo] += w * (tf / (tf + norm[x]));
+				acc[x - lo] += w * l->imp[p];
 				hit[x - lo] = 1;
 				p++;
 			}
@@ -206,12 +226,12 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm
 					break;
 				l = c[j - 1].l;
 				c[j - 1].pos = seek(l, c[j - 1].pos, d);
-				if (c[j - 1].pos < l->n && l->docs[c[j - 1].pos] == d) {
-					float tf = (float)l->tfs[c[j - 1].pos];
-					sc += l->weight * (tf / (tf + norm[d]));
-				}
+				if (c[j - 1].pos < l->n && l->docs[c[j - 1].pos] == d)
+					sc += l->weight * l->imp[c[j - 1].pos];
 			}
-			if (j > 0)
+			/* cannot enter the top k (docs come in ascending order, so a tie with
+			 * the k-th loses); or matched only in a field of weight 0 */
+			if (j > 0 || sc <= 0 || (nh == k && sc <= theta))
 				continue;
 			rag_topk_push(out, &nh, k, d, sc);
 			if (nh == k)
@@ -219,8 +239,23 @@ int rag_bm25_topk(struct rag_bm25_list *lists, size_t n_lists, const float *norm
 			if (d == UINT32_MAX)
 				break;
 		}
-		while (nh == k && e < n_lists && cum[e] <= theta)
+		/*
+		 * A list whose bound cannot lift a document into the top k becomes
+		 * non-essential (only probed) -- but only when that saves work: when
+		 * it has at least as many postings left as the essential lists after
+		 * it together.  Walking a list costs one add per posting, probing it
+		 * up to one search per candidate; on small collections with long
+		 * queries (ArguAna) probing dozens of lists for every candidate was
+		 * 1.9x slower than walking them (bench/results/retrieve.md).
+		 */
+		while (nh == k && e < n_lists && cum[e] <= theta) {
+			size_t rest = 0, m;
+			for (m = e + 1; m < n_lists; m++)
+				rest += c[m].l->n - c[m].pos;
+			if (c[e].l->n - c[e].pos < rest)
+				break;
 			e++;
+		}
 	}
 	rag_topk_sort(out, nh);
 	*n_out = nh;

@@ -32,6 +32,9 @@ void rag_index_opts_init(struct rag_index_opts *o)
 	o->ann_ef_construction = 200;
 }
 
+#define RAG_STR_(x) #x
+#define RAG_STR(x) RAG_STR_(x)
+
 /* ---- SQLite helpers ------------------------------------------------------- */
 
 /* Map an SQLite failure to a status: full disk and I/O errors are 74, a file
@@ -259,7 +262,7 @@ static int open_db(const char *path, int create, sqlite3 **out, struct rag_error
 static const char schema[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"CREATE TABLE chunks(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT,"
-	" hash TEXT NOT NULL, len INTEGER NOT NULL, has_vec INTEGER NOT NULL, has_acl INTEGER NOT NULL,"
+	" hash TEXT NOT NULL, len INTEGER NOT NULL, tlen INTEGER NOT NULL, has_vec INTEGER NOT NULL, has_acl INTEGER NOT NULL,"
 	" record TEXT NOT NULL);"
 	"CREATE INDEX chunks_doc_id ON chunks(doc_id);"
 	"CREATE TABLE terms(tid INTEGER PRIMARY KEY, term TEXT UNIQUE NOT NULL, df INTEGER NOT NULL,"
@@ -355,28 +358,12 @@ static uint64_t fnv1a(const char *s, size_t n)
 	return h;
 }
 
-/* The text BM25 indexes: title, then text. */
-static void record_text(const struct rag_json *rec, struct rag_buf *b)
-{
-	size_t n;
-	const char *s;
-
-	rag_buf_reset(b);
-	if ((s = rag_json_get_str(rec, "title", &n))) {
-		rag_buf_add(b, s, n);
-		rag_buf_addc(b, '\n');
-	}
-	if ((s = rag_json_get_str(rec, "text", &n)))
-		rag_buf_add(b, s, n);
-	rag_buf_addc(b, 0);
-	b->len--;
-}
 
 /* ---- term accumulator (writer) ----------------------------------------------- */
 
 struct term_acc {
 	char *term;
-	uint32_t *docs, *tfs;
+	uint32_t *docs, *tfs, *ttfs;  /* tfs: in all fields; ttfs: in the title */
 	size_t n, cap;
 };
 
@@ -394,6 +381,7 @@ static void termmap_free(struct termmap *m)
 		rag_free(m->t[i].term);
 		rag_free(m->t[i].docs);
 		rag_free(m->t[i].tfs);
+		rag_free(m->t[i].ttfs);
 	}
 	rag_free(m->t);
 	rag_free(m->slots);
@@ -468,7 +456,8 @@ struct rag_index_writer {
 	struct rag_buf text, rec, hash;
 	struct rag_arena arena;
 	int64_t cur_key;
-	uint32_t cur_len;
+	uint32_t cur_len, cur_tlen;  /* tokens in all fields, in the title */
+	int cur_title;               /* analyzing the title field */
 	char *new_vec;             /* the next generation's file, until committed */
 	char *new_ann;
 	int ann_rebuild;           /* build the graph from all vectors, not the old graph */
@@ -484,7 +473,7 @@ static int create_index(struct rag_index_writer *w, const struct rag_index_opts 
 	int rc;
 	if ((rc = exec(w->db, schema, w->path, err)) ||
 	    (rc = meta_set(w->db, w->path, "magic", RAG_INDEX_MAGIC, err)) ||
-	    (rc = meta_set(w->db, w->path, "format", "1", err)) ||
+	    (rc = meta_set(w->db, w->path, "format", RAG_STR(RAG_INDEX_FORMAT), err)) ||
 	    (rc = meta_set(w->db, w->path, "dim", "0", err)) ||
 	    (rc = meta_set(w->db, w->path, "metric", rag_vec_metric_name(o->metric), err)) ||
 	    (rc = meta_set(w->db, w->path, "storage", rag_vec_storage_name(o->storage), err)) ||
@@ -587,7 +576,7 @@ int rag_index_writer_open(const char *path, const struct rag_index_opts *o,
 	w->next_key = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
 	sqlite3_finalize(st);
 	if ((rc = prep(w->db, "SELECT rowid, hash, has_vec, record FROM chunks WHERE id = ?", &w->st_find, path, err)) ||
-	    (rc = prep(w->db, "INSERT INTO chunks(rowid, id, doc_id, hash, len, has_vec, has_acl, record) VALUES (?,?,?,?,?,?,?,?)",
+	    (rc = prep(w->db, "INSERT INTO chunks(rowid, id, doc_id, hash, len, tlen, has_vec, has_acl, record) VALUES (?,?,?,?,?,?,?,?,?)",
 		       &w->st_insert, path, err)) ||
 	    (rc = prep(w->db, "DELETE FROM chunks WHERE rowid = ?", &w->st_del, path, err)))
 		goto fail;
@@ -606,10 +595,12 @@ static int add_token(void *ctx, const char *tok, size_t n)
 	if (!t)
 		return RAG_EINTERNAL;
 	w->cur_len++;
+	w->cur_tlen += w->cur_title;
 	if (w->cur_key < 0)
 		return 0;  /* only marking terms of a removed chunk */
 	if (t->n && t->docs[t->n - 1] == (uint32_t)w->cur_key) {
 		t->tfs[t->n - 1]++;
+		t->ttfs[t->n - 1] += (uint32_t)w->cur_title;
 		return 0;
 	}
 	if (t->n == t->cap) {
@@ -621,12 +612,35 @@ static int add_token(void *ctx, const char *tok, size_t n)
 		if (!(f = rag_reallocarray(t->tfs, nc, 4)))
 			return RAG_EINTERNAL;
 		t->tfs = f;
+		if (!(f = rag_reallocarray(t->ttfs, nc, 4)))
+			return RAG_EINTERNAL;
+		t->ttfs = f;
 		t->cap = nc;
 	}
 	t->docs[t->n] = (uint32_t)w->cur_key;
 	t->tfs[t->n] = 1;
+	t->ttfs[t->n] = (uint32_t)w->cur_title;
 	t->n++;
 	return 0;
+}
+
+/* Analyze a record's BM25 fields, title then text, into the writer's postings
+ * for key (key < 0: only mark the terms, for a removed chunk). */
+static int analyze_record(struct rag_index_writer *w, const struct rag_json *rec, int64_t key)
+{
+	const char *s;
+	size_t n;
+
+	w->cur_key = key;
+	w->cur_len = 0;
+	w->cur_tlen = 0;
+	w->cur_title = 1;
+	if ((s = rag_json_get_str(rec, "title", &n)) && rag_analyze(&w->m.an, s, n, add_token, w))
+		return RAG_EINTERNAL;
+	w->cur_title = 0;
+	if ((s = rag_json_get_str(rec, "text", &n)) && rag_analyze(&w->m.an, s, n, add_token, w))
+		return RAG_EINTERNAL;
+	return RAG_OK;
 }
 
 /* Remove a stored chunk: note its key and terms (postings fixed at commit), delete the row. */
@@ -638,9 +652,7 @@ static int remove_key(struct rag_index_writer *w, int64_t key, int has_vec, cons
 
 	rag_arena_reset(&w->arena);
 	if (rag_json_parse(&w->arena, record, rlen, &rec, NULL) == RAG_OK && rec->type == RAG_JSON_OBJECT) {
-		record_text(rec, &w->text);
-		w->cur_key = -1;
-		if (rag_analyze(&w->m.an, w->text.data ? w->text.data : "", w->text.len, add_token, w))
+		if (analyze_record(w, rec, -1))
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	if (w->n_deleted == w->cap_deleted) {
@@ -781,10 +793,7 @@ int rag_index_writer_upsert(struct rag_index_writer *w, const struct rag_json *r
 	}
 	sqlite3_reset(w->st_find);
 	/* postings of the new text */
-	record_text(rec, &w->text);
-	w->cur_key = w->next_key;
-	w->cur_len = 0;
-	if (rag_analyze(&w->m.an, w->text.data ? w->text.data : "", w->text.len, add_token, w)) {
+	if (analyze_record(w, rec, w->next_key)) {
 		rag_free(own);
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
@@ -818,9 +827,10 @@ int rag_index_writer_upsert(struct rag_index_writer *w, const struct rag_json *r
 		sqlite3_bind_null(w->st_insert, 3);
 	sqlite3_bind_text(w->st_insert, 4, w->hash.data, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(w->st_insert, 5, w->cur_len);
-	sqlite3_bind_int(w->st_insert, 6, vec != NULL);
-	sqlite3_bind_int(w->st_insert, 7, acl != NULL);
-	sqlite3_bind_text(w->st_insert, 8, w->rec.data, (int)w->rec.len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(w->st_insert, 6, w->cur_tlen);
+	sqlite3_bind_int(w->st_insert, 7, vec != NULL);
+	sqlite3_bind_int(w->st_insert, 8, acl != NULL);
+	sqlite3_bind_text(w->st_insert, 9, w->rec.data, (int)w->rec.len, SQLITE_TRANSIENT);
 	rc = sqlite3_step(w->st_insert);
 	sqlite3_reset(w->st_insert);
 	if (rc != SQLITE_DONE)
@@ -952,6 +962,9 @@ static int is_deleted(const struct rag_index_writer *w, int64_t key)
 	return w->n_deleted && bsearch(&key, w->deleted, w->n_deleted, sizeof key, cmp_i64) != NULL;
 }
 
+/* A stored posting: little-endian uint32 rowid, tf (all fields), tf in the title. */
+#define POSTING_BYTES 12
+
 /* Merge each touched term's stored postings with this run's changes. */
 static int write_postings(struct rag_index_writer *w, struct rag_error *err)
 {
@@ -977,12 +990,12 @@ static int write_postings(struct rag_index_writer *w, struct rag_error *err)
 		if (rc == SQLITE_ROW) {
 			tid = sqlite3_column_int64(get, 0);
 			old = sqlite3_column_blob(get, 1);
-			nold = (size_t)sqlite3_column_bytes(get, 1) / 8;
+			nold = (size_t)sqlite3_column_bytes(get, 1) / POSTING_BYTES;
 		} else if (rc != SQLITE_DONE) {
 			rc = sq_fail(w->db, rc, w->path, "reading postings", err);
 			goto out;
 		}
-		need = 8 * (nold + t->n);
+		need = POSTING_BYTES * (nold + t->n);
 		if (need > cap) {
 			unsigned char *nb = rag_realloc(blob, need);
 			if (!nb) {
@@ -994,17 +1007,18 @@ static int write_postings(struct rag_index_writer *w, struct rag_error *err)
 		}
 		for (j = 0; j < nold; j++) {
 			uint32_t d;
-			memcpy(&d, old + 8 * j, 4);
+			memcpy(&d, old + POSTING_BYTES * j, 4);
 			if (is_deleted(w, d))
 				continue;
-			memcpy(blob + 8 * n, old + 8 * j, 8);
+			memcpy(blob + POSTING_BYTES * n, old + POSTING_BYTES * j, POSTING_BYTES);
 			n++;
 		}
 		for (j = 0; j < t->n; j++) {
 			if (is_deleted(w, t->docs[j]))
 				continue;  /* a chunk added and replaced again in this run */
-			memcpy(blob + 8 * n, &t->docs[j], 4);
-			memcpy(blob + 8 * n + 4, &t->tfs[j], 4);
+			memcpy(blob + POSTING_BYTES * n, &t->docs[j], 4);
+			memcpy(blob + POSTING_BYTES * n + 4, &t->tfs[j], 4);
+			memcpy(blob + POSTING_BYTES * n + 8, &t->ttfs[j], 4);
 			n++;
 		}
 		sqlite3_reset(get);
@@ -1017,14 +1031,14 @@ static int write_postings(struct rag_index_writer *w, struct rag_error *err)
 		} else if (tid >= 0) {
 			sqlite3_reset(upd);
 			sqlite3_bind_int64(upd, 1, (sqlite3_int64)n);
-			sqlite3_bind_blob(upd, 2, blob, (int)(8 * n), SQLITE_STATIC);
+			sqlite3_bind_blob(upd, 2, blob, (int)(POSTING_BYTES * n), SQLITE_STATIC);
 			sqlite3_bind_int64(upd, 3, tid);
 			rc = sqlite3_step(upd);
 		} else {
 			sqlite3_reset(ins);
 			sqlite3_bind_text(ins, 1, t->term, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(ins, 2, (sqlite3_int64)n);
-			sqlite3_bind_blob(ins, 3, blob, (int)(8 * n), SQLITE_STATIC);
+			sqlite3_bind_blob(ins, 3, blob, (int)(POSTING_BYTES * n), SQLITE_STATIC);
 			rc = sqlite3_step(ins);
 		}
 		if (rc != SQLITE_DONE) {
@@ -1248,9 +1262,11 @@ void rag_index_writer_free(struct rag_index_writer *w)
 
 struct plist {
 	char *term;
-	uint32_t *docs, *tfs;
+	uint32_t *docs, *tfs, *ttfs;  /* rowids; tf in all fields; tf in the title */
+	float *imp;         /* each posting's impact for the reader's current parameters */
 	size_t n;
-	float max_tw;       /* for the reader's current k1/b; < 0: not computed */
+	uint64_t imp_gen;   /* the parameter generation imp belongs to (0: none) */
+	float max_imp;
 };
 
 struct rag_index {
@@ -1259,10 +1275,11 @@ struct rag_index {
 	struct ixmeta m;
 	uint64_t n_chunks, n_acl;  /* chunks, and those with an acl */
 	int64_t max_key;           /* exclusive */
-	uint32_t *doclen;          /* by key */
+	uint32_t *doclen, *tlen, *xlen;  /* by key: tokens in all fields, the title, the text */
 	double avgdl;
-	float *norm;
-	double norm_k1, norm_b;
+	float *a_title, *a_text;   /* BM25F per-document field factors for bm25_p */
+	struct rag_bm25_params bm25_p;
+	uint64_t bm25_gen;         /* bumped when bm25_p changes (0: factors not computed) */
 	struct rag_vecfile *vf;
 	struct rag_hnsw *ann;
 	struct rag_gpu_dense *gpu;  /* exact dense search on the GPU (search_cuda.c) */
@@ -1272,6 +1289,10 @@ struct rag_index {
 	int meta_loaded;
 	struct rag_arena arena;
 	const struct rag_json **meta, **acl;
+	/* chunk ids by key, loaded at once after many single lookups (rag_index_chunk_id) */
+	size_t id_lookups;
+	size_t *id_off;             /* max_key + 1 offsets into id_blob; (size_t)-1: no chunk */
+	char *id_blob;
 	/* postings cache */
 	struct plist *cache;
 	size_t n_cache, cap_cache;
@@ -1304,17 +1325,27 @@ static int reader_load(struct rag_index *ix, struct rag_error *err)
 	ix->n_chunks = (uint64_t)sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	rag_free(ix->doclen);
-	if (!(ix->doclen = rag_calloc((size_t)ix->max_key, sizeof *ix->doclen)))
+	rag_free(ix->tlen);
+	rag_free(ix->xlen);
+	ix->tlen = rag_calloc((size_t)ix->max_key, sizeof *ix->tlen);
+	ix->xlen = rag_calloc((size_t)ix->max_key, sizeof *ix->xlen);
+	if (!(ix->doclen = rag_calloc((size_t)ix->max_key, sizeof *ix->doclen)) || !ix->tlen || !ix->xlen)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if ((rc = prep(ix->db, "SELECT rowid, len, has_acl FROM chunks", &st, ix->path, err)))
+	if ((rc = prep(ix->db, "SELECT rowid, len, tlen, has_acl FROM chunks", &st, ix->path, err)))
 		return rc;
 	ix->n_acl = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t k = sqlite3_column_int64(st, 0);
 		uint32_t l = (uint32_t)sqlite3_column_int64(st, 1);
-		ix->n_acl += sqlite3_column_int(st, 2) != 0;
-		if (k >= 0 && k < ix->max_key)
+		uint32_t tl = (uint32_t)sqlite3_column_int64(st, 2);
+		ix->n_acl += sqlite3_column_int(st, 3) != 0;
+		if (tl > l)
+			tl = l;
+		if (k >= 0 && k < ix->max_key) {
 			ix->doclen[k] = l;
+			ix->tlen[k] = tl;
+			ix->xlen[k] = l - tl;
+		}
 		total += l;
 	}
 	sqlite3_finalize(st);
@@ -1412,7 +1443,12 @@ void rag_index_close(struct rag_index *ix)
 	rag_gpu_dense_free(ix->gpu);
 	rag_hnsw_free(ix->ann);
 	rag_free(ix->doclen);
-	rag_free(ix->norm);
+	rag_free(ix->tlen);
+	rag_free(ix->xlen);
+	rag_free(ix->a_title);
+	rag_free(ix->a_text);
+	rag_free(ix->id_off);
+	rag_free(ix->id_blob);
 	rag_free(ix->meta);
 	rag_free(ix->acl);
 	rag_arena_free(&ix->arena);
@@ -1420,6 +1456,8 @@ void rag_index_close(struct rag_index *ix)
 		rag_free(ix->cache[i].term);
 		rag_free(ix->cache[i].docs);
 		rag_free(ix->cache[i].tfs);
+		rag_free(ix->cache[i].ttfs);
+		rag_free(ix->cache[i].imp);
 	}
 	rag_free(ix->cache);
 	rag_free(ix->cslots);
@@ -1545,6 +1583,16 @@ static int add_qterm(void *ctx, const char *tok, size_t n)
 	return 0;
 }
 
+static void plist_release(struct plist *p)
+{
+	rag_free(p->term);
+	rag_free(p->docs);
+	rag_free(p->tfs);
+	rag_free(p->ttfs);
+	rag_free(p->imp);
+	memset(p, 0, sizeof *p);
+}
+
 /* The posting list of term (cached for the reader's life); NULL list when absent. */
 static int get_postings(struct rag_index *ix, const char *term, const struct plist **out, struct rag_error *err)
 {
@@ -1587,7 +1635,7 @@ static int get_postings(struct rag_index *ix, const char *term, const struct pli
 	}
 	p = &ix->cache[ix->n_cache];
 	memset(p, 0, sizeof *p);
-	p->max_tw = -1;
+	p->max_imp = -1;
 	if (!(p->term = rag_strdup(term)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	sqlite3_reset(ix->st_term);
@@ -1595,26 +1643,30 @@ static int get_postings(struct rag_index *ix, const char *term, const struct pli
 	rc = sqlite3_step(ix->st_term);
 	if (rc == SQLITE_ROW) {
 		const unsigned char *b = sqlite3_column_blob(ix->st_term, 1);
-		size_t n = (size_t)sqlite3_column_bytes(ix->st_term, 1) / 8;
+		size_t nb = (size_t)sqlite3_column_bytes(ix->st_term, 1), n = nb / POSTING_BYTES;
 		p->docs = rag_malloc((n ? n : 1) * 4);
 		p->tfs = rag_malloc((n ? n : 1) * 4);
-		if (!p->docs || !p->tfs) {
+		p->ttfs = rag_malloc((n ? n : 1) * 4);
+		p->imp = rag_malloc((n ? n : 1) * sizeof *p->imp);
+		if (!p->docs || !p->tfs || !p->ttfs || !p->imp) {
 			sqlite3_reset(ix->st_term);
-			rag_free(p->term);
-			rag_free(p->docs);
-			rag_free(p->tfs);
+			plist_release(p);
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 		}
 		for (j = 0; j < n; j++) {
-			memcpy(&p->docs[j], b + 8 * j, 4);
-			memcpy(&p->tfs[j], b + 8 * j + 4, 4);
-			if (p->docs[j] >= ix->max_key) {
+			memcpy(&p->docs[j], b + POSTING_BYTES * j, 4);
+			memcpy(&p->tfs[j], b + POSTING_BYTES * j + 4, 4);
+			memcpy(&p->ttfs[j], b + POSTING_BYTES * j + 8, 4);
+			if (p->docs[j] >= ix->max_key || p->ttfs[j] > p->tfs[j] || (j && p->docs[j] <= p->docs[j - 1])) {
 				sqlite3_reset(ix->st_term);
-				rag_free(p->term);
-				rag_free(p->docs);
-				rag_free(p->tfs);
+				plist_release(p);
 				return rag_error_set(err, RAG_EMODEL, "'%s': corrupted postings for '%s'", ix->path, term);
 			}
+		}
+		if (nb % POSTING_BYTES) {
+			sqlite3_reset(ix->st_term);
+			plist_release(p);
+			return rag_error_set(err, RAG_EMODEL, "'%s': corrupted postings for '%s'", ix->path, term);
 		}
 		p->n = n;
 	} else if (rc != SQLITE_DONE) {
@@ -1639,15 +1691,22 @@ int rag_index_bm25(struct rag_index *ix, const char *text, size_t len,
 	int rc = RAG_OK;
 
 	*n_out = 0;
-	if (!ix->norm || ix->norm_k1 != p->k1 || ix->norm_b != p->b) {
-		rag_free(ix->norm);
-		if (!(ix->norm = rag_malloc(((size_t)ix->max_key + 1) * sizeof *ix->norm)))
+	if (!ix->a_title || ix->bm25_p.k1 != p->k1 || ix->bm25_p.b != p->b ||
+	    ix->bm25_p.w_title != p->w_title || ix->bm25_p.w_text != p->w_text) {
+		size_t nk = (size_t)ix->max_key + 1;
+		ix->bm25_gen++;  /* never reused: cached impacts of other parameters go stale */
+		rag_free(ix->a_title);
+		rag_free(ix->a_text);
+		ix->a_title = rag_calloc(nk, sizeof *ix->a_title);
+		ix->a_text = rag_calloc(nk, sizeof *ix->a_text);
+		if (!ix->a_title || !ix->a_text) {
+			rag_free(ix->a_title);
+			rag_free(ix->a_text);
+			ix->a_title = ix->a_text = NULL;
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-		rag_bm25_norms(p, ix->doclen, (size_t)ix->max_key, ix->avgdl, ix->norm);
-		ix->norm_k1 = p->k1;
-		ix->norm_b = p->b;
-		for (i = 0; i < ix->n_cache; i++)
-			ix->cache[i].max_tw = -1;
+		}
+		rag_bm25f_factors(p, ix->tlen, ix->xlen, (size_t)ix->max_key, ix->a_title, ix->a_text);
+		ix->bm25_p = *p;
 	}
 	if (rag_analyze(&ix->m.an, text, len, add_qterm, &q)) {
 		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -1663,16 +1722,30 @@ int rag_index_bm25(struct rag_index *ix, const char *text, size_t len,
 			goto out;
 		if (!pl || pl->n == 0)
 			continue;
+		if (pl->imp_gen != ix->bm25_gen) {
+			/* impacts for these parameters, computed once per list */
+			struct plist *w = (struct plist *)pl;
+			float k1 = (float)p->k1, mx = 0;
+			size_t j;
+			for (j = 0; j < w->n; j++) {
+				uint32_t d = w->docs[j];
+				float v = rag_bm25f_impact(w->ttfs[j], w->tfs[j] - w->ttfs[j], ix->a_title[d],
+							   ix->a_text[d], k1);
+				w->imp[j] = v;
+				if (v > mx)
+					mx = v;
+			}
+			w->max_imp = mx;
+			w->imp_gen = ix->bm25_gen;
+		}
 		lists[nl].docs = pl->docs;
-		lists[nl].tfs = pl->tfs;
+		lists[nl].imp = pl->imp;
 		lists[nl].n = pl->n;
 		lists[nl].weight = (float)(q.t[i].qtf * rag_bm25_idf(ix->n_chunks, pl->n));
-		if (pl->max_tw < 0)
-			((struct plist *)pl)->max_tw = rag_bm25_max_tw(&lists[nl], ix->norm);
-		lists[nl].max_tw = pl->max_tw;
+		lists[nl].max_imp = pl->max_imp;
 		nl++;
 	}
-	rc = rag_bm25_topk(lists, nl, ix->norm, mask, k, out, n_out, err);
+	rc = rag_bm25_topk(lists, nl, mask, k, out, n_out, err);
 out:
 	for (i = 0; i < q.n; i++)
 		rag_free(q.t[i].term);
@@ -1808,11 +1881,66 @@ int rag_index_ann(struct rag_index *ix, const float *q, uint32_t dim, const uint
 	return rc;
 }
 
+/* Output of many hits (a TREC run) names every hit by id: past
+ * max(256, chunks / 8) single lookups (an SQLite lookup costs about what
+ * reading 8 rows in one scan does), every id is read in one scan and kept. */
+#define ID_CACHE_MIN 256
+
+static int load_ids(struct rag_index *ix, struct rag_error *err)
+{
+	sqlite3_stmt *st;
+	struct rag_buf blob;
+	size_t nk = (size_t)ix->max_key + 1, i;
+	int rc;
+
+	if (!(ix->id_off = rag_malloc(nk * sizeof *ix->id_off)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	for (i = 0; i < nk; i++)
+		ix->id_off[i] = (size_t)-1;
+	if ((rc = prep(ix->db, "SELECT rowid, id FROM chunks", &st, ix->path, err))) {
+		rag_free(ix->id_off);
+		ix->id_off = NULL;
+		return rc;
+	}
+	rag_buf_init(&blob);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t k = sqlite3_column_int64(st, 0);
+		if (k < 0 || k >= ix->max_key)
+			continue;
+		ix->id_off[k] = blob.len;
+		rag_buf_add(&blob, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+		rag_buf_addc(&blob, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || rag_buf_failed(&blob)) {
+		rag_buf_free(&blob);
+		rag_free(ix->id_off);
+		ix->id_off = NULL;
+		return rc != SQLITE_DONE ? sq_fail(ix->db, rc, ix->path, "reading chunk ids", err)
+					 : rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	ix->id_blob = blob.data;  /* ownership moves from the buffer */
+	return RAG_OK;
+}
+
 int rag_index_chunk_id(struct rag_index *ix, int64_t key, struct rag_buf *id, struct rag_error *err)
 {
 	int rc;
 
 	rag_buf_reset(id);
+	if (!ix->id_off && ++ix->id_lookups > ID_CACHE_MIN && ix->id_lookups > ix->n_chunks / 8 &&
+	    (rc = load_ids(ix, err)))
+		return rc;
+	if (ix->id_off) {
+		const char *s;
+		if (key < 0 || key >= ix->max_key || ix->id_off[key] == (size_t)-1)
+			return rag_error_set(err, RAG_EMODEL, "'%s': chunk %lld missing", ix->path, (long long)key);
+		s = ix->id_blob + ix->id_off[key];
+		rag_buf_add(id, s, strlen(s));
+		rag_buf_addc(id, 0);
+		id->len--;
+		return rag_buf_failed(id) ? rag_error_set(err, RAG_EINTERNAL, "out of memory") : RAG_OK;
+	}
 	if (!ix->st_id && (rc = prep(ix->db, "SELECT id FROM chunks WHERE rowid = ?", &ix->st_id, ix->path, err)))
 		return rc;
 	sqlite3_reset(ix->st_id);

@@ -13,18 +13,20 @@
 #include "json.h"
 
 /*
- * On-disk layout, format 1 (see also man/rag-index.1, FILES):
+ * On-disk layout, format 2 (see also man/rag-index.1, FILES):
  *
  *   PATH            SQLite database (WAL journal), tables:
  *     meta(key TEXT PRIMARY KEY, value TEXT)
- *         magic = "ragkit-index", format = "1", dim (0 = no vectors yet),
+ *         magic = "ragkit-index", format = "2", dim (0 = no vectors yet),
  *         model, metric (cosine|ip|l2), storage (f32|f16|int8),
  *         stem (none|porter), stopwords (none|english), vec_gen (integer)
  *     chunks(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT,
- *            hash TEXT NOT NULL, len INTEGER (tokens), has_vec INTEGER,
+ *            hash TEXT NOT NULL, len INTEGER (tokens, title and text),
+ *            tlen INTEGER (tokens of the title), has_vec INTEGER,
  *            has_acl INTEGER, record TEXT NOT NULL (the chunk record without `embedding`))
  *     terms(tid INTEGER PRIMARY KEY, term TEXT UNIQUE NOT NULL, df INTEGER,
- *           postings BLOB: df pairs of little-endian uint32 (rowid, tf), rowid ascending)
+ *           postings BLOB: df triples of little-endian uint32 (rowid, tf in title and
+ *           text, tf in the title), rowid ascending; format 1 had pairs (rowid, tf))
  *   PATH.vec.GEN    the vectors of generation GEN (see vecfile.h), GEN = meta.vec_gen;
  *                   absent while vec_gen is 0
  *   PATH.ann.GEN    the HNSW graph of the same vectors (see hnsw.h), when meta.ann
@@ -39,7 +41,7 @@
  * which the next writer removes.
  */
 #define RAG_INDEX_MAGIC "ragkit-index"
-#define RAG_INDEX_FORMAT 1
+#define RAG_INDEX_FORMAT 2
 
 /* Settings fixed when an index is created (later runs must agree). */
 struct rag_index_opts {

@@ -15,8 +15,7 @@ void rag_search_opts_init(struct rag_search_opts *o)
 	o->w_bm25 = 1;
 	o->w_dense = 1;
 	o->k = 10;
-	o->bm25.k1 = RAG_BM25_K1;
-	o->bm25.b = RAG_BM25_B;
+	rag_bm25_params_init(&o->bm25);
 	o->check_acl = 1;
 }
 
@@ -86,17 +85,12 @@ static size_t rank_in(const struct rag_hit *h, size_t n, int64_t doc, float *sco
 	return 0;
 }
 
-int rag_search(struct rag_index *const *ix, size_t n, const struct rag_search_opts *o,
-	       const struct rag_search_query *q, struct rag_result *out, size_t *n_out,
-	       enum rag_search_mode *mode_used, struct rag_error *err)
+int rag_search_check(struct rag_index *const *ix, size_t n, const struct rag_search_opts *o,
+		     const struct rag_search_query *q, enum rag_search_mode *mode_used, struct rag_error *err)
 {
 	enum rag_search_mode mode = o->mode;
-	uint8_t **masks;
-	struct rag_hit *hb = NULL, *hd = NULL, *hf = NULL;
-	size_t nb = 0, nd = 0, nf = 0, depth, s, i;
-	int rc = RAG_OK;
+	size_t s;
 
-	*n_out = 0;
 	if (mode == RAG_SEARCH_AUTO)
 		mode = q->text && q->vec ? RAG_SEARCH_HYBRID : q->vec ? RAG_SEARCH_DENSE : RAG_SEARCH_BM25;
 	*mode_used = mode;
@@ -104,9 +98,35 @@ int rag_search(struct rag_index *const *ix, size_t n, const struct rag_search_op
 		return rag_error_set(err, RAG_EDATA, "query has no 'text' for BM25");
 	if ((mode == RAG_SEARCH_DENSE || mode == RAG_SEARCH_HYBRID) && !q->vec)
 		return rag_error_set(err, RAG_EDATA, "query has no 'embedding' for dense search");
-	if (o->k == 0)
-		return RAG_OK;
-	if (!(masks = rag_calloc(n, sizeof *masks)))
+	if (mode != RAG_SEARCH_BM25 && o->k > 0)
+		for (s = 0; s < n; s++)
+			if (rag_index_dim(ix[s]) && q->dim != rag_index_dim(ix[s]))
+				return rag_error_set(err, RAG_EDATA, "query embedding has %u dimensions; the index has %u",
+						     q->dim, rag_index_dim(ix[s]));
+	return RAG_OK;
+}
+
+static void masks_free(uint8_t **masks, size_t n)
+{
+	size_t s;
+
+	if (!masks)
+		return;
+	for (s = 0; s < n; s++)
+		rag_free(masks[s]);
+	rag_free(masks);
+}
+
+/* The query's mask for each shard (filter, ACL, its own id excluded); NULL entries: all pass. */
+static int make_masks(struct rag_index *const *ix, size_t n, const struct rag_search_opts *o,
+		      const struct rag_search_query *q, uint8_t ***out, struct rag_error *err)
+{
+	uint8_t **masks;
+	size_t s;
+	int rc;
+
+	*out = NULL;
+	if (!(masks = rag_calloc(n ? n : 1, sizeof *masks)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	for (s = 0; s < n; s++) {
 		if ((rc = rag_index_mask(ix[s], o->filter, o->check_acl, q->principals, q->n_principals, &masks[s], err)))
@@ -127,6 +147,31 @@ int rag_search(struct rag_index *const *ix, size_t n, const struct rag_search_op
 			}
 		}
 	}
+	*out = masks;
+	return RAG_OK;
+out:
+	masks_free(masks, n);
+	return rc;
+}
+
+int rag_search(struct rag_index *const *ix, size_t n, const struct rag_search_opts *o,
+	       const struct rag_search_query *q, struct rag_result *out, size_t *n_out,
+	       enum rag_search_mode *mode_used, struct rag_error *err)
+{
+	enum rag_search_mode mode;
+	uint8_t **masks = NULL;
+	struct rag_hit *hb = NULL, *hd = NULL, *hf = NULL;
+	size_t nb = 0, nd = 0, nf = 0, depth, i;
+	int rc;
+
+	*n_out = 0;
+	if ((rc = rag_search_check(ix, n, o, q, mode_used, err)))
+		return rc;
+	mode = *mode_used;
+	if (o->k == 0)
+		return RAG_OK;
+	if ((rc = make_masks(ix, n, o, q, &masks, err)))
+		return rc;
 	depth = mode == RAG_SEARCH_HYBRID ? (o->depth ? o->depth : (o->k > 100 ? o->k : 100)) : o->k;
 	if (depth < o->k)
 		depth = o->k;
@@ -161,11 +206,110 @@ int rag_search(struct rag_index *const *ix, size_t n, const struct rag_search_op
 		*n_out = nfin;
 	}
 out:
-	for (s = 0; s < n; s++)
-		rag_free(masks[s]);
-	rag_free(masks);
+	masks_free(masks, n);
 	rag_free(hb);
 	rag_free(hd);
 	rag_free(hf);
+	return rc;
+}
+
+/* Fill results from a dense-only merged hit list (as rag_search does for mode dense). */
+static void dense_results(const struct rag_hit *h, size_t nh, size_t k, struct rag_result *out, size_t *n_out)
+{
+	size_t i;
+
+	if (nh > k)
+		nh = k;
+	for (i = 0; i < nh; i++) {
+		struct rag_result *r = &out[i];
+		memset(r, 0, sizeof *r);
+		r->shard = (size_t)(h[i].doc >> SHARD_SHIFT);
+		r->key = h[i].doc & (((int64_t)1 << SHARD_SHIFT) - 1);
+		r->score = h[i].score;
+		r->dense_score = h[i].score;
+		r->dense_rank = i + 1;
+	}
+	*n_out = nh;
+}
+
+int rag_search_batch(struct rag_index *const *ix, size_t n, const struct rag_search_opts *o,
+		     const struct rag_search_query *q, size_t m, struct rag_result *out, size_t *n_out,
+		     enum rag_search_mode *modes, struct rag_error *err)
+{
+	size_t *sel = NULL, ns = 0, i, j, s, k = o->k;
+	uint8_t ***qmasks = NULL;
+	const uint8_t **shard_masks = NULL;
+	float *qv = NULL;
+	struct rag_hit *hits = NULL, *merged = NULL;
+	size_t *nh = NULL, *nm = NULL;
+	uint32_t dim = 0;
+	int rc = RAG_OK;
+
+	for (i = 0; i < m; i++)
+		n_out[i] = 0;
+	if (!(sel = rag_calloc(m ? m : 1, sizeof *sel)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	/* every query checked first: the batch fails as a whole before anything ran */
+	for (i = 0; i < m; i++)
+		if ((rc = rag_search_check(ix, n, o, &q[i], &modes[i], err)))
+			goto out;
+	for (i = 0; i < m; i++) {
+		/* exact dense-only queries of one dimension go into one pass; the rest run alone */
+		if (k > 0 && modes[i] == RAG_SEARCH_DENSE && !o->ann && (ns == 0 || q[i].dim == dim)) {
+			dim = q[i].dim;
+			sel[ns++] = i;
+		} else if ((rc = rag_search(ix, n, o, &q[i], out + i * k, &n_out[i], &modes[i], err))) {
+			goto out;
+		}
+	}
+	if (ns == 0)
+		goto out;
+	qv = rag_malloc(ns * (size_t)dim * sizeof *qv);
+	qmasks = rag_calloc(ns, sizeof *qmasks);
+	shard_masks = rag_calloc(ns, sizeof *shard_masks);
+	hits = rag_malloc((ns * k + 1) * sizeof *hits);
+	merged = rag_malloc((ns * n * k + 1) * sizeof *merged);
+	nh = rag_calloc(ns, sizeof *nh);
+	nm = rag_calloc(ns, sizeof *nm);
+	if (!qv || !qmasks || !shard_masks || !hits || !merged || !nh || !nm) {
+		rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (j = 0; j < ns; j++) {
+		memcpy(qv + j * dim, q[sel[j]].vec, (size_t)dim * sizeof *qv);
+		if ((rc = make_masks(ix, n, o, &q[sel[j]], &qmasks[j], err)))
+			goto out;
+	}
+	for (s = 0; s < n; s++) {
+		int any = 0;
+		for (j = 0; j < ns; j++) {
+			shard_masks[j] = qmasks[j][s];
+			any |= shard_masks[j] != NULL;
+		}
+		if ((rc = rag_index_dense_batch(ix[s], qv, ns, dim, any ? shard_masks : NULL, k, hits, nh, err)))
+			goto out;
+		for (j = 0; j < ns; j++)
+			for (i = 0; i < nh[j]; i++) {
+				struct rag_hit *h = &merged[j * n * k + nm[j]++];
+				h->doc = pack(s, hits[j * k + i].doc);
+				h->score = hits[j * k + i].score;
+			}
+	}
+	for (j = 0; j < ns; j++) {
+		qsort(merged + j * n * k, nm[j], sizeof *merged, cmp_best);
+		dense_results(merged + j * n * k, nm[j], k, out + sel[j] * k, &n_out[sel[j]]);
+	}
+out:
+	if (qmasks)
+		for (j = 0; j < ns; j++)
+			masks_free(qmasks[j], n);
+	rag_free(qmasks);
+	rag_free(shard_masks);
+	rag_free(qv);
+	rag_free(hits);
+	rag_free(merged);
+	rag_free(nh);
+	rag_free(nm);
+	rag_free(sel);
 	return rc;
 }

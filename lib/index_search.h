@@ -62,4 +62,28 @@ int rag_search(struct rag_index *const *ix, size_t n, const struct rag_search_op
 	       const struct rag_search_query *q, struct rag_result *out, size_t *n_out,
 	       enum rag_search_mode *mode_used, struct rag_error *err);
 
+/*
+ * The checks rag_search makes before searching: the mode the query resolves to
+ * (in *mode_used), and RAG_EDATA when the query lacks what that mode needs or
+ * its embedding's dimension differs from an index's (the messages rag_search
+ * would give).  Lets a caller reject a bad query before it joins a batch.
+ */
+int rag_search_check(struct rag_index *const *ix, size_t n, const struct rag_search_opts *o,
+		     const struct rag_search_query *q, enum rag_search_mode *mode_used, struct rag_error *err);
+
+/*
+ * rag_search for the m queries q[0..m): results of query i go to
+ * out[i * o->k ..] (out holds m * o->k results), their count to n_out[i],
+ * the mode used to modes[i].  Exact dense-only queries (mode dense without
+ * o->ann) of the first such query's dimension are scored together in one
+ * pass over each shard's vectors (rag_index_dense_batch); every other query
+ * runs as rag_search.  Results are identical to m calls of rag_search.
+ * Every query is checked (rag_search_check) before any runs; on any error
+ * (RAG_EDATA for a bad query, which the caller may then locate by running the
+ * queries one by one) the whole batch's results are invalid.
+ */
+int rag_search_batch(struct rag_index *const *ix, size_t n, const struct rag_search_opts *o,
+		     const struct rag_search_query *q, size_t m, struct rag_result *out, size_t *n_out,
+		     enum rag_search_mode *modes, struct rag_error *err);
+
 #endif

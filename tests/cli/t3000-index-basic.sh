@@ -23,7 +23,7 @@ test_expect_success 'a new index: report, files, stats' '
 	rag-index x.rag stats >st &&
 	grep_q "^chunks: 30$" st && grep_q "^documents: 10$" st && grep_q "^vectors: 30$" st &&
 	grep_q "^dim: 4$" st && grep_q "^metric: cosine$" st && grep_q "^stopwords: english$" st &&
-	rag-index x.rag stats --json | jq -e ".chunks == 30 and .dim == 4 and .format == 1 and .generation == 1" >/dev/null
+	rag-index x.rag stats --json | jq -e ".chunks == 30 and .dim == 4 and .format == 2 and .generation == 1" >/dev/null
 '
 
 test_expect_success 'reindexing an unchanged corpus does no work' '

@@ -1,5 +1,6 @@
 /* test-index.c: Porter stemmer, analyzer, filters, fusion, BM25 pruning, vector files, index. */
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,8 +173,8 @@ Test(index, fusion_rrf_and_norm)
 Test(index, bm25_maxscore_matches_brute_force)
 {
 	enum { ND = 9000, NL = 40 };
-	static uint32_t docs[NL][ND], tfs[NL][ND];
-	static float norm[ND], full[ND];
+	static uint32_t docs[NL][ND];
+	static float imp[NL][ND], norm[ND], full[ND];
 	static uint8_t allowed[ND];
 	struct rag_bm25_list lists[NL];
 	struct rag_hit out[50], ref[50];
@@ -195,24 +196,23 @@ Test(index, bm25_maxscore_matches_brute_force)
 			for (j = 0; j < ND; j++)
 				if ((unsigned)(rand_r(&seed) % 1000) < density) {
 					docs[i][n] = (uint32_t)j;
-					tfs[i][n] = 1 + (uint32_t)(rand_r(&seed) % 5);
+					float tf = (float)(1 + rand_r(&seed) % 5);
+					imp[i][n] = tf / (tf + norm[j]);
 					n++;
 				}
 			lists[i].docs = docs[i];
-			lists[i].tfs = tfs[i];
+			lists[i].imp = imp[i];
 			lists[i].n = n;
 			lists[i].weight = 0.1f + (float)(rand_r(&seed) % 100) / 10.0f;
-			lists[i].max_tw = trial % 2 ? -1 : rag_bm25_max_tw(&lists[i], norm);
-			for (j = 0; j < n; j++) {
-				float tf = (float)tfs[i][j];
-				full[docs[i][j]] += lists[i].weight * (tf / (tf + norm[docs[i][j]]));
-			}
+			lists[i].max_imp = trial % 2 ? -1 : rag_bm25_max_imp(&lists[i]);
+			for (j = 0; j < n; j++)
+				full[docs[i][j]] += lists[i].weight * imp[i][j];
 		}
 		for (j = 0; j < ND; j++)
 			if (full[j] > 0 && (!use_mask || allowed[j]))
 				rag_topk_push(ref, &nr, k, (int64_t)j, full[j]);
 		rag_topk_sort(ref, nr);
-		cr_assert_eq(rag_bm25_topk(lists, nl, norm, use_mask ? allowed : NULL, k, out, &n, &err), RAG_OK);
+		cr_assert_eq(rag_bm25_topk(lists, nl, use_mask ? allowed : NULL, k, out, &n, &err), RAG_OK);
 		cr_assert_eq(n, nr, "trial %d: %zu hits, want %zu", trial, n, nr);
 		for (i = 0; i < n; i++) {
 			/* same scores in order (summation order may differ in the last bit) */
@@ -345,6 +345,201 @@ static int upsert_str(struct rag_index_writer *w, const char *src, struct rag_er
 	return rc;
 }
 
+/* BM25F by hand: tt = sum_f w_f * tf_f / (1 - b + b * len_f / avglen_f), imp = tt / (tt + k1). */
+static double bm25f_ref(const struct rag_bm25_params *p, double idf, double tft, double lt, double avt,
+			double tfx, double lx, double avx)
+{
+	double tt = p->w_title * tft / (1 - p->b + p->b * lt / avt) + p->w_text * tfx / (1 - p->b + p->b * lx / avx);
+	return idf * tt / (tt + p->k1);
+}
+
+Test(index, bm25f_field_weights, .init = mkscratch, .fini = rmscratch)
+{
+	char path[128];
+	struct rag_index_writer *w;
+	struct rag_index *ix;
+	struct rag_error err;
+	struct rag_hit hits[10];
+	size_t n, i;
+	struct rag_bm25_params p;
+	/* "apples" -> appl (Porter), "and" is a stop word: title lengths 1, 1, 0
+	 * (mean over titled chunks 1); text lengths 2, 3, 2 (mean 7/3) */
+	double idf = log(1 + 0.5 / 3.5), avt = 1, avx = 7.0 / 3;
+	double want[4];
+
+	snprintf(path, sizeof path, "%s/f.rag", tmpdir);
+	cr_assert_eq(rag_index_writer_open(path, NULL, &w, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(upsert_str(w, "{\"id\":\"1\",\"title\":\"Apples\",\"text\":\"pears pears\"}", &err), RAG_OK);
+	cr_assert_eq(upsert_str(w, "{\"id\":\"2\",\"title\":\"Pears\",\"text\":\"apples apples apples\"}", &err), RAG_OK);
+	cr_assert_eq(upsert_str(w, "{\"id\":\"3\",\"text\":\"apples and cherries\"}", &err), RAG_OK);
+	cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+	rag_index_writer_free(w);
+	cr_assert_eq(rag_index_open(path, &ix, &err), RAG_OK, "%s", err.msg);
+
+	rag_bm25_params_init(&p);
+	cr_expect(p.k1 == RAG_BM25_K1 && p.b == RAG_BM25_B && p.w_title == 2 && p.w_text == 1);
+	for (i = 0; i < 3; i++) {
+		/* defaults; the title weighted up; then the defaults again (cached impacts recomputed) */
+		if (i == 1)
+			p.w_title = 5;
+		if (i == 2)
+			rag_bm25_params_init(&p);
+		want[1] = bm25f_ref(&p, idf, 1, 1, avt, 0, 2, avx);
+		want[2] = bm25f_ref(&p, idf, 0, 1, avt, 3, 3, avx);
+		want[3] = bm25f_ref(&p, idf, 0, 0, avt, 1, 2, avx);  /* no title: plain BM25 on the text */
+		cr_assert_eq(rag_index_bm25(ix, "apples", 6, &p, NULL, 10, hits, &n, &err), RAG_OK, "%s", err.msg);
+		cr_assert_eq(n, 3);
+		cr_expect_eq(hits[0].doc, i == 1 ? 1 : 2, "round %zu: best %lld", i, (long long)hits[0].doc);
+		for (size_t j = 0; j < n; j++)
+			cr_expect(fabs(hits[j].score - want[hits[j].doc]) < 1e-5 * want[hits[j].doc],
+				  "round %zu doc %lld: %g, want %g", i, (long long)hits[j].doc, hits[j].score,
+				  want[hits[j].doc]);
+	}
+	rag_index_close(ix);
+	/* a format-1 index (pairs of rowid, tf) is refused, not misread */
+	{
+		sqlite3 *db;
+		cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+		cr_assert_eq(sqlite3_exec(db, "UPDATE meta SET value = '1' WHERE key = 'format'", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		cr_expect_eq(rag_index_open(path, &ix, &err), RAG_EMODEL);
+		cr_expect(strstr(err.msg, "format 1") != NULL, "%s", err.msg);
+		cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+		cr_assert_eq(sqlite3_exec(db, "UPDATE meta SET value = '2' WHERE key = 'format'", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		cr_assert_eq(rag_index_open(path, &ix, &err), RAG_OK, "%s", err.msg);
+	}
+	/* only the text field: the title-only match disappears */
+	p.w_title = 0;
+	cr_assert_eq(rag_index_bm25(ix, "apples", 6, &p, NULL, 10, hits, &n, &err), RAG_OK);
+	cr_expect_eq(n, 2);
+	cr_expect_eq(hits[0].doc, 2);
+	rag_index_close(ix);
+}
+
+/* rag_search_batch gives exactly what rag_search gives query by query (mixed modes, shards, ACL, exclusion). */
+Test(index, search_batch_matches_one_at_a_time, .init = mkscratch, .fini = rmscratch)
+{
+	enum { NQ = 24, K = 5, DIM = 6 };
+	char path[2][128], rec[512];
+	struct rag_index *ix[2];
+	struct rag_index_writer *w;
+	struct rag_error err;
+	struct rag_search_opts o;
+	struct rag_search_query q[NQ];
+	struct rag_result res1[K], resb[NQ * K];
+	size_t nb[NQ], n1, i, j, s;
+	enum rag_search_mode modes[NQ], mode1;
+	float qv[NQ][DIM];
+	static const char *const princ[] = { "g" };
+	char qid[NQ][8];
+	unsigned seed = 3;
+
+	for (s = 0; s < 2; s++) {
+		snprintf(path[s], sizeof path[s], "%s/b%zu.rag", tmpdir, s);
+		cr_assert_eq(rag_index_writer_open(path[s], NULL, &w, &err), RAG_OK, "%s", err.msg);
+		for (i = 0; i < 60; i++) {
+			int n = snprintf(rec, sizeof rec, "{\"id\":\"c%zu_%zu\",\"text\":\"w%zu common w%zu\"%s,\"embedding\":[",
+					 s, i, i % 7, i % 4, i % 5 == 0 ? ",\"acl\":[\"g\"]" : "");
+			for (j = 0; j < DIM; j++)
+				n += snprintf(rec + n, sizeof rec - (size_t)n, "%s%.3f", j ? "," : "",
+					      (double)(rand_r(&seed) % 2001) / 1000.0 - 1.0);
+			snprintf(rec + n, sizeof rec - (size_t)n, "]}");
+			cr_assert_eq(upsert_str(w, rec, &err), RAG_OK, "%s", err.msg);
+		}
+		cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+		rag_index_writer_free(w);
+		cr_assert_eq(rag_index_open(path[s], &ix[s], &err), RAG_OK, "%s", err.msg);
+	}
+	rag_search_opts_init(&o);
+	o.k = K;
+	for (i = 0; i < NQ; i++) {
+		memset(&q[i], 0, sizeof q[i]);
+		for (j = 0; j < DIM; j++)
+			qv[i][j] = (float)(rand_r(&seed) % 2001) / 1000.0f - 1.0f;
+		if (i % 3 != 1) {       /* dense, and hybrid every third */
+			q[i].vec = qv[i];
+			q[i].dim = DIM;
+		}
+		if (i % 3 != 0) {
+			q[i].text = "w3 common";
+			q[i].len = 9;
+		}
+		if (i % 4 == 0) {
+			q[i].principals = princ;
+			q[i].n_principals = 1;
+		}
+		if (i % 5 == 0) {       /* exclude a chunk that is likely a hit */
+			snprintf(qid[i], sizeof qid[i], "c0_%zu", i);
+			q[i].exclude_id = qid[i];
+			q[i].exclude_len = strlen(qid[i]);
+		}
+	}
+	cr_assert_eq(rag_search_batch(ix, 2, &o, q, NQ, resb, nb, modes, &err), RAG_OK, "%s", err.msg);
+	for (i = 0; i < NQ; i++) {
+		cr_assert_eq(rag_search(ix, 2, &o, &q[i], res1, &n1, &mode1, &err), RAG_OK, "%s", err.msg);
+		cr_expect_eq(modes[i], mode1);
+		cr_assert_eq(nb[i], n1, "query %zu: %zu hits batched, %zu alone", i, nb[i], n1);
+		cr_expect_eq(n1, (size_t)K);
+		for (j = 0; j < n1; j++) {
+			const struct rag_result *a = &resb[i * K + j], *b = &res1[j];
+			cr_expect(a->shard == b->shard && a->key == b->key && a->score == b->score &&
+				  a->dense_rank == b->dense_rank && a->bm25_rank == b->bm25_rank &&
+				  a->dense_score == b->dense_score && a->fused_rank == b->fused_rank,
+				  "query %zu hit %zu differs", i, j);
+		}
+	}
+	/* a query of the wrong dimension fails the batch as a whole, before anything ran */
+	q[7].dim = DIM - 1;
+	q[7].vec = qv[7];
+	cr_expect_eq(rag_search_batch(ix, 2, &o, q, NQ, resb, nb, modes, &err), RAG_EDATA);
+	cr_expect(strstr(err.msg, "dimensions") != NULL, "%s", err.msg);
+	rag_index_close(ix[0]);
+	rag_index_close(ix[1]);
+}
+
+/* Chunk ids: single lookups, then (past 256) the cached table; the same answers either way. */
+Test(index, chunk_ids_cached, .init = mkscratch, .fini = rmscratch)
+{
+	char path[128], rec[128], want[32];
+	struct rag_index_writer *w;
+	struct rag_index *ix;
+	struct rag_error err;
+	struct rag_buf id;
+	size_t i;
+
+	snprintf(path, sizeof path, "%s/ids.rag", tmpdir);
+	cr_assert_eq(rag_index_writer_open(path, NULL, &w, &err), RAG_OK, "%s", err.msg);
+	for (i = 0; i < 30; i++) {
+		snprintf(rec, sizeof rec, "{\"id\":\"chunk-%zu\",\"text\":\"t\"}", i);
+		cr_assert_eq(upsert_str(w, rec, &err), RAG_OK, "%s", err.msg);
+	}
+	cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+	rag_index_writer_free(w);
+	cr_assert_eq(rag_index_writer_open(path, NULL, &w, &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_index_writer_delete_id(w, "chunk-7", &err), RAG_OK, "%s", err.msg);
+	cr_assert_eq(rag_index_writer_commit(w, &err), RAG_OK, "%s", err.msg);
+	rag_index_writer_free(w);
+	cr_assert_eq(rag_index_open(path, &ix, &err), RAG_OK, "%s", err.msg);
+	rag_buf_init(&id);
+	for (i = 0; i < 600; i++) {
+		int64_t key = 1 + (int64_t)(i % 30);  /* keys are rowids from 1 */
+		int rc = rag_index_chunk_id(ix, key, &id, &err);
+		if (key == 8) {
+			cr_assert_eq(rc, RAG_EMODEL, "lookup %zu of the deleted chunk", i);
+			continue;
+		}
+		cr_assert_eq(rc, RAG_OK, "lookup %zu: %s", i, err.msg);
+		snprintf(want, sizeof want, "chunk-%lld", (long long)key - 1);
+		cr_assert_str_eq(id.data, want, "lookup %zu", i);
+		cr_assert_eq(id.len, strlen(want));
+	}
+	cr_expect_eq(rag_index_chunk_id(ix, 31, &id, &err), RAG_EMODEL);
+	cr_expect_eq(rag_index_chunk_id(ix, -1, &id, &err), RAG_EMODEL);
+	rag_buf_free(&id);
+	rag_index_close(ix);
+}
+
 Test(index, writer_reader_cycle, .init = mkscratch, .fini = rmscratch)
 {
 	char path[128];
@@ -353,7 +548,7 @@ Test(index, writer_reader_cycle, .init = mkscratch, .fini = rmscratch)
 	struct rag_error err;
 	struct rag_hit hits[10];
 	size_t n;
-	const struct rag_bm25_params p = { RAG_BM25_K1, RAG_BM25_B };
+	const struct rag_bm25_params p = { RAG_BM25_K1, RAG_BM25_B, RAG_BM25_W_TITLE, RAG_BM25_W_TEXT };
 	float q[3] = { 0, 1, 0 };
 
 	snprintf(path, sizeof path, "%s/x.rag", tmpdir);
