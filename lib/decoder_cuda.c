@@ -76,7 +76,8 @@ struct rag_decoder_cuda {
 	/* a decode step as one CUDA graph, captured at the first step and
 	 * replayed (every kernel reads the position from the device) */
 	cudaGraphExec_t step_graph;
-	int graph_state;            /* 0 not yet captured, 1 captured, -1 not used */
+	int graph_state;            /* 0 no step yet, 2 warmed up (one step run directly,
+				     * every kernel loaded), 1 captured, -1 not used */
 };
 
 #define CU(stmt)                                                                                   \
@@ -542,12 +543,18 @@ static int step(struct rag_decoder_cuda *c, int32_t id, int64_t p, float *logits
 	CU(cudaStreamSynchronize(c->st));
 	c->pin_io[0] = id;
 	c->pin_io[c->n_batch] = (int32_t)p;
-	if (c->graph_state == 0)
+	if (c->graph_state == 2)
 		step_capture(c);
-	if (c->graph_state == 1)
+	if (c->graph_state == 1) {
 		CU(cudaGraphLaunch(c->step_graph, c->st));
-	else if ((rc = step_enqueue(c, err)))
-		goto out;
+	} else {
+		/* the first step runs directly: it loads every kernel it uses
+		 * (lazy module loading) before any capture */
+		if ((rc = step_enqueue(c, err)))
+			goto out;
+		if (c->graph_state == 0)
+			c->graph_state = 2;
+	}
 	CU(cudaStreamSynchronize(c->st));
 	if (logits)
 		memcpy(logits, c->pin_log, (size_t)c->info.n_vocab * sizeof(float));
