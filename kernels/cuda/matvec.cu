@@ -93,13 +93,13 @@ __device__ static float mv_q8_0(const uint8_t *row, const float *__restrict__ x,
 		const uint8_t *bp = row + b * 34;
 		const float *xb = x + b * 32 + part * 8;
 		uint32_t q0 = mv_u32_2(bp + 2 + part * 8), q1 = mv_u32_2(bp + 6 + part * 8);
-		float d = mv_half(bp), t = 0.0f;
+		float d = mv_half(bp), a = 0.0f;
 		#pragma unroll
 		for (int j = 0; j < 4; j++) {
-			t = fmaf((float)(int8_t)(q0 >> (8 * j)), __ldg(xb + j), t);
-			t = fmaf((float)(int8_t)(q1 >> (8 * j)), __ldg(xb + 4 + j), t);
+			a = fmaf((float)(int8_t)(q0 >> (8 * j)), __ldg(xb + j), a);
+			a = fmaf((float)(int8_t)(q1 >> (8 * j)), __ldg(xb + 4 + j), a);
 		}
-		s = fmaf(d, t, s);
+		s = fmaf(d, a, s);
 	}
 	return s;
 }
@@ -118,7 +118,7 @@ __device__ static float mv_q4_5_0(const uint8_t *row, const float *__restrict__ 
 		const uint8_t *bp = row + b * bs;
 		const float *xb = x + b * 32;
 		uint32_t q = mv_u32_2(bp + qoff + j0), qh = Q5 ? mv_u32_2(bp + 2) : 0;
-		float d = mv_half(bp), t = 0.0f;
+		float d = mv_half(bp), a = 0.0f;
 		#pragma unroll
 		for (int j = 0; j < 4; j++) {
 			int lo = (int)((q >> (8 * j)) & 0xF), hi = (int)((q >> (8 * j + 4)) & 0xF);
@@ -126,10 +126,10 @@ __device__ static float mv_q4_5_0(const uint8_t *row, const float *__restrict__ 
 				lo |= (int)((qh >> (j0 + j)) & 1) << 4;
 				hi |= (int)((qh >> (j0 + j + 16)) & 1) << 4;
 			}
-			t = fmaf((float)(lo - (Q5 ? 16 : 8)), __ldg(xb + j0 + j), t);
-			t = fmaf((float)(hi - (Q5 ? 16 : 8)), __ldg(xb + j0 + 16 + j), t);
+			a = fmaf((float)(lo - (Q5 ? 16 : 8)), __ldg(xb + j0 + j), a);
+			a = fmaf((float)(hi - (Q5 ? 16 : 8)), __ldg(xb + j0 + 16 + j), a);
 		}
-		s = fmaf(d, t, s);
+		s = fmaf(d, a, s);
 	}
 	return s;
 }
@@ -197,7 +197,7 @@ __device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x,
 		uint32_t a = *(const unsigned short *)(ql + l0), c = *(const unsigned short *)(ql + l0 + 32);
 		uint32_t h = *(const unsigned short *)(qh + l0);
 		const float *xb = x + b * 256 + n * 128 + l0;
-		float t = 0.0f;
+		float acc = 0.0f;
 		#pragma unroll
 		for (int qq = 0; qq < 4; qq++) {
 			float u = 0.0f;
@@ -208,9 +208,9 @@ __device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x,
 				int hb = (int)((h >> (8 * e + 2 * qq)) & 3);
 				u = fmaf((float)((low | (hb << 4)) - 32), __ldg(xb + qq * 32 + e), u);
 			}
-			t = fmaf((float)sc[2 * qq], u, t);
+			acc = fmaf((float)sc[2 * qq], u, acc);
 		}
-		s = fmaf(mv_half(bp + 208), t, s);
+		s = fmaf(mv_half(bp + 208), acc, s);
 	}
 	return s;
 }
