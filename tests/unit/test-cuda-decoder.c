@@ -407,12 +407,16 @@ static double margin(const float *v, int64_t n)
 }
 
 /*
- * Every golden position through prefill (all logits) on the GPU: the largest
- * top-5 logit error and top-1 agreement where the margin exceeds 0.05; then
- * greedy continuation on the GPU (decode path) against the CPU decoder's,
- * a divergence accepted only where the CPU's own margin is below 0.05.
+ * Every golden position through prefill (all logits) on the GPU and on the
+ * CPU: against Hugging Face, the largest top-5 logit error and top-1
+ * agreement where the reference margin exceeds 0.05 (the README's GPU
+ * criterion, asserted for F16 weights: quantized files miss it on the CPU
+ * too); against the CPU on the same file, top-1 agreement where the CPU's
+ * margin exceeds 0.05 and the largest logit difference.  Then greedy
+ * continuation on the GPU (decode path) against the CPU's, a divergence
+ * accepted only where the CPU's own margin is below 0.05.
  */
-static void run_golden(const char *file, double max_logit_err)
+static void run_golden(const char *file, int strict_golden, double max_logit_err)
 {
 	struct rag_gguf *g, *gc;
 	struct rag_decoder *d, *dc;
@@ -421,8 +425,8 @@ static void run_golden(const char *file, double max_logit_err)
 	struct rag_arena ga;
 	struct rag_json *golden;
 	const struct rag_json *rows;
-	double max_err = 0.0;
-	int checked = 0, agree = 0, greedy_same = 0, greedy_ok = 0;
+	double max_err = 0.0, max_twin = 0.0;
+	int checked = 0, agree = 0, cpu_agree = 0, twin_checked = 0, twin_agree = 0, greedy_same = 0, greedy_ok = 0;
 
 	rag_buf_init(&gb);
 	rag_arena_init(&ga);
@@ -440,7 +444,8 @@ static void run_golden(const char *file, double max_logit_err)
 		const struct rag_json *mar = rag_json_get(row, "top1_margin");
 		size_t np = pid->u.arr.n, ng = gid->u.arr.n, n = np + ng;
 		int32_t *ids = malloc(n * sizeof *ids);
-		float *logits = malloc(n * (size_t)nv * sizeof *logits), *lc = malloc((size_t)nv * sizeof *lc);
+		float *logits = malloc(n * (size_t)nv * sizeof *logits), *lcpu = malloc(n * (size_t)nv * sizeof *lcpu);
+		float *lc = malloc((size_t)nv * sizeof *lc);
 		int same = 1, ok = 1;
 
 		for (size_t i = 0; i < np; i++)
@@ -448,17 +453,26 @@ static void run_golden(const char *file, double max_logit_err)
 		for (size_t i = 0; i < ng; i++)
 			ids[np + i] = (int32_t)gid->u.arr.items[i].u.num;
 		rag_decoder_reset(d);
+		rag_decoder_reset(dc);
 		cr_assert_eq(rag_decoder_eval(d, ids, (int64_t)n, 1, logits, &err), 0, "%s", err.msg);
+		cr_assert_eq(rag_decoder_eval(dc, ids, (int64_t)n, 1, lcpu, &err), 0, "%s", err.msg);
 		for (size_t i = 0; i < n; i++) {
-			const float *lg = logits + i * (size_t)nv;
+			const float *lg = logits + i * (size_t)nv, *lk = lcpu + i * (size_t)nv;
+			int top = (int)t5i->u.arr.items[i].u.arr.items[0].u.num;
 			for (int j = 0; j < 5; j++) {
 				int id = (int)t5i->u.arr.items[i].u.arr.items[j].u.num;
 				double ref = t5l->u.arr.items[i].u.arr.items[j].u.num;
 				max_err = fmax(max_err, fabs(lg[id] - ref));
+				max_twin = fmax(max_twin, fabs(lg[id] - lk[id]));
 			}
 			if (mar->u.arr.items[i].u.num > 0.05) {
 				checked++;
-				agree += argmax(lg, nv) == (int)t5i->u.arr.items[i].u.arr.items[0].u.num;
+				agree += argmax(lg, nv) == top;
+				cpu_agree += argmax(lk, nv) == top;
+			}
+			if (margin(lk, nv) > 0.05) {
+				twin_checked++;
+				twin_agree += argmax(lg, nv) == argmax(lk, nv);
 			}
 		}
 		/* greedy: GPU decode steps against CPU decode steps */
@@ -483,14 +497,20 @@ static void run_golden(const char *file, double max_logit_err)
 		greedy_ok += ok;
 		free(ids);
 		free(logits);
+		free(lcpu);
 		free(lc);
 	}
 	fprintf(stderr,
-		"GPU decoder %s: max |top-5 logit err| %.3g; top-1 agrees at %d/%d positions with margin > 0.05; "
-		"greedy identical to the CPU in %d/%zu rows (%d acceptable)\n",
-		file, max_err, agree, checked, greedy_same, rows->u.arr.n, greedy_ok);
-	cr_expect_eq(agree, checked, "%s: top-1 differs where the margin exceeds 0.05", file);
+		"GPU decoder %s: vs Hugging Face: max |top-5 logit err| %.3g, top-1 agrees at %d/%d positions with "
+		"margin > 0.05 (CPU: %d); vs CPU: max |logit diff| %.3g, top-1 agrees at %d/%d positions with CPU "
+		"margin > 0.05; greedy identical to the CPU in %d/%zu rows (%d acceptable)\n",
+		file, max_err, agree, checked, cpu_agree, max_twin, twin_agree, twin_checked, greedy_same, rows->u.arr.n,
+		greedy_ok);
+	if (strict_golden)
+		cr_expect_eq(agree, checked, "%s: top-1 differs from Hugging Face where the margin exceeds 0.05", file);
+	cr_expect_eq(twin_agree, twin_checked, "%s: top-1 differs from the CPU where its margin exceeds 0.05", file);
 	cr_expect_leq(max_err, max_logit_err, "%s: logit error %g", file, max_err);
+	cr_expect_leq(max_twin, 0.05, "%s: GPU and CPU logits differ by %g", file, max_twin);
 	cr_expect_eq(greedy_ok, (int)rows->u.arr.n, "%s: greedy diverges from the CPU at a clear margin", file);
 	rag_decoder_free(d);
 	rag_decoder_free(dc);
@@ -500,12 +520,13 @@ static void run_golden(const char *file, double max_logit_err)
 	rag_buf_free(&gb);
 }
 
-/* Bounds: fp16 activations on top of each file's own weight error (the CPU
- * measures 1e-3 for F16, ~0.1 for Q8_0); these are guards against gross
- * errors, the README's GPU criterion is the top-1 agreement. */
-Test(cuda_decoder, golden_f16) { run_golden("tiny-qwen2-f16.gguf", 0.05); }
-Test(cuda_decoder, golden_bf16) { run_golden("tiny-qwen2-bf16.gguf", 0.15); }
-Test(cuda_decoder, golden_q8_0) { run_golden("tiny-qwen2-q8_0.gguf", 0.3); }
+/* Bounds on the error against Hugging Face: each file's own weight error
+ * (the CPU measures 4e-6 for F16, 0.04 for BF16, 0.11 for Q8_0) plus half
+ * precision activations; guards against gross errors, the criteria are the
+ * top-1 agreements. */
+Test(cuda_decoder, golden_f16) { run_golden("tiny-qwen2-f16.gguf", 1, 0.05); }
+Test(cuda_decoder, golden_bf16) { run_golden("tiny-qwen2-bf16.gguf", 0, 0.1); }
+Test(cuda_decoder, golden_q8_0) { run_golden("tiny-qwen2-q8_0.gguf", 0, 0.2); }
 
 /* On the GPU too: prefill equals single steps, trim + re-eval, hidden states
  * against the CPU, and the bad-input paths keep the cache usable. */
