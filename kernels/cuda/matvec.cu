@@ -369,3 +369,88 @@ extern "C" int rag_cuda_matvec_glu(float *dy, const float *dx, const void *dwg, 
 	}
 	return matvec_launch(dy, dx, dwg, dwu, wtype, NULL, n, k, 0, (cudaStream_t)stream);
 }
+
+/* ---- several products of one x in one launch ------------------------------ */
+
+struct mv_segs {
+	const uint8_t *w[RAG_CUDA_MV_MAX];
+	const float *bias[RAG_CUDA_MV_MAX];
+	float *y[RAG_CUDA_MV_MAX];
+	int64_t end[RAG_CUDA_MV_MAX];   /* cumulative row counts */
+	size_t rb[RAG_CUDA_MV_MAX];
+	int type[RAG_CUDA_MV_MAX];
+	int n;
+};
+
+/* One warp per row of the stacked matrices; the row's segment picks the
+ * weights, type, bias and output. */
+__global__ static void __launch_bounds__(MV_WARPS * 32) matvec_multi_kernel(struct mv_segs sg, const float *__restrict__ x,
+									   int64_t k)
+{
+	int lane = threadIdx.x & 31;
+	int64_t r = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5), r0 = 0;
+	int sgi = 0;
+	const uint8_t *row;
+	float s;
+
+	if (r >= sg.end[sg.n - 1])
+		return;  /* a whole warp */
+	while (r >= sg.end[sgi]) {
+		r0 = sg.end[sgi];
+		sgi++;
+	}
+	r -= r0;
+	row = sg.w[sgi] + (size_t)r * sg.rb[sgi];
+	switch (sg.type[sgi]) {
+	case RAG_DT_F32: s = mv_dot<RAG_DT_F32>(row, x, k, lane, 32); break;
+	case RAG_DT_F16: s = mv_dot<RAG_DT_F16>(row, x, k, lane, 32); break;
+	case RAG_DT_BF16: s = mv_dot<RAG_DT_BF16>(row, x, k, lane, 32); break;
+	case RAG_DT_Q8_0: s = mv_dot<RAG_DT_Q8_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q4_0: s = mv_dot<RAG_DT_Q4_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q5_0: s = mv_dot<RAG_DT_Q5_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q4_K: s = mv_dot<RAG_DT_Q4_K>(row, x, k, lane, 32); break;
+	case RAG_DT_Q6_K: s = mv_dot<RAG_DT_Q6_K>(row, x, k, lane, 32); break;
+	default: s = 0.0f;
+	}
+	for (int o = 16; o > 0; o >>= 1)
+		s += __shfl_xor_sync(0xffffffffu, s, o);
+	if (lane == 0)
+		sg.y[sgi][r] = sg.bias[sgi] ? s + sg.bias[sgi][r] : s;
+}
+
+extern "C" int rag_cuda_matvec_multi(const struct rag_cuda_mv *mv, int n_mv, const float *dx, int64_t k, void *stream)
+{
+	struct mv_segs sg;
+	int64_t rows = 0;
+
+	memset(&sg, 0, sizeof sg);
+	if (n_mv < 1 || n_mv > RAG_CUDA_MV_MAX || k <= 0) {
+		rag_cuda_set_error("rag_cuda_matvec_multi(n_mv)", __FILE__, __LINE__, "1 to RAG_CUDA_MV_MAX products");
+		return -1;
+	}
+	for (int i = 0; i < n_mv; i++) {
+		size_t rb = rag_dtype_row_size((uint32_t)mv[i].wtype, k);
+		if (!rag_cuda_matvec_has_direct(mv[i].wtype) || !rb || ((uintptr_t)mv[i].dw & 15) || mv[i].n <= 0) {
+			rag_cuda_set_error("rag_cuda_matvec_multi(product)", __FILE__, __LINE__,
+					   "a type without a direct product, k not a multiple of its block, "
+					   "unaligned weights or no rows");
+			return -1;
+		}
+		rows += mv[i].n;
+		sg.w[i] = (const uint8_t *)mv[i].dw;
+		sg.bias[i] = mv[i].dbias;
+		sg.y[i] = mv[i].dy;
+		sg.end[i] = rows;
+		sg.rb[i] = rb;
+		sg.type[i] = (int)mv[i].wtype;
+	}
+	sg.n = n_mv;
+	if ((rows + MV_WARPS - 1) / MV_WARPS > 0x7fffffff) {
+		rag_cuda_set_error("rag_cuda_matvec_multi(rows)", __FILE__, __LINE__, "too many rows");
+		return -1;
+	}
+	matvec_multi_kernel<<<(unsigned)((rows + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, (cudaStream_t)stream>>>(
+		sg, dx, k);
+	RAG_CUDA_TRY_LAUNCH("matvec_multi");
+	return 0;
+}

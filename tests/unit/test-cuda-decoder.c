@@ -368,6 +368,51 @@ Test(cuda_decoder, matvec_glu_types)
 	}
 }
 
+/* matvec_multi: q, k and v products of mixed types in one launch, each as rag_matvec. */
+Test(cuda_decoder, matvec_multi_mixed_types)
+{
+	enum rag_dtype types[3][3] = { { RAG_DT_Q5_0, RAG_DT_Q5_0, RAG_DT_Q8_0 },
+				      { RAG_DT_F16, RAG_DT_BF16, RAG_DT_F32 },
+				      { RAG_DT_Q4_K, RAG_DT_Q6_K, RAG_DT_Q4_0 } };
+	int64_t rows[3] = { 896, 128, 37 }, k = 1024;
+
+	for (int v = 0; v < 3; v++) {
+		struct rag_cuda_mv mv[3];
+		uint8_t *w[3];
+		float *bias[3], *cpu[3], *gpu[3], *x = rnd((size_t)k, 1.0f), *dx = dput(x, (size_t)k * 4);
+		void *dw[3];
+		float *db[3], *dy[3];
+		for (int i = 0; i < 3; i++) {
+			size_t bytes;
+			w[i] = random_weights(types[v][i], rows[i], k, &bytes);
+			bias[i] = rnd((size_t)rows[i], 1.0f);
+			cpu[i] = malloc((size_t)rows[i] * 4);
+			gpu[i] = malloc((size_t)rows[i] * 4);
+			dw[i] = dput(w[i], bytes);
+			db[i] = dput(bias[i], (size_t)rows[i] * 4);
+			dy[i] = dput(NULL, (size_t)rows[i] * 4);
+			mv[i].dy = dy[i];
+			mv[i].dw = dw[i];
+			mv[i].wtype = types[v][i];
+			mv[i].dbias = i == 1 ? NULL : db[i];
+			mv[i].n = rows[i];
+			cr_assert_eq(rag_matvec(cpu[i], x, w[i], types[v][i], i == 1 ? NULL : bias[i], rows[i], k), 0);
+		}
+		cr_assert_eq(rag_cuda_matvec_multi(mv, 3, dx, k, NULL), 0, "%s", rag_cuda_last_error());
+		for (int i = 0; i < 3; i++) {
+			dget(gpu[i], dy[i], (size_t)rows[i] * 4, "matvec_multi");
+			cr_expect_leq(serr(gpu[i], cpu[i], (size_t)rows[i]), 1e-5, "matvec_multi set %d product %d (%s): %g",
+				      v, i, rag_dtype_info((uint32_t)types[v][i])->name,
+				      serr(gpu[i], cpu[i], (size_t)rows[i]));
+			dfree(dw[i]); dfree(db[i]); dfree(dy[i]);
+			free(w[i]); free(bias[i]); free(cpu[i]); free(gpu[i]);
+		}
+		dfree(dx);
+		free(x);
+	}
+	cr_expect_eq(rag_cuda_matvec_multi(NULL, 0, NULL, 4, NULL), -1);
+}
+
 /* ---- the whole model ------------------------------------------------------ */
 
 static void open_model(const char *file, int cuda, struct rag_gguf **g, struct rag_decoder **d)
