@@ -177,6 +177,11 @@ int rag_cuda_embed_rows(float *dy, const void *dtable, enum rag_dtype ttype, int
 int rag_cuda_layernorm(float *dy, const float *dx, const float *dr, const float *dg, const float *db,
 		       int64_t rows, int64_t n, float eps, void *stream);
 int rag_cuda_gelu(float *dy, const float *dx, int64_t n, void *stream);
+/* As rag_cuda_layernorm, also writing the result rounded to half at dy16 (when not NULL). */
+int rag_cuda_layernorm_h(float *dy, uint16_t *dy16, const float *dx, const float *dr, const float *dg,
+			 const float *db, int64_t rows, int64_t n, float eps, void *stream);
+/* GELU (erf form) on n half values computed in float32; n even, 4-byte aligned; in place allowed. */
+int rag_cuda_gelu_h(uint16_t *dy, const uint16_t *dx, int64_t n, void *stream);
 int rag_cuda_tanh(float *dy, const float *dx, int64_t n, void *stream);
 int rag_cuda_softmax(float *dx, int64_t rows, int64_t n, void *stream);
 /* dy[i] = dx[i] + dr[i] (residual add for ops that need one without a norm). */
@@ -194,6 +199,16 @@ int rag_cuda_l2_normalize(float *dx, int64_t rows, int64_t n, void *stream);
 int rag_cuda_attention(float *dout, const float *dq, const float *dk, const float *dv, int64_t ld,
 		       const int32_t *doff, int64_t n_seq, int64_t max_len, int64_t n_head,
 		       int64_t head_dim, float scale, void *stream);
+/*
+ * The same attention on tensor cores: q, k, v and the output in half (float32
+ * scores, softmax and accumulation; the probabilities are rounded to half
+ * before P V).  Tiles of 64 query rows (one warp per 16) against tiles of 64
+ * keys.  head_dim a multiple of 8 up to 128, ld a multiple of 8 and q, k, v
+ * 16-byte aligned (-1 otherwise: use rag_cuda_attention).
+ */
+int rag_cuda_attention_h(uint16_t *dout, const uint16_t *dq, const uint16_t *dk, const uint16_t *dv, int64_t ld,
+			 const int32_t *doff, int64_t n_seq, int64_t max_len, int64_t n_head,
+			 int64_t head_dim, float scale, void *stream);
 /* Round n floats to half (round to nearest even, as rag_f32_to_f16). */
 int rag_cuda_f32_to_f16(uint16_t *dy, const float *dx, int64_t n, void *stream);
 
@@ -202,6 +217,9 @@ struct rag_cuda_blas;
 /* Create a handle (workspace included); -1 on failure. Free with rag_cuda_blas_free (NULL safe). */
 int rag_cuda_blas_create(struct rag_cuda_blas **out);
 void rag_cuda_blas_free(struct rag_cuda_blas *h);
+/* y (half, m x n) = x (half, m x k) . w (half, n x k)^T + bias (half, n; may be NULL), float32 accumulation. */
+int rag_cuda_gemm_h(struct rag_cuda_blas *h, uint16_t *dy16, const uint16_t *dx16, const uint16_t *dw16,
+		    const uint16_t *dbias16, int64_t m, int64_t n, int64_t k, void *stream);
 /*
  * dy[m][n] (float32) = dx16[m][k] . dw16[n][k]^T (+ dbias[n] fused in the
  * cuBLASLt epilogue when dbias is not NULL): half inputs, float32
@@ -473,6 +491,39 @@ int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, 
 int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum rag_dtype wtype,
 		    const float *dbias, int64_t n, int64_t k, int accumulate, void *stream);
 int rag_cuda_matvec_has_direct(enum rag_dtype wtype);
+/* ---- int8-activation matrix-vector products (branch dec: kernels/cpu/qdot.c) ----
+ * Decode with the activation quantized to 8 bits, as llama.cpp does: x is
+ * quantized once (rag_qact_quantize: per 32 values for Q8_0/Q4_0/Q5_0 weights,
+ * per 256 for Q4_K/Q5_K/Q6_K; symmetric scale max|x|/127, round to nearest) and
+ * each weight block is dotted with it in integer arithmetic (AVX-512 VNNI /
+ * AVX-VNNI / AVX2 when built for them, scalar otherwise), one float multiply
+ * per block.  The result is W . x' where x' is the dequantized activation, so
+ * |y - W.x| <= sum over blocks of (d_block / 2) * sum |w| in that block, with
+ * d_block = max|x in block| / 127 (plus float rounding). */
+enum rag_qact {
+	RAG_QACT_NONE,  /* no int8 path for this type/size */
+	RAG_QACT_Q8_0,  /* blocks of 32: float scale, int sum, 32 int8 */
+	RAG_QACT_Q8_K,  /* blocks of 256: float scale, 16 int16 sums of 16, 256 int8 */
+};
+/* The activation format rag_matvec_q8 needs for weights of wtype with rows of
+ * k elements; RAG_QACT_NONE when there is no int8 path (use rag_matvec). */
+enum rag_qact rag_qact_for(enum rag_dtype wtype, int64_t k);
+/* Bytes of a quantized activation of k elements in format f (0 for NONE). */
+size_t rag_qact_size(enum rag_qact f, int64_t k);
+/* Quantize x[k] into xq (rag_qact_size bytes, any alignment); k a multiple of
+ * the format's block. */
+void rag_qact_quantize(enum rag_qact f, const float *x, int64_t k, void *xq);
+/* The values xq stands for, back to float32 (for tests and error bounds). */
+void rag_qact_dequantize(enum rag_qact f, const void *xq, int64_t k, float *x);
+/* One row of wtype dotted with xq (format rag_qact_for(wtype, k)): the SIMD
+ * path (rag_qdot) and the scalar reference (rag_qdot_ref).  Both compute the
+ * same integer block sums; they differ only in float summation order. */
+float rag_qdot(enum rag_dtype wtype, const void *w, const void *xq, int64_t k);
+float rag_qdot_ref(enum rag_dtype wtype, const void *w, const void *xq, int64_t k);
+/* y[n] = w[n][k] . x' (+ bias), x' the activation quantized in xq; parallel over
+ * rows (rag_set_threads).  Returns 0, or -1 when rag_qact_for(wtype, k) is NONE. */
+int rag_matvec_q8(float *y, const void *xq, const void *w, enum rag_dtype wtype,
+		  const float *bias, int64_t n, int64_t k);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,10 @@ struct rag_decoder_params {
 	int cuda;         /* run on the GPU (lib/decoder_cuda.c): weights and KV cache in
 			   * device memory; rag_decoder_load then fails with
 			   * RAG_EUNAVAILABLE when the GPU cannot take the model */
+	int exact_act;    /* 1: decode steps keep the activations in float32 for
+			   * quantized weights; 0 (default): quantize them to int8
+			   * and use integer dot products (faster, as llama.cpp;
+			   * see rag_matvec_q8 for the error bound) */
 };
 
 /* The shape the model file declares (after defaults). */
