@@ -480,6 +480,19 @@ int rag_cuda_rope_store(float *dqo, const float *dq, int64_t q_stride, int64_t n
  * rag_cuda_matvec_has_direct). */
 int rag_cuda_matvec_glu(float *dy, const float *dx, const void *dwg, const void *dwu, enum rag_dtype wtype,
 			int64_t n, int64_t k, void *stream);
+/* One product of rag_cuda_matvec_multi: dy[n] = dw . x (+ dbias). */
+struct rag_cuda_mv {
+	float *dy;
+	const void *dw;
+	enum rag_dtype wtype;
+	const float *dbias;
+	int64_t n;
+};
+#define RAG_CUDA_MV_MAX 4
+/* n_mv (1..RAG_CUDA_MV_MAX) products of the same x (k floats) in one launch,
+ * each as rag_cuda_matvec without accumulate (the q, k, v projections of a
+ * decode step); the matrices may differ in type and rows. */
+int rag_cuda_matvec_multi(const struct rag_cuda_mv *mv, int n_mv, const float *dx, int64_t k, void *stream);
 /* KV cache append: rows dpos[t] of dkc and dvc (kvd floats) = rows t of dk and dv, t < m. */
 int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, const int32_t *dpos,
 		      int64_t m, int64_t kvd, void *stream);

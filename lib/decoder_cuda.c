@@ -76,7 +76,8 @@ struct rag_decoder_cuda {
 	/* a decode step as one CUDA graph, captured at the first step and
 	 * replayed (every kernel reads the position from the device) */
 	cudaGraphExec_t step_graph;
-	int graph_state;            /* 0 not yet captured, 1 captured, -1 not used */
+	int graph_state;            /* 0 no step yet, 2 warmed up (one step run directly,
+				     * every kernel loaded), 1 captured, -1 not used */
 };
 
 #define CU(stmt)                                                                                   \
@@ -359,6 +360,18 @@ static int mv(struct rag_decoder_cuda *c, float *y, const float *x, const struct
 	return rag_cuda_matvec(y, x, w->f16, RAG_DT_F16, bias, w->n, w->k, accumulate, c->st);
 }
 
+/* The product y = W x (+ bias) as one entry of rag_cuda_matvec_multi. */
+static struct rag_cuda_mv mv_entry(float *y, const struct dmat *w, const float *bias)
+{
+	struct rag_cuda_mv e = { y, w->f16, RAG_DT_F16, bias, w->n };
+
+	if (w->raw && rag_cuda_matvec_has_direct(w->type)) {
+		e.dw = w->raw;
+		e.wtype = w->type;
+	}
+	return e;
+}
+
 /* y[m][n] = x[m][k] W^T (+ bias) through the half copies (x rounded to half first). */
 static int mm(struct rag_decoder_cuda *c, float *y, const float *x, const struct dmat *w, const float *bias,
 	      int64_t m)
@@ -389,12 +402,15 @@ static int layer_step(struct rag_decoder_cuda *c, const struct dlayer *l, float 
 	int64_t e = in->n_embd, hd = in->head_dim, qd = in->n_head * hd, kvd = in->n_head_kv * hd;
 	const int32_t *pos = c->dio + c->n_batch;
 	void *st = c->st;
+	struct rag_cuda_mv qkv[3];
 
-	/* q to c->q, the new key and value to staging; rope_store rotates q into
-	 * c->qr and appends k and v at the device's position */
+	/* q to c->q, the new key and value to staging (one launch); rope_store
+	 * rotates q into c->qr and appends k and v at the device's position */
+	qkv[0] = mv_entry(c->q, &l->wq, l->bq);
+	qkv[1] = mv_entry(c->kst, &l->wk, l->bk);
+	qkv[2] = mv_entry(c->vst, &l->wv, l->bv);
 	return rag_cuda_rmsnorm(c->h, c->x, l->attn_norm, 1, e, in->rms_eps, st) ||
-	       mv(c, c->q, c->h, &l->wq, l->bq, 0) || mv(c, c->kst, c->h, &l->wk, l->bk, 0) ||
-	       mv(c, c->vst, c->h, &l->wv, l->bv, 0) ||
+	       rag_cuda_matvec_multi(qkv, 3, c->h, e, st) ||
 	       (l->q_norm && rag_cuda_rmsnorm(c->q, c->q, l->q_norm, in->n_head, hd, in->rms_eps, st)) ||
 	       (l->k_norm && rag_cuda_rmsnorm(c->kst, c->kst, l->k_norm, in->n_head_kv, hd, in->rms_eps, st)) ||
 	       rag_cuda_rope_store(c->qr, c->q, qd, in->n_head, kc, vc, c->kst, c->vst, in->n_head_kv, hd, pos, 1,
@@ -542,12 +558,18 @@ static int step(struct rag_decoder_cuda *c, int32_t id, int64_t p, float *logits
 	CU(cudaStreamSynchronize(c->st));
 	c->pin_io[0] = id;
 	c->pin_io[c->n_batch] = (int32_t)p;
-	if (c->graph_state == 0)
+	if (c->graph_state == 2)
 		step_capture(c);
-	if (c->graph_state == 1)
+	if (c->graph_state == 1) {
 		CU(cudaGraphLaunch(c->step_graph, c->st));
-	else if ((rc = step_enqueue(c, err)))
-		goto out;
+	} else {
+		/* the first step runs directly: it loads every kernel it uses
+		 * (lazy module loading) before any capture */
+		if ((rc = step_enqueue(c, err)))
+			goto out;
+		if (c->graph_state == 0)
+			c->graph_state = 2;
+	}
 	CU(cudaStreamSynchronize(c->st));
 	if (logits)
 		memcpy(logits, c->pin_log, (size_t)c->info.n_vocab * sizeof(float));

@@ -3,10 +3,10 @@
  * (fused, flash-style) and for the one query token of a decode step
  * (split over the cache, then a merge).
  *
- * Prefill: one block per (tile of CQ query rows, query head); thread i owns
- * query row i of the tile (SPLIT adjacent threads per row when head_dim >
- * 64, each holding MAXHD / SPLIT columns), its scaled q and its accumulator
- * in registers.  Tiles of keys and values of the head's KV group stream
+ * Prefill: one block per (tile of CQ query rows, query head); SPLIT adjacent
+ * threads own a query row of the tile, each holding MAXHD / SPLIT (32, or 64
+ * for head_dim > 128) of its columns, its scaled q and its accumulator in
+ * registers.  Tiles of keys and values of the head's KV group stream
  * through shared memory up to the last position the tile sees; the softmax
  * is online (running max m and sum l, the accumulator rescaled when m
  * grows); keys past a row's own position are skipped after the shuffles.
@@ -115,14 +115,16 @@ extern "C" int rag_cuda_attn_causal(float *dout, const float *dq, const float *d
 #define CAUSAL(MAXHD, SPLIT)                                                                         \
 	causal_kernel<MAXHD, SPLIT><<<grid, CQ * SPLIT, 0, st>>>(dout, dq, dk, dv, n_q, pos0, (int)n_head, \
 								  group, (int)head_dim, q_stride, kv_stride, scale)
+	/* 32 columns per thread: more threads per block (a prefill chunk gives only
+	 * n_q / 64 * n_head blocks) and short serial chains */
 	if (head_dim <= 32)
 		CAUSAL(32, 1);
 	else if (head_dim <= 64)
-		CAUSAL(64, 1);
+		CAUSAL(64, 2);
 	else if (head_dim <= 128)
-		CAUSAL(128, 2);
+		CAUSAL(128, 4);
 	else
-		CAUSAL(256, 4);
+		CAUSAL(256, 4);  /* 64 columns: 8 threads a row would spill */
 #undef CAUSAL
 	RAG_CUDA_TRY_LAUNCH("attn_causal");
 	return 0;

@@ -10,11 +10,24 @@
 #include "common.cuh"
 
 #define WORKSPACE_BYTES ((size_t)32 << 20)
+#define ALGO_CACHE 64
+
+/* The heuristic's choice for one product shape (the query costs tens of
+ * microseconds of host time, as much as a small product takes on the GPU:
+ * a decoder's prefill asks for the same few shapes hundreds of times). */
+struct algo_entry {
+	int64_t m, n, k;
+	int in_type, bias;
+	uint32_t aa, ab, ac;
+	cublasLtMatmulAlgo_t algo;
+};
 
 struct rag_cuda_blas {
 	cublasLtHandle_t lt;
 	void *workspace;
 	size_t workspace_bytes;
+	struct algo_entry algos[ALGO_CACHE];
+	int n_algos, next_algo;
 };
 
 extern "C" void rag_cuda_blas_free(struct rag_cuda_blas *h)
@@ -121,8 +134,17 @@ static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, void *dy, cudaDa
 							    &ws, sizeof ws));
 	/* the heuristic assumes 256-byte aligned pointers unless told otherwise;
 	 * sub-matrices (a group of queries, one of Q/K/V) are less aligned */
+	uint32_t aa = ptr_align(dw16), ab = ptr_align(dx16), ac = ptr_align(dy);
+	for (int i = 0; i < h->n_algos; i++) {
+		const struct algo_entry *a = &h->algos[i];
+		if (a->m == m && a->n == n && a->k == k && a->in_type == (int)in_type && a->bias == (dbias != NULL) &&
+		    a->aa == aa && a->ab == ab && a->ac == ac) {
+			RAG_CUBLAS_TRY(cublasLtMatmul(h->lt, p->op, &one, dw16, p->a, dx16, p->b, &zero, dy, p->c, dy,
+						      p->c, &a->algo, h->workspace, h->workspace_bytes, stream));
+			return 0;
+		}
+	}
 	{
-		uint32_t aa = ptr_align(dw16), ab = ptr_align(dx16), ac = ptr_align(dy);
 		RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
 								    &aa, sizeof aa));
 		RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
@@ -137,6 +159,12 @@ static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, void *dy, cudaDa
 	if (found < 1) {
 		rag_cuda_set_error("cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__, "no algorithm for this shape");
 		return -1;
+	}
+	{
+		struct algo_entry *a = &h->algos[h->n_algos < ALGO_CACHE ? h->n_algos++ : h->next_algo++ % ALGO_CACHE];
+		a->m = m; a->n = n; a->k = k; a->in_type = (int)in_type; a->bias = dbias != NULL;
+		a->aa = aa; a->ab = ab; a->ac = ac;
+		a->algo = heur.algo;
 	}
 	RAG_CUBLAS_TRY(cublasLtMatmul(h->lt, p->op, &one, dw16, p->a, dx16, p->b, &zero, dy, p->c, dy, p->c,
 				      &heur.algo, h->workspace, h->workspace_bytes, stream));

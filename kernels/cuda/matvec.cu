@@ -93,13 +93,13 @@ __device__ static float mv_q8_0(const uint8_t *row, const float *__restrict__ x,
 		const uint8_t *bp = row + b * 34;
 		const float *xb = x + b * 32 + part * 8;
 		uint32_t q0 = mv_u32_2(bp + 2 + part * 8), q1 = mv_u32_2(bp + 6 + part * 8);
-		float d = mv_half(bp), t = 0.0f;
+		float d = mv_half(bp), a = 0.0f;
 		#pragma unroll
 		for (int j = 0; j < 4; j++) {
-			t = fmaf((float)(int8_t)(q0 >> (8 * j)), __ldg(xb + j), t);
-			t = fmaf((float)(int8_t)(q1 >> (8 * j)), __ldg(xb + 4 + j), t);
+			a = fmaf((float)(int8_t)(q0 >> (8 * j)), __ldg(xb + j), a);
+			a = fmaf((float)(int8_t)(q1 >> (8 * j)), __ldg(xb + 4 + j), a);
 		}
-		s = fmaf(d, t, s);
+		s = fmaf(d, a, s);
 	}
 	return s;
 }
@@ -118,7 +118,7 @@ __device__ static float mv_q4_5_0(const uint8_t *row, const float *__restrict__ 
 		const uint8_t *bp = row + b * bs;
 		const float *xb = x + b * 32;
 		uint32_t q = mv_u32_2(bp + qoff + j0), qh = Q5 ? mv_u32_2(bp + 2) : 0;
-		float d = mv_half(bp), t = 0.0f;
+		float d = mv_half(bp), a = 0.0f;
 		#pragma unroll
 		for (int j = 0; j < 4; j++) {
 			int lo = (int)((q >> (8 * j)) & 0xF), hi = (int)((q >> (8 * j + 4)) & 0xF);
@@ -126,10 +126,10 @@ __device__ static float mv_q4_5_0(const uint8_t *row, const float *__restrict__ 
 				lo |= (int)((qh >> (j0 + j)) & 1) << 4;
 				hi |= (int)((qh >> (j0 + j + 16)) & 1) << 4;
 			}
-			t = fmaf((float)(lo - (Q5 ? 16 : 8)), __ldg(xb + j0 + j), t);
-			t = fmaf((float)(hi - (Q5 ? 16 : 8)), __ldg(xb + j0 + 16 + j), t);
+			a = fmaf((float)(lo - (Q5 ? 16 : 8)), __ldg(xb + j0 + j), a);
+			a = fmaf((float)(hi - (Q5 ? 16 : 8)), __ldg(xb + j0 + 16 + j), a);
 		}
-		s = fmaf(d, t, s);
+		s = fmaf(d, a, s);
 	}
 	return s;
 }
@@ -197,7 +197,7 @@ __device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x,
 		uint32_t a = *(const unsigned short *)(ql + l0), c = *(const unsigned short *)(ql + l0 + 32);
 		uint32_t h = *(const unsigned short *)(qh + l0);
 		const float *xb = x + b * 256 + n * 128 + l0;
-		float t = 0.0f;
+		float acc = 0.0f;
 		#pragma unroll
 		for (int qq = 0; qq < 4; qq++) {
 			float u = 0.0f;
@@ -208,9 +208,9 @@ __device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x,
 				int hb = (int)((h >> (8 * e + 2 * qq)) & 3);
 				u = fmaf((float)((low | (hb << 4)) - 32), __ldg(xb + qq * 32 + e), u);
 			}
-			t = fmaf((float)sc[2 * qq], u, t);
+			acc = fmaf((float)sc[2 * qq], u, acc);
 		}
-		s = fmaf(mv_half(bp + 208), t, s);
+		s = fmaf(mv_half(bp + 208), acc, s);
 	}
 	return s;
 }
@@ -368,4 +368,89 @@ extern "C" int rag_cuda_matvec_glu(float *dy, const float *dx, const void *dwg, 
 		return -1;
 	}
 	return matvec_launch(dy, dx, dwg, dwu, wtype, NULL, n, k, 0, (cudaStream_t)stream);
+}
+
+/* ---- several products of one x in one launch ------------------------------ */
+
+struct mv_segs {
+	const uint8_t *w[RAG_CUDA_MV_MAX];
+	const float *bias[RAG_CUDA_MV_MAX];
+	float *y[RAG_CUDA_MV_MAX];
+	int64_t end[RAG_CUDA_MV_MAX];   /* cumulative row counts */
+	size_t rb[RAG_CUDA_MV_MAX];
+	int type[RAG_CUDA_MV_MAX];
+	int n;
+};
+
+/* One warp per row of the stacked matrices; the row's segment picks the
+ * weights, type, bias and output. */
+__global__ static void __launch_bounds__(MV_WARPS * 32) matvec_multi_kernel(struct mv_segs sg, const float *__restrict__ x,
+									   int64_t k)
+{
+	int lane = threadIdx.x & 31;
+	int64_t r = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5), r0 = 0;
+	int sgi = 0;
+	const uint8_t *row;
+	float s;
+
+	if (r >= sg.end[sg.n - 1])
+		return;  /* a whole warp */
+	while (r >= sg.end[sgi]) {
+		r0 = sg.end[sgi];
+		sgi++;
+	}
+	r -= r0;
+	row = sg.w[sgi] + (size_t)r * sg.rb[sgi];
+	switch (sg.type[sgi]) {
+	case RAG_DT_F32: s = mv_dot<RAG_DT_F32>(row, x, k, lane, 32); break;
+	case RAG_DT_F16: s = mv_dot<RAG_DT_F16>(row, x, k, lane, 32); break;
+	case RAG_DT_BF16: s = mv_dot<RAG_DT_BF16>(row, x, k, lane, 32); break;
+	case RAG_DT_Q8_0: s = mv_dot<RAG_DT_Q8_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q4_0: s = mv_dot<RAG_DT_Q4_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q5_0: s = mv_dot<RAG_DT_Q5_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q4_K: s = mv_dot<RAG_DT_Q4_K>(row, x, k, lane, 32); break;
+	case RAG_DT_Q6_K: s = mv_dot<RAG_DT_Q6_K>(row, x, k, lane, 32); break;
+	default: s = 0.0f;
+	}
+	for (int o = 16; o > 0; o >>= 1)
+		s += __shfl_xor_sync(0xffffffffu, s, o);
+	if (lane == 0)
+		sg.y[sgi][r] = sg.bias[sgi] ? s + sg.bias[sgi][r] : s;
+}
+
+extern "C" int rag_cuda_matvec_multi(const struct rag_cuda_mv *mv, int n_mv, const float *dx, int64_t k, void *stream)
+{
+	struct mv_segs sg;
+	int64_t rows = 0;
+
+	memset(&sg, 0, sizeof sg);
+	if (n_mv < 1 || n_mv > RAG_CUDA_MV_MAX || k <= 0) {
+		rag_cuda_set_error("rag_cuda_matvec_multi(n_mv)", __FILE__, __LINE__, "1 to RAG_CUDA_MV_MAX products");
+		return -1;
+	}
+	for (int i = 0; i < n_mv; i++) {
+		size_t rb = rag_dtype_row_size((uint32_t)mv[i].wtype, k);
+		if (!rag_cuda_matvec_has_direct(mv[i].wtype) || !rb || ((uintptr_t)mv[i].dw & 15) || mv[i].n <= 0) {
+			rag_cuda_set_error("rag_cuda_matvec_multi(product)", __FILE__, __LINE__,
+					   "a type without a direct product, k not a multiple of its block, "
+					   "unaligned weights or no rows");
+			return -1;
+		}
+		rows += mv[i].n;
+		sg.w[i] = (const uint8_t *)mv[i].dw;
+		sg.bias[i] = mv[i].dbias;
+		sg.y[i] = mv[i].dy;
+		sg.end[i] = rows;
+		sg.rb[i] = rb;
+		sg.type[i] = (int)mv[i].wtype;
+	}
+	sg.n = n_mv;
+	if ((rows + MV_WARPS - 1) / MV_WARPS > 0x7fffffff) {
+		rag_cuda_set_error("rag_cuda_matvec_multi(rows)", __FILE__, __LINE__, "too many rows");
+		return -1;
+	}
+	matvec_multi_kernel<<<(unsigned)((rows + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, (cudaStream_t)stream>>>(
+		sg, dx, k);
+	RAG_CUDA_TRY_LAUNCH("matvec_multi");
+	return 0;
 }
