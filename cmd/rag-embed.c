@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cpu-tune.h"
 #include "embed.h"
+#include "embed_pipe.h"
 #include "json.h"
 #include "jsonl.h"
 
@@ -34,7 +35,8 @@ static const char usage[] =
 	"      --no-truncate       a text longer than the limit is an error (exit 65)\n"
 	"  -o, --output FILE.npy   write the vectors to FILE.npy (float32) and the\n"
 	"                          records, without embeddings, to FILE.ids.jsonl\n"
-	"      --batch-tokens N    tokens per forward pass (default: 2048)\n"
+	"      --batch-tokens N    tokens per forward pass (default: 2048 on the CPU,\n"
+	"                          65536 on a GPU)\n"
 	"      --threads N         CPU threads (default: all cores); or RAG_THREADS\n"
 	"      --device DEV        auto, cpu or cuda (default: auto); or RAG_DEVICE\n"
 	"      --skip-bad          skip bad records instead of stopping (counted)\n"
@@ -77,9 +79,6 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Records waiting for their vectors. */
-#define BATCH_RECORDS 256
-
 struct job {
 	struct rag_embedder *m;
 	struct rag_embed_opts eo;
@@ -87,22 +86,13 @@ struct job {
 	struct rag_opts *o;
 	int64_t dim;
 	enum rag_pooling pool;
-	/* the batch */
-	struct rag_buf raw;          /* the records' lines, NUL-separated */
-	size_t *raw_off;
-	struct rag_embed_seq *seqs;
-	size_t n, n_tok;
-	float *vec;
-	size_t vec_cap;
-	struct rag_arena arena;
-	struct rag_buf out;
-	/* -o */
 	FILE *npy, *ids;
-	uint64_t rows;
-	size_t n_bad;
 	struct rag_progress prog; /* records written */
-	uint64_t n_done;
 };
+
+/* Default --batch-tokens: a GPU wants many tokens per forward pass. */
+#define BATCH_TOKENS_CPU 2048
+#define BATCH_TOKENS_GPU 65536
 
 /* The .npy header, padded to a fixed 128 bytes so it can be rewritten in place
  * once the row count is known. */
@@ -121,118 +111,9 @@ static int npy_header(FILE *f, uint64_t rows, int64_t dim)
 	return fseek(f, 0, SEEK_SET) == 0 && fwrite(h, 1, sizeof h, f) == sizeof h ? 0 : -1;
 }
 
-static int flush_batch(struct job *j, struct rag_error *err)
+static void on_written(void *ctx, uint64_t n)
 {
-	static const char *const drop[] = { "embedding", "n_tokens", "truncated", NULL };
-	size_t rows = j->pool == RAG_POOL_NONE ? j->n_tok : j->n, r = 0;
-	int rc;
-
-	if (j->n == 0)
-		return RAG_OK;
-	if (rows * (size_t)j->dim > j->vec_cap) {
-		float *v = rag_realloc(j->vec, rows * (size_t)j->dim * sizeof *v);
-		if (!v)
-			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-		j->vec = v;
-		j->vec_cap = rows * (size_t)j->dim;
-	}
-	if ((rc = rag_embed_run(j->m, j->seqs, j->n, &j->eo, j->vec, err)))
-		return rc;
-	rag_buf_reset(&j->out);
-	for (size_t i = 0; i < j->n; i++) {
-		struct rag_json *rec;
-		struct rag_objw w;
-		size_t nr = j->pool == RAG_POOL_NONE ? j->seqs[i].n : 1;
-		rag_arena_reset(&j->arena);
-		if ((rc = rag_json_parse(&j->arena, j->raw.data + j->raw_off[i], strlen(j->raw.data + j->raw_off[i]),
-					 &rec, err)))
-			return rc;
-		rag_objw_begin(&w, &j->out);
-		rag_objw_copy(&w, rec, drop);
-		if (j->npy) {
-			rag_objw_key(&w, "row");
-			rag_json_write_num(&j->out, (double)j->rows);
-			if (fwrite(j->vec + r * (size_t)j->dim, sizeof(float), nr * (size_t)j->dim, j->npy) !=
-			    nr * (size_t)j->dim)
-				return rag_error_errno(err, RAG_EIO, "cannot write '%s'", j->o->output);
-			j->rows += nr;
-		} else {
-			rag_objw_key(&w, "embedding");
-			if (j->pool == RAG_POOL_NONE) {
-				rag_buf_addc(&j->out, '[');
-				for (size_t t = 0; t < nr; t++) {
-					if (t)
-						rag_buf_addc(&j->out, ',');
-					rag_json_write_floats(&j->out, j->vec + (r + t) * (size_t)j->dim, (size_t)j->dim);
-				}
-				rag_buf_addc(&j->out, ']');
-			} else {
-				rag_json_write_floats(&j->out, j->vec + r * (size_t)j->dim, (size_t)j->dim);
-			}
-		}
-		r += nr;
-		rag_objw_key(&w, "n_tokens");
-		rag_json_write_num(&j->out, (double)j->seqs[i].n);
-		rag_objw_key(&w, "truncated");
-		rag_buf_adds(&j->out, j->seqs[i].truncated ? "true" : "false");
-		rag_objw_end(&w);
-		rag_buf_addc(&j->out, '\n');
-	}
-	if (rag_buf_failed(&j->out))
-		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if ((rc = rag_buf_write(&j->out, j->ids ? j->ids : stdout, j->ids ? "the ids file" : "standard output", err)))
-		return rc;
-	j->n_done += j->n;
-	rag_progress_update(&j->prog, j->n_done);
-	j->n = 0;
-	j->n_tok = 0;
-	rag_buf_reset(&j->raw);
-	return RAG_OK;
-}
-
-static int run_file(struct job *j, const char *path, struct rag_error *err)
-{
-	struct rag_jsonl_reader r;
-	const struct rag_json *rec;
-	int rc;
-
-	if ((rc = rag_jsonl_open(&r, path, err)))
-		return rc;
-	r.skip_bad = j->o->skip_bad;
-	r.on_bad = cli_on_bad;
-	r.on_bad_ctx = j->o;
-	for (;;) {
-		const struct rag_json *f;
-		struct rag_error e2;
-		if ((rc = rag_jsonl_next(&r, &rec, err)) || !rec)
-			break;
-		f = rag_json_get(rec, j->field);
-		if (!f || f->type != RAG_JSON_STRING) {
-			if ((rc = rag_jsonl_reject(&r, err, f ? "field '%s' is not a string" : "no field '%s'", j->field)))
-				break;
-			continue;
-		}
-		if ((rc = rag_embed_prepare(j->m, f->u.str.s, f->u.str.len, &j->eo, &j->seqs[j->n], &e2))) {
-			if (rc != RAG_EDATA) {
-				*err = e2;
-				break;
-			}
-			if ((rc = rag_jsonl_reject(&r, err, "%s", e2.msg)))
-				break;
-			continue;
-		}
-		j->raw_off[j->n] = j->raw.len;
-		rag_buf_add(&j->raw, rec->raw, rec->raw_len);
-		rag_buf_addc(&j->raw, '\0');
-		j->n_tok += j->seqs[j->n].n;
-		j->n++;
-		if (j->n == BATCH_RECORDS || j->n_tok >= 4 * (j->eo.batch_tokens ? j->eo.batch_tokens : 2048))
-			if ((rc = flush_batch(j, err)))
-				break;
-	}
-	j->n_bad += r.n_bad;
-	rag_jsonl_release(&r);
-	return rc;
+	rag_progress_update(ctx, n);
 }
 
 /* FILE.npy -> FILE.ids.jsonl (an allocated string). */
@@ -272,6 +153,9 @@ int main(int argc, char **argv)
 	enum rag_device dev;
 	struct rag_encoder_opts eo_dev = { 0 };
 	char *idsp = NULL, *npy_tmp = NULL, *ids_tmp = NULL;
+	struct rag_embed_pipe_opts po;
+	struct rag_embed_pipe *pipe = NULL;
+	size_t n_bad = 0;
 	int c, rc = RAG_OK;
 	long v;
 
@@ -328,9 +212,6 @@ int main(int argc, char **argv)
 	if ((rc = rag_encoder_device(o.device, &dev, &err)))
 		goto out;
 	rag_set_threads(o.threads);
-	rag_buf_init(&j.raw);
-	rag_buf_init(&j.out);
-	rag_arena_init(&j.arena);
 	eo_dev.cuda = dev == RAG_DEVICE_CUDA;
 	rc = rag_embedder_open(o.model, &eo_dev, &j.m, &err);
 	if (rc == RAG_EUNAVAILABLE && o.device == RAG_DEVICE_AUTO) {
@@ -353,12 +234,8 @@ int main(int argc, char **argv)
 			j.eo.prefix || j.eo.mode ? ", prefix \"" : "",
 			j.eo.prefix ? j.eo.prefix : j.eo.mode ? rag_embed_model_prefix(j.m, j.eo.mode) : "",
 			j.eo.prefix || j.eo.mode ? "\"" : "");
-	j.raw_off = rag_calloc(BATCH_RECORDS, sizeof *j.raw_off);
-	j.seqs = rag_calloc(BATCH_RECORDS, sizeof *j.seqs);
-	if (!j.raw_off || !j.seqs) {
-		rc = rag_error_set(&err, RAG_EINTERNAL, "out of memory");
-		goto out;
-	}
+	if (!j.eo.batch_tokens)
+		j.eo.batch_tokens = dev == RAG_DEVICE_CUDA ? BATCH_TOKENS_GPU : BATCH_TOKENS_CPU;
 	if (o.output) {
 		if (!(idsp = ids_path(o.output))) {
 			rc = rag_error_set(&err, RAG_EINTERNAL, "out of memory");
@@ -373,14 +250,33 @@ int main(int argc, char **argv)
 	cli_progress_start(&j.prog, &o, "records", 0);
 	if (o.verbose > 0)
 		j.prog.drawn = 1; /* -v: always end with the summary line */
+	rag_embed_pipe_opts_init(&po);
+	po.field = j.field;
+	po.skip_bad = o.skip_bad;
+	po.on_bad = cli_on_bad;
+	po.on_bad_ctx = &o;
+	po.out = j.ids ? j.ids : stdout;
+	po.out_name = j.ids ? "the ids file" : "standard output";
+	po.npy = j.npy;
+	po.npy_name = o.output;
+	po.on_written = on_written;
+	po.on_written_ctx = &j.prog;
+	if ((rc = rag_embed_pipe_new(j.m, &j.eo, &po, &pipe, &err)))
+		goto out;
 	if (optind >= argc)
-		rc = run_file(&j, "-", &err);
+		rc = rag_embed_pipe_file(pipe, "-", &err);
 	for (int i = optind; i < argc && !rc; i++)
-		rc = run_file(&j, argv[i], &err);
-	if (!rc)
-		rc = flush_batch(&j, &err);
+		rc = rag_embed_pipe_file(pipe, argv[i], &err);
+	{
+		/* the records before an input error are still written */
+		struct rag_error e2;
+		int rc2 = rag_embed_pipe_finish(pipe, rc ? &e2 : &err);
+		if (!rc)
+			rc = rc2;
+	}
+	n_bad = rag_embed_pipe_n_bad(pipe);
 	if (!rc && j.npy) {
-		if (npy_header(j.npy, j.rows, j.dim) || fclose(j.npy)) {
+		if (npy_header(j.npy, rag_embed_pipe_n_rows(pipe), j.dim) || fclose(j.npy)) {
 			j.npy = NULL;
 			rc = rag_error_errno(&err, RAG_EIO, "cannot write '%s'", o.output);
 		} else if (j.npy = NULL, fclose(j.ids)) {
@@ -392,11 +288,12 @@ int main(int argc, char **argv)
 	}
 	if (!rc)
 		rag_progress_finish(&j.prog);
-	if (!rc && j.n_bad && o.verbose >= 0)
-		cli_warn("skipped %zu bad record%s", j.n_bad, j.n_bad == 1 ? "" : "s");
+	if (!rc && n_bad && o.verbose >= 0)
+		cli_warn("skipped %zu bad record%s", n_bad, n_bad == 1 ? "" : "s");
 out:
 	if (rc)
 		rc = cli_report(&err);
+	rag_embed_pipe_free(pipe); /* before the files it writes to are closed */
 	if (j.npy)
 		fclose(j.npy);
 	if (j.ids)
@@ -405,17 +302,9 @@ out:
 		remove(npy_tmp);
 	if (rc && ids_tmp)
 		remove(ids_tmp);
-	for (size_t i = 0; j.seqs && i < BATCH_RECORDS; i++)
-		rag_embed_seq_free(&j.seqs[i]);
-	rag_free(j.seqs);
-	rag_free(j.raw_off);
-	rag_free(j.vec);
 	rag_free(idsp);
 	rag_free(npy_tmp);
 	rag_free(ids_tmp);
-	rag_buf_free(&j.raw);
-	rag_buf_free(&j.out);
-	rag_arena_free(&j.arena);
 	rag_embedder_free(j.m);
 	return cli_exit(rc);
 }

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "decoder.h"
+#include "decoder_cuda.h"
 #include "kernels.h"
 
 /* A weight matrix in the mapping: n rows of k elements. */
@@ -32,6 +33,7 @@ struct rag_decoder {
 	/* scratch for n_batch tokens */
 	float *x, *h, *q, *att, *ff_gate, *ff_up;
 	int32_t *pos;
+	struct rag_decoder_cuda *gpu;  /* set when loaded with params.cuda: eval runs there */
 	/* decode: the current activation quantized to int8 (kernels/cpu/qdot.c), in
 	 * each format, valid while qx_src is the vector it was made from */
 	int exact_act;
@@ -173,6 +175,7 @@ void rag_decoder_free(struct rag_decoder *d)
 	rag_free(d->ff_gate);
 	rag_free(d->ff_up);
 	rag_free(d->pos);
+	rag_decoder_cuda_free(d->gpu);
 	for (int i = 0; i < 3; i++)
 		rag_free(d->qx[i]);
 	rag_free(d);
@@ -313,6 +316,13 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 	d->n_batch = p && p->n_batch > 0 ? p->n_batch : 512;
 	if (d->n_batch > in->n_ctx)
 		d->n_batch = in->n_ctx;
+	if (p && p->cuda) {
+		/* the GPU holds the cache and scratch: none on the host */
+		if ((rc = rag_decoder_cuda_load(g, in, d->n_batch, &d->gpu, err)))
+			goto fail;
+		*out = d;
+		return 0;
+	}
 	{
 		size_t kvd = (size_t)(in->n_head_kv * in->head_dim);
 		size_t cache = (size_t)in->n_layer * (size_t)in->n_ctx * kvd;
@@ -490,6 +500,12 @@ int rag_decoder_eval(struct rag_decoder *d, const int32_t *ids, int64_t n, int a
 
 	if ((rc = check_ids(d, ids, n, err)))
 		return rc;
+	if (d->gpu) {
+		if ((rc = rag_decoder_cuda_eval(d->gpu, ids, n, d->n_past, all, logits, err)))
+			return rc;
+		d->n_past += n;
+		return 0;
+	}
 	for (int64_t off = 0; off < n; off += d->n_batch) {
 		int64_t m = n - off < d->n_batch ? n - off : d->n_batch;
 		if ((rc = forward(d, ids + off, m, err)))
@@ -523,6 +539,8 @@ int rag_decoder_hidden(struct rag_decoder *d, const int32_t *ids, int64_t n,
 	d->n_past = 0;
 	if ((rc = check_ids(d, ids, n, err)))
 		return rc;
+	if (d->gpu)
+		return rag_decoder_cuda_hidden(d->gpu, ids, n, pool, out, err);
 	for (int64_t i = 0; i < e; i++)
 		out[i] = 0.0f;
 	for (int64_t off = 0; off < n; off += d->n_batch) {

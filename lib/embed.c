@@ -20,8 +20,7 @@ struct rag_embedder {
 	struct rag_decoder *dec;   /* a decoder model (Qwen3-Embedding style) */
 	int dec_pool;              /* the decoder's <arch>.pooling_type, -1 when absent */
 	float *dec_row;            /* scratch: one hidden state */
-	struct rag_tokens t;
-	struct rag_buf text;   /* prefix + text */
+	struct rag_embed_scratch sc; /* rag_embed_prepare's */
 	int family;            /* FAM_* for instruction prefixes */
 	const char *prompt_q;  /* ragkit.prompt.query (sentence-transformers), or NULL */
 	const char *prompt_d;  /* ragkit.prompt.document / passage, or NULL */
@@ -143,8 +142,7 @@ int rag_embedder_open(const char *path, const struct rag_encoder_opts *opts, str
 		rag_free(m);
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
-	rag_tokens_init(&m->t);
-	rag_buf_init(&m->text);
+	rag_embed_scratch_init(&m->sc);
 	if ((rc = rag_model_open(path, &m->g, err)))
 		goto fail;
 	if ((rc = open_decoder(m, opts, path, err)) < 0) {
@@ -180,8 +178,7 @@ void rag_embedder_free(struct rag_embedder *m)
 	rag_free(m->dec_row);
 	rag_tokenizer_free(m->tok);
 	rag_gguf_close(m->g);
-	rag_tokens_free(&m->t);
-	rag_buf_free(&m->text);
+	rag_embed_scratch_release(&m->sc);
 	rag_free(m->path);
 	rag_free(m);
 }
@@ -264,8 +261,29 @@ int rag_text_check(const char *text, size_t len, struct rag_error *err)
 	return RAG_OK;
 }
 
+void rag_embed_scratch_init(struct rag_embed_scratch *sc)
+{
+	rag_tokens_init(&sc->t);
+	rag_buf_init(&sc->text);
+}
+
+void rag_embed_scratch_release(struct rag_embed_scratch *sc)
+{
+	if (!sc)
+		return;
+	rag_tokens_free(&sc->t);
+	rag_buf_free(&sc->text);
+}
+
 int rag_embed_prepare(struct rag_embedder *m, const char *text, size_t len,
 		      const struct rag_embed_opts *o, struct rag_embed_seq *s, struct rag_error *err)
+{
+	return rag_embed_prepare_r(m, text, len, o, &m->sc, s, err);
+}
+
+int rag_embed_prepare_r(const struct rag_embedder *m, const char *text, size_t len,
+			const struct rag_embed_opts *o, struct rag_embed_scratch *sc, struct rag_embed_seq *s,
+			struct rag_error *err)
 {
 	const char *prefix = o->prefix ? o->prefix : rag_embed_model_prefix(m, o->mode);
 	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens
@@ -277,28 +295,28 @@ int rag_embed_prepare(struct rag_embedder *m, const char *text, size_t len,
 		limit = n_ctx_of(m);
 	if ((rc = rag_text_check(text, len, err)))
 		return rc;
-	rag_buf_reset(&m->text);
-	rag_buf_adds(&m->text, prefix);
-	rag_buf_add(&m->text, text, len);
-	if (rag_buf_failed(&m->text))
+	rag_buf_reset(&sc->text);
+	rag_buf_adds(&sc->text, prefix);
+	rag_buf_add(&sc->text, text, len);
+	if (rag_buf_failed(&sc->text))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if ((rc = rag_tokenize(m->tok, m->text.data, m->text.len, RAG_TOK_ADD_SPECIAL | RAG_TOK_OFFSETS, &m->t, err)))
+	if ((rc = rag_tokenize(m->tok, sc->text.data, sc->text.len, RAG_TOK_ADD_SPECIAL | RAG_TOK_OFFSETS, &sc->t, err)))
 		return rc;
-	s->n_text = m->t.n;
+	s->n_text = sc->t.n;
 	s->truncated = 0;
-	if (m->t.n > limit) {
+	if (sc->t.n > limit) {
 		if (o->no_truncate)
 			return rag_error_set(err, RAG_EDATA, "text has %zu tokens, more than the limit of %zu",
-					     m->t.n, limit);
-		s->truncated = rag_tokens_truncate(m->tok, &m->t, limit, 0);
+					     sc->t.n, limit);
+		s->truncated = rag_tokens_truncate(m->tok, &sc->t, limit, 0);
 	}
-	if (m->t.n == 0)
+	if (sc->t.n == 0)
 		return rag_error_set(err, RAG_EDATA, "text gives no tokens");
-	if (!(ids = rag_realloc(s->ids, m->t.n * sizeof *ids)))
+	if (!(ids = rag_realloc(s->ids, sc->t.n * sizeof *ids)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	memcpy(ids, m->t.ids, m->t.n * sizeof *ids);
+	memcpy(ids, sc->t.ids, sc->t.n * sizeof *ids);
 	s->ids = ids;
-	s->n = m->t.n;
+	s->n = sc->t.n;
 	return RAG_OK;
 }
 

@@ -93,6 +93,25 @@ void rag_embed_seq_free(struct rag_embed_seq *s);
 int rag_embed_prepare(struct rag_embedder *m, const char *text, size_t len,
 		      const struct rag_embed_opts *o, struct rag_embed_seq *s, struct rag_error *err);
 
+/* Working memory of rag_embed_prepare_r: one per thread.  Zero it (or
+ * rag_embed_scratch_init), release with rag_embed_scratch_release. */
+struct rag_embed_scratch {
+	struct rag_tokens t;
+	struct rag_buf text;   /* prefix + text */
+};
+
+void rag_embed_scratch_init(struct rag_embed_scratch *sc);
+void rag_embed_scratch_release(struct rag_embed_scratch *sc);
+
+/*
+ * rag_embed_prepare with the caller's scratch instead of the embedder's: any
+ * number of threads may call it at once on one embedder, each with its own sc
+ * and s.  Same results and errors.
+ */
+int rag_embed_prepare_r(const struct rag_embedder *m, const char *text, size_t len,
+			const struct rag_embed_opts *o, struct rag_embed_scratch *sc, struct rag_embed_seq *s,
+			struct rag_error *err);
+
 /*
  * Vectors of n prepared texts, batched by o->batch_tokens.  out receives one
  * row of rag_embedder_dim floats per text, or with pooling none one row per

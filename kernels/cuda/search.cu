@@ -88,6 +88,90 @@ __global__ static void scores_small_kernel(float *out, const float *q, int m, co
 	}
 }
 
+/*
+ * The same for dim % 8 == 0, specialized by the number of query rows MT (1,
+ * 2, 4 or 8; rows past m are zeros and never written): the queries sit in
+ * shared memory, and a row costs 5 shuffles per query instead of 40, which
+ * at batch 1 is what separated the kernel from the memory bandwidth.
+ */
+#define RPW 4
+
+template <int MT>
+__global__ static void scores_vec_kernel(float *out, const float *q, int m, const void *base, int is_f16, int64_t n,
+					 int64_t dim, int l2)
+{
+	extern __shared__ float qs[];
+	int lane = threadIdx.x & 31;
+	int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+	int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+
+	for (int64_t i = threadIdx.x; i < MT * dim; i += blockDim.x)
+		qs[i] = i < (int64_t)m * dim ? q[i] : 0.0f;
+	__syncthreads();
+	/* RPW rows per warp at a time: their loads are all in flight before the first use */
+	for (int64_t j0 = warp * RPW; j0 < n; j0 += nwarps * RPW) {
+		float acc[RPW][MT];
+		#pragma unroll
+		for (int r = 0; r < RPW; r++)
+			#pragma unroll
+			for (int i = 0; i < MT; i++)
+				acc[r][i] = 0.0f;
+		for (int64_t t = (int64_t)lane * 8; t < dim; t += 256) {
+			float x[RPW][8];
+			#pragma unroll
+			for (int r = 0; r < RPW; r++) {
+				if (j0 + r < n) {
+					load8(base, is_f16, (j0 + r) * dim + t, x[r]);
+				} else {
+					#pragma unroll
+					for (int e = 0; e < 8; e++)
+						x[r][e] = 0.0f;
+				}
+			}
+			#pragma unroll
+			for (int i = 0; i < MT; i++) {
+				const float *qi = qs + i * dim + t;
+				#pragma unroll
+				for (int e = 0; e < 8; e++) {
+					float qe = qi[e];
+					#pragma unroll
+					for (int r = 0; r < RPW; r++) {
+						float d = l2 ? qe - x[r][e] : x[r][e];
+						acc[r][i] = fmaf(l2 ? d : qe, d, acc[r][i]);
+					}
+				}
+			}
+		}
+		#pragma unroll
+		for (int r = 0; r < RPW; r++)
+			#pragma unroll
+			for (int i = 0; i < MT; i++) {
+				float v = acc[r][i];
+				#pragma unroll
+				for (int o = 16; o > 0; o >>= 1)
+					v += __shfl_xor_sync(0xffffffffu, v, o);
+				if (lane == 0 && i < m && j0 + r < n)
+					out[(int64_t)i * n + j0 + r] = l2 ? -v : v;
+			}
+	}
+}
+
+template <int MT>
+static int scores_vec_launch(float *dout, const float *dq, int64_t m, const void *dbase, int is_f16, int64_t n,
+			     int64_t dim, int metric_l2, cudaStream_t st)
+{
+	int64_t blocks = (n + 8 * RPW - 1) / (8 * RPW);  /* 8 warps of 32 per block of 256, RPW rows each */
+	size_t bytes = (size_t)(MT * dim) * sizeof(float);
+
+	if (bytes > 48 * 1024)
+		RAG_CUDA_TRY(cudaFuncSetAttribute(scores_vec_kernel<MT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+						  (int)bytes));
+	scores_vec_kernel<MT><<<(unsigned)(blocks > 65536 ? 65536 : blocks), 256, bytes, st>>>(
+		dout, dq, (int)m, dbase, is_f16, n, dim, metric_l2);
+	RAG_CUDA_TRY_LAUNCH("scores_vec");
+	return 0;
+}
+
 extern "C" int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, const void *dbase, int is_f16,
 				     int64_t n, int64_t dim, int metric_l2, void *stream)
 {
@@ -99,6 +183,16 @@ extern "C" int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, co
 	if (m > SMALL_M) {
 		rag_cuda_set_error("rag_cuda_scores_small(m)", __FILE__, __LINE__, "more than 8 queries");
 		return -1;
+	}
+	if (vec && dim <= 4096) {
+		cudaStream_t st = (cudaStream_t)stream;
+		if (m == 1)
+			return scores_vec_launch<1>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		if (m == 2)
+			return scores_vec_launch<2>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		if (m <= 4)
+			return scores_vec_launch<4>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		return scores_vec_launch<8>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
 	}
 	scores_small_kernel<<<(unsigned)(blocks > 65536 ? 65536 : blocks), 256, 0, (cudaStream_t)stream>>>(
 		dout, dq, (int)m, dbase, is_f16, n, dim, metric_l2, vec);
@@ -230,17 +324,41 @@ __global__ static void __launch_bounds__(SEL_THREADS) select_kernel(sel_src s, s
 					atomicAdd(&hist[(key >> shift) & 255u], 1u);
 			}
 			__syncthreads();
-			if (threadIdx.x == 0) {
-				uint32_t cum = 0;
-				int b;
-				for (b = 255; b > 0; b--) {
-					if (cum + hist[b] >= rem)
-						break;
-					cum += hist[b];
+			if (threadIdx.x < 32) {
+				/* the bin holding the rem-th largest key, counted from bin 255 down: lane L
+				 * sums bins 255-8L .. 248-8L, a warp scan finds the lane, the lane its bin
+				 * (a serial scan by one thread cost more than the passes over the data) */
+				int lane = threadIdx.x, fl;
+				uint32_t c[8], tot = 0, incl, excl, want = rem;
+				#pragma unroll
+				for (int u = 0; u < 8; u++) {
+					c[u] = hist[255 - 8 * lane - u];
+					tot += c[u];
 				}
-				rem -= cum;
-				prefix |= (uint32_t)b << shift;
-				pmask |= 255u << shift;
+				incl = tot;
+				#pragma unroll
+				for (int o = 1; o < 32; o <<= 1) {
+					uint32_t y = __shfl_up_sync(0xffffffffu, incl, o);
+					if (lane >= o)
+						incl += y;
+				}
+				excl = incl - tot;
+				fl = __ffs(__ballot_sync(0xffffffffu, excl < want && incl >= want)) - 1;
+				if (lane == (fl < 0 ? 31 : fl)) {
+					uint32_t cum = excl;
+					int b = 255 - 8 * lane - 7;
+					#pragma unroll
+					for (int u = 0; u < 8; u++) {
+						if (cum + c[u] >= want || u == 7) {
+							b = 255 - 8 * lane - u;
+							break;
+						}
+						cum += c[u];
+					}
+					rem = want - cum;
+					prefix |= (uint32_t)b << shift;
+					pmask |= 255u << shift;
+				}
 			}
 			__syncthreads();
 		}

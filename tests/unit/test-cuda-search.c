@@ -83,6 +83,9 @@ Test(cuda_search, small_batches_exact_kernel)
 			search_case(1000, 64, storage, l2, 1, 10, 0);
 			search_case(20000, 96, storage, l2, 3, 100, 1);   /* 3 segments, 96 % 8 == 0 */
 			search_case(9000, 37, storage, l2, 1, 1000, 1);   /* scalar loads */
+			search_case(3000, 384, storage, l2, 2, 10, 0);    /* the specialized kernels: 2, 4, 8 rows */
+			search_case(3000, 384, storage, l2, 4, 10, 1);
+			search_case(2000, 512, storage, l2, 6, 50, 0);
 		}
 }
 
