@@ -201,7 +201,7 @@ int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro
 	if (!p->po.out_name)
 		p->po.out_name = "standard output";
 	if (!p->po.block_bytes)
-		p->po.block_bytes = 16 * (p->ro.batch_tokens ? p->ro.batch_tokens : 2048);
+		p->po.block_bytes = 64 * (p->ro.batch_tokens ? p->ro.batch_tokens : 2048);
 	if (!p->po.block_records)
 		p->po.block_records = 16384;
 	p->threads = po->threads > 0 ? po->threads : rag_get_threads();

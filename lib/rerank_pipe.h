@@ -39,7 +39,7 @@ struct rag_rerank_pipe_opts {
 	int sigmoid;           /* scores through the logistic function */
 	FILE *out;             /* required */
 	const char *out_name;  /* NULL: "standard output" */
-	size_t block_bytes;    /* input bytes per block; 0: 16 * the batch tokens */
+	size_t block_bytes;    /* input bytes per block; 0: 64 * the batch tokens */
 	size_t block_records;  /* hits per block at most; 0: 16384 */
 	int threads;           /* host threads; 0: rag_get_threads() */
 	void (*on_written)(void *ctx, uint64_t n_records); /* after each group: hits written so far */

@@ -5,7 +5,7 @@
 
 m="$FIXTURES/models/tiny-rerank-f16.gguf"
 
-# 60 queries of 1 to 12 hits; --batch-tokens 16 makes blocks of 256 input bytes,
+# 60 queries of 1 to 12 hits; --batch-tokens 16 makes blocks of 1 KiB of input,
 # so groups straddle many blocks
 awk 'BEGIN { for (q = 0; q < 60; q++) for (h = 0; h <= q % 12; h++)
 	printf "{\"qid\":\"q%d\",\"query\":\"query %d word%d\",\"docid\":\"d%d-%d\",\"text\":\"passage %d about word%d and word%d\"}\n", q, q, q % 7, q, h, h, (q * h) % 13, h % 5 }' >in
