@@ -104,6 +104,7 @@ def bench_embed(a, shape, length, words, hf, gguf):
         best = dt if best is None else min(best, dt)
     peer = n / best
     row = ["embed", shape, length, n, "%.0f" % rk, "sentence-transformers fp16", "%.0f" % peer, "%.2f" % (rk / peer)]
+    row += forward_only(a, st[0].auto_model, gguf, length)
     llama = os.environ.get("LLAMA_EMBEDDING")
     if llama and os.path.exists(llama):
         try:
@@ -113,6 +114,38 @@ def bench_embed(a, shape, length, words, hf, gguf):
         except subprocess.CalledProcessError as e:
             row.append("llama.cpp failed: exit %d" % e.returncode)
     return row
+
+
+def forward_only(a, model, gguf, length):
+    """The forward pass alone on both sides (random ids, batches of a.st_batch
+    texts for PyTorch, a.batch_tokens tokens for ragkit): where the end-to-end
+    figures lose time outside the GPU.  ragkit's needs ENCODER_DRIVER (built
+    from bench/gpu-encoder-driver.c); without it only PyTorch's is measured."""
+    import torch
+    n = a.texts
+    ids = torch.randint(1000, 21000, (a.st_batch, length), device="cuda")
+    mask = torch.ones_like(ids)
+    best = None
+    with torch.inference_mode():
+        model(input_ids=ids, attention_mask=mask)
+        for _ in range(a.reps):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(n // a.st_batch):
+                model(input_ids=ids, attention_mask=mask)
+            torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            best = dt if best is None else min(best, dt)
+    tf = (n // a.st_batch) * a.st_batch / best
+    out = ["forward: torch %.0f/s" % tf]
+    drv = os.environ.get("ENCODER_DRIVER")
+    if drv:
+        r = subprocess.run([drv, gguf, "cuda", str(n), str(length), str(a.batch_tokens), str(a.reps)], check=True,
+                           capture_output=True, text=True).stdout
+        f = dict(kv.split("=") for kv in r.split()[1:])
+        rf = float(f["texts_per_s"])
+        out += ["ragkit %.0f/s" % rf, "ratio %.2f" % (rf / tf)]
+    return out
 
 
 def bench_rerank(a, shape, length, words, hf, gguf):

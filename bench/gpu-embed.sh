@@ -6,7 +6,8 @@
 #
 #   bench/gpu-embed.sh [BUILD_DIR] [WORKDIR]
 #   env: TEXTS (20000), REPS (3), SHAPES (minilm,bge-base), LENGTHS (128,512),
-#        BATCH_TOKENS (65536), LLAMA_EMBEDDING (a llama-embedding binary, optional)
+#        BATCH_TOKENS (65536), LLAMA_EMBEDDING (a llama-embedding binary, optional),
+#        ENCODER_DRIVER (bench/gpu-encoder-driver.c built against librag: forward pass alone)
 # Not part of make check.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,4 @@
-/* rag-embed: records in, the same records out with an embedding from an encoder GGUF. */
+/* rag-embed: records in, the same records out with an embedding from an encoder GGUF or a decoder embedding model. */
 #include "config.h"
 
 #include <stdio.h>
@@ -20,13 +20,15 @@ static const char usage[] =
 	"Add an embedding to each JSON Lines record (from FILEs or standard input).\n"
 	"\n"
 	"Options:\n"
-	"      --model FILE        the embedding model (GGUF, BERT family); or RAG_MODEL\n"
+	"      --model FILE        the embedding model (GGUF: BERT family, or a decoder\n"
+	"                          with last-token pooling); or RAG_MODEL\n"
 	"      --field NAME        the field holding the text (default: text)\n"
-	"      --pooling MODE      mean, cls, last or none (per-token vectors);\n"
-	"                          default: the model's\n"
+	"      --pooling MODE      mean, cls, last or none (per-token vectors;\n"
+	"                          encoders only); default: the model's\n"
 	"      --no-normalize      do not scale vectors to unit length\n"
 	"      --mode MODE         query or document: put the model's instruction\n"
-	"                          prefix in front of each text (e5, nomic, bge)\n"
+	"                          prefix in front of each text (its own prompts,\n"
+	"                          or e5, nomic, bge, Qwen3-Embedding)\n"
 	"      --prefix STR        put STR in front of each text (overrides --mode)\n"
 	"      --max-tokens N      truncate texts to N tokens (default: the model's\n"
 	"                          context length)\n"
@@ -222,7 +224,9 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		goto out;
-	j.dim = rag_encoder_dim(rag_embedder_encoder(j.m));
+	if ((rc = rag_embed_check_pooling(j.m, &j.eo, &err)))
+		goto out;
+	j.dim = rag_embedder_dim(j.m);
 	j.pool = rag_embed_pooling(j.m, &j.eo);
 	if (o.verbose > 0)
 		fprintf(stderr, "rag-embed: %s on %s, %d threads, %s pooling, dimension %lld%s%s%s\n", o.model,

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "cpu-tune.h"
+#include "device.h"
 #include "json.h"
 #include "metrics.h"
 #include "eval-answers.h"
@@ -52,11 +53,13 @@ static const char usage[] =
 	"      --cache FILE        SQLite verdict cache (reruns are instant and identical)\n"
 	"      --prompts DIR       judge prompts DIR/NAME.txt replacing the built-in ones\n"
 	"      --max-tokens N      tokens per judge list answer (default 192)\n"
+	"      --device DEV        where the judge runs: auto, cpu or cuda (default: auto)\n"
 	"                          -m: faithfulness answer_relevancy context_precision\n"
 	"                          context_recall factual_correctness (default: all)\n"
 	"\n"
 	"Exit status: 0 ok, 1 a --min gate failed, 64 usage error, 65 bad input line,\n"
-	"66 cannot open an input, 74 write error, 78 bad judge/embedding model or cache.\n";
+	"66 cannot open an input, 69 device unavailable, 74 write error,\n"
+	"78 bad judge/embedding model or cache.\n";
 
 enum {
 	OPT_QRELS = RAG_OPT_FIRST_PROGRAM,
@@ -90,6 +93,7 @@ static const struct option longopts[] = {
 	{ "cache", required_argument, NULL, OPT_CACHE },
 	{ "prompts", required_argument, NULL, OPT_PROMPTS },
 	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
+	RAG_LONGOPT_DEVICE,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -630,6 +634,21 @@ int main(int argc, char **argv)
 		ans.json = cfg.json;
 		ans.o = &cfg.o;
 		ans.ro.judge_opts.seed = cfg.o.seed;
+		{
+			/* the judge on the GPU when asked or (auto) when one works */
+			enum rag_device dev;
+			char desc[300];
+			if ((rc = rag_device_resolve(cfg.o.device, &dev, desc, sizeof desc, &err))) {
+				rc = cli_exit(cli_report(&err));
+				goto out;
+			}
+			ans.ro.judge_opts.cuda = dev == RAG_DEVICE_CUDA;
+			ans.ro.judge_opts.cpu_fallback = cfg.o.device == RAG_DEVICE_AUTO;
+			if (cfg.o.verbose > 0)
+				fprintf(stderr, "rag-eval: judge on %s%s\n", desc,
+					ans.ro.judge_opts.cuda && ans.ro.judge_opts.cpu_fallback
+						? " (the CPU if the GPU cannot take the model)" : "");
+		}
 		ans.gates = cfg.gates;
 		ans.n_gates = cfg.n_gates;
 		rc = cli_exit(eval_answers(&ans));

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "cpu-tune.h"
+#include "device.h"
 #include "generate.h"
 #include "json.h"
 #include "jsonl.h"
@@ -47,7 +48,7 @@ static const char usage[] =
 	"      --seed N              seed of the sampler (same seed, same text)\n"
 	"      --ctx-size N          context (KV cache) size in tokens\n"
 	"      --threads N           CPU threads (default: all cores)\n"
-	"      --device DEV          auto, cpu or cuda\n"
+	"      --device DEV          auto, cpu or cuda (default: auto); or RAG_DEVICE\n"
 	"      --skip-bad            skip bad records instead of stopping\n"
 	"  -v, --verbose             more messages (speed after each text)\n"
 	"  -q, --quiet               fewer messages\n"
@@ -546,6 +547,8 @@ int main(int argc, char **argv)
 	const char *tmpl_path = NULL, *rag_path = NULL;
 	int no_chat = 0, c, rc = 0;
 	long ctx = 0, lv;
+	enum rag_device dev = RAG_DEVICE_CPU;
+	char devdesc[300];
 
 	cli_cpu_tune(argv);
 	cli_init(argv[0]);
@@ -630,8 +633,7 @@ int main(int argc, char **argv)
 		rc = cli_usage("-p is for plain mode; records come on stdin");
 		goto out;
 	}
-	if (r.o.device == RAG_DEVICE_CUDA) {
-		rag_error_set(&err, RAG_EUNAVAILABLE, "the CUDA decoder is not available yet (use --device cpu)");
+	if ((rc = rag_device_resolve(r.o.device, &dev, devdesc, sizeof devdesc, &err))) {
 		rc = cli_report(&err);
 		goto out;
 	}
@@ -650,8 +652,20 @@ int main(int argc, char **argv)
 		}
 		r.rag_tmpl = ragt.data ? ragt.data : (char *)"";
 	}
-	if ((rc = rag_lm_open(&r.lm, r.o.model, ctx, tmpl_path ? (tmpl.data ? tmpl.data : "") : NULL,
-			      tmpl.len, &err))) {
+	rc = rag_lm_open_on(&r.lm, r.o.model, ctx, dev == RAG_DEVICE_CUDA,
+			    tmpl_path ? (tmpl.data ? tmpl.data : "") : NULL, tmpl.len, &err);
+	if (rc == RAG_EUNAVAILABLE && r.o.device == RAG_DEVICE_AUTO) {
+		/* auto: a GPU that cannot take this model means the CPU */
+		if (r.o.verbose > 0)
+			fprintf(stderr, "rag-generate: %s; using the CPU\n", err.msg);
+		dev = RAG_DEVICE_CPU;
+		snprintf(devdesc, sizeof devdesc, "cpu (the GPU could not take the model)");
+		rc = rag_lm_open_on(&r.lm, r.o.model, ctx, 0, tmpl_path ? (tmpl.data ? tmpl.data : "") : NULL,
+				    tmpl.len, &err);
+	}
+	if (!rc && r.o.verbose > 0)
+		fprintf(stderr, "rag-generate: %s on %s\n", r.o.model, devdesc);
+	if (rc) {
 		if (tmpl_path && rc == RAG_EDATA)
 			rag_error_prefix(&err, "'%s': ", tmpl_path);
 		rc = cli_report(&err);

@@ -177,6 +177,11 @@ int rag_cuda_embed_rows(float *dy, const void *dtable, enum rag_dtype ttype, int
 int rag_cuda_layernorm(float *dy, const float *dx, const float *dr, const float *dg, const float *db,
 		       int64_t rows, int64_t n, float eps, void *stream);
 int rag_cuda_gelu(float *dy, const float *dx, int64_t n, void *stream);
+/* As rag_cuda_layernorm, also writing the result rounded to half at dy16 (when not NULL). */
+int rag_cuda_layernorm_h(float *dy, uint16_t *dy16, const float *dx, const float *dr, const float *dg,
+			 const float *db, int64_t rows, int64_t n, float eps, void *stream);
+/* GELU (erf form) on n half values computed in float32; n even, 4-byte aligned; in place allowed. */
+int rag_cuda_gelu_h(uint16_t *dy, const uint16_t *dx, int64_t n, void *stream);
 int rag_cuda_tanh(float *dy, const float *dx, int64_t n, void *stream);
 int rag_cuda_softmax(float *dx, int64_t rows, int64_t n, void *stream);
 /* dy[i] = dx[i] + dr[i] (residual add for ops that need one without a norm). */
@@ -194,6 +199,16 @@ int rag_cuda_l2_normalize(float *dx, int64_t rows, int64_t n, void *stream);
 int rag_cuda_attention(float *dout, const float *dq, const float *dk, const float *dv, int64_t ld,
 		       const int32_t *doff, int64_t n_seq, int64_t max_len, int64_t n_head,
 		       int64_t head_dim, float scale, void *stream);
+/*
+ * The same attention on tensor cores: q, k, v and the output in half (float32
+ * scores, softmax and accumulation; the probabilities are rounded to half
+ * before P V).  Tiles of 64 query rows (one warp per 16) against tiles of 64
+ * keys.  head_dim a multiple of 8 up to 128, ld a multiple of 8 and q, k, v
+ * 16-byte aligned (-1 otherwise: use rag_cuda_attention).
+ */
+int rag_cuda_attention_h(uint16_t *dout, const uint16_t *dq, const uint16_t *dk, const uint16_t *dv, int64_t ld,
+			 const int32_t *doff, int64_t n_seq, int64_t max_len, int64_t n_head,
+			 int64_t head_dim, float scale, void *stream);
 /* Round n floats to half (round to nearest even, as rag_f32_to_f16). */
 int rag_cuda_f32_to_f16(uint16_t *dy, const float *dx, int64_t n, void *stream);
 
@@ -202,6 +217,9 @@ struct rag_cuda_blas;
 /* Create a handle (workspace included); -1 on failure. Free with rag_cuda_blas_free (NULL safe). */
 int rag_cuda_blas_create(struct rag_cuda_blas **out);
 void rag_cuda_blas_free(struct rag_cuda_blas *h);
+/* y (half, m x n) = x (half, m x k) . w (half, n x k)^T + bias (half, n; may be NULL), float32 accumulation. */
+int rag_cuda_gemm_h(struct rag_cuda_blas *h, uint16_t *dy16, const uint16_t *dx16, const uint16_t *dw16,
+		    const uint16_t *dbias16, int64_t m, int64_t n, int64_t k, void *stream);
 /*
  * dy[m][n] (float32) = dx16[m][k] . dw16[n][k]^T (+ dbias[n] fused in the
  * cuBLASLt epilogue when dbias is not NULL): half inputs, float32
@@ -247,6 +265,20 @@ int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t ld, const 
 /* Columns per block in the first selection stage; rows longer than this go
  * through a second stage over the blocks' candidates. */
 #define RAG_CUDA_TOPK_SEG 8192
+/*
+ * Batch 1 in one pass: the scores of query dq (dim floats, dim % 8 == 0)
+ * against n stored rows and the per-block top-k fused, then the second
+ * stage of rag_cuda_topk: the k best (value, row) in dval/didx, the count in
+ * dcount[0] (mask and NaN handling as rag_cuda_topk's; inner product, or
+ * minus the squared L2 distance).  k at most RAG_CUDA_SEARCH1_MAXK;
+ * dscratch: rag_cuda_search1_scratch(n, k) bytes.
+ */
+#define RAG_CUDA_SEARCH1_MAXK 256
+#define RAG_CUDA_SEARCH1_BLOCKS 528
+int rag_cuda_search1(const float *dq, const void *dbase, int is_f16, int64_t n, int64_t dim, int metric_l2,
+		     const int64_t *dids, const uint8_t *dmask, int64_t max_key, int64_t k, float *dval,
+		     int64_t *didx, int32_t *dcount, void *dscratch, void *stream);
+size_t rag_cuda_search1_scratch(int64_t n, int64_t k);
 /* Scratch bytes rag_cuda_topk needs (0 when n <= RAG_CUDA_TOPK_SEG); a host
  * function (lib/search_cuda.c), built with or without CUDA. */
 size_t rag_cuda_topk_scratch(int64_t m, int64_t n, int64_t k);
@@ -401,6 +433,98 @@ int rag_attn_decode(float *out, const float *q, const float *k, const float *v, 
 int rag_matvec(float *y, const float *x, const void *w, enum rag_dtype wtype, const float *bias,
 	       int64_t n, int64_t k);
 int rag_matvec_has_direct(enum rag_dtype wtype);
+
+
+/* ---- decoder GPU twins (branch cudadec: kernels/cuda/{decoder_ops,matvec,
+ *      attn_causal}.cu) -------------------------------------------------------
+ * The decoder ops above with device pointers (d*) and a stream (NULL: the
+ * default one); each enqueues its work and returns 0, or -1 with
+ * rag_cuda_last_error() naming the failed call.  Built only with CUDA. */
+int rag_cuda_rmsnorm(float *dy, const float *dx, const float *dw, int64_t rows, int64_t n, float eps,
+		     void *stream);
+/* dpos: n_tok positions on the device; dfactors may be NULL. */
+int rag_cuda_rope(float *dx, int64_t n_tok, int64_t stride, int64_t n_head, int64_t head_dim,
+		  const int32_t *dpos, int64_t n_rot, float freq_base, float freq_scale,
+		  const float *dfactors, int neox, void *stream);
+int rag_cuda_swiglu(float *dy, const float *dgate, const float *dup, int64_t n, void *stream);
+/* dy[r][i] += dbias[i] for rows rows of n floats. */
+int rag_cuda_add_bias(float *dy, const float *dbias, int64_t rows, int64_t n, void *stream);
+/* Twin of rag_attn_causal, fused flash-style (no score matrix); head_dim <= 256. */
+int rag_cuda_attn_causal(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_q,
+			 int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+			 int64_t q_stride, int64_t kv_stride, float scale, void *stream);
+/* Twin of rag_attn_decode, split over chunks of the cache and merged; head_dim
+ * <= 256; dscratch: rag_cuda_attn_decode_scratch(n_kv, n_head, head_dim) bytes. */
+int rag_cuda_attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
+			 int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
+			 float scale, float *dscratch, void *stream);
+size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int64_t head_dim);
+/* rag_cuda_attn_decode with n_kv = dpos[0] + 1 read on the device (so that one
+ * captured CUDA graph serves every decode step); n_kv <= max_kv, which sizes
+ * the grid and the scratch. */
+int rag_cuda_attn_decode_pos(float *dout, const float *dq, const float *dk, const float *dv,
+			     const int32_t *dpos, int64_t max_kv, int64_t n_head, int64_t n_head_kv,
+			     int64_t head_dim, int64_t kv_stride, float scale, float *dscratch, void *stream);
+/*
+ * A decode step's rope and cache append in one launch: dqo = rope(dq) (n_tok
+ * rows of q_stride floats, n_head heads; dqo must not be dq), and cache rows
+ * dpos[t] of dkc and dvc (n_head_kv * head_dim floats) = rope(row t of dk) and
+ * row t of dv.  Angles and rounding as rag_rope.
+ */
+int rag_cuda_rope_store(float *dqo, const float *dq, int64_t q_stride, int64_t n_head, float *dkc, float *dvc,
+			const float *dk, const float *dv, int64_t n_head_kv, int64_t head_dim, const int32_t *dpos,
+			int64_t n_tok, int64_t n_rot, float freq_base, float freq_scale, const float *dfactors,
+			int neox, void *stream);
+/* y[r] = silu(wg[r] . x) * (wu[r] . x) for n rows: the gated FFN's two
+ * products and rag_swiglu in one launch (both matrices of type wtype, a type
+ * rag_cuda_matvec_has_direct). */
+int rag_cuda_matvec_glu(float *dy, const float *dx, const void *dwg, const void *dwu, enum rag_dtype wtype,
+			int64_t n, int64_t k, void *stream);
+/* KV cache append: rows dpos[t] of dkc and dvc (kvd floats) = rows t of dk and dv, t < m. */
+int rag_cuda_kv_store(float *dkc, float *dvc, const float *dk, const float *dv, const int32_t *dpos,
+		      int64_t m, int64_t kvd, void *stream);
+/*
+ * Twin of rag_matvec reading the stored blocks directly for the types where
+ * rag_cuda_matvec_has_direct (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K;
+ * -1 for others).  dw 16-byte aligned.  accumulate: dy[r] += result instead
+ * of dy[r] = result (a residual add for free).  dy must not alias dx.
+ */
+int rag_cuda_matvec(float *dy, const float *dx, const void *dw, enum rag_dtype wtype,
+		    const float *dbias, int64_t n, int64_t k, int accumulate, void *stream);
+int rag_cuda_matvec_has_direct(enum rag_dtype wtype);
+/* ---- int8-activation matrix-vector products (branch dec: kernels/cpu/qdot.c) ----
+ * Decode with the activation quantized to 8 bits, as llama.cpp does: x is
+ * quantized once (rag_qact_quantize: per 32 values for Q8_0/Q4_0/Q5_0 weights,
+ * per 256 for Q4_K/Q5_K/Q6_K; symmetric scale max|x|/127, round to nearest) and
+ * each weight block is dotted with it in integer arithmetic (AVX-512 VNNI /
+ * AVX-VNNI / AVX2 when built for them, scalar otherwise), one float multiply
+ * per block.  The result is W . x' where x' is the dequantized activation, so
+ * |y - W.x| <= sum over blocks of (d_block / 2) * sum |w| in that block, with
+ * d_block = max|x in block| / 127 (plus float rounding). */
+enum rag_qact {
+	RAG_QACT_NONE,  /* no int8 path for this type/size */
+	RAG_QACT_Q8_0,  /* blocks of 32: float scale, int sum, 32 int8 */
+	RAG_QACT_Q8_K,  /* blocks of 256: float scale, 16 int16 sums of 16, 256 int8 */
+};
+/* The activation format rag_matvec_q8 needs for weights of wtype with rows of
+ * k elements; RAG_QACT_NONE when there is no int8 path (use rag_matvec). */
+enum rag_qact rag_qact_for(enum rag_dtype wtype, int64_t k);
+/* Bytes of a quantized activation of k elements in format f (0 for NONE). */
+size_t rag_qact_size(enum rag_qact f, int64_t k);
+/* Quantize x[k] into xq (rag_qact_size bytes, any alignment); k a multiple of
+ * the format's block. */
+void rag_qact_quantize(enum rag_qact f, const float *x, int64_t k, void *xq);
+/* The values xq stands for, back to float32 (for tests and error bounds). */
+void rag_qact_dequantize(enum rag_qact f, const void *xq, int64_t k, float *x);
+/* One row of wtype dotted with xq (format rag_qact_for(wtype, k)): the SIMD
+ * path (rag_qdot) and the scalar reference (rag_qdot_ref).  Both compute the
+ * same integer block sums; they differ only in float summation order. */
+float rag_qdot(enum rag_dtype wtype, const void *w, const void *xq, int64_t k);
+float rag_qdot_ref(enum rag_dtype wtype, const void *w, const void *xq, int64_t k);
+/* y[n] = w[n][k] . x' (+ bias), x' the activation quantized in xq; parallel over
+ * rows (rag_set_threads).  Returns 0, or -1 when rag_qact_for(wtype, k) is NONE. */
+int rag_matvec_q8(float *y, const void *xq, const void *w, enum rag_dtype wtype,
+		  const float *bias, int64_t n, int64_t k);
 
 #ifdef __cplusplus
 }

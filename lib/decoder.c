@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "decoder.h"
+#include "decoder_cuda.h"
 #include "kernels.h"
 
 /* A weight matrix in the mapping: n rows of k elements. */
@@ -32,6 +33,12 @@ struct rag_decoder {
 	/* scratch for n_batch tokens */
 	float *x, *h, *q, *att, *ff_gate, *ff_up;
 	int32_t *pos;
+	struct rag_decoder_cuda *gpu;  /* set when loaded with params.cuda: eval runs there */
+	/* decode: the current activation quantized to int8 (kernels/cpu/qdot.c), in
+	 * each format, valid while qx_src is the vector it was made from */
+	int exact_act;
+	void *qx[3];
+	const float *qx_src[3];
 };
 
 static const char *const archs[] = { "llama", "qwen2", "qwen3" };
@@ -168,6 +175,9 @@ void rag_decoder_free(struct rag_decoder *d)
 	rag_free(d->ff_gate);
 	rag_free(d->ff_up);
 	rag_free(d->pos);
+	rag_decoder_cuda_free(d->gpu);
+	for (int i = 0; i < 3; i++)
+		rag_free(d->qx[i]);
 	rag_free(d);
 }
 
@@ -306,6 +316,13 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 	d->n_batch = p && p->n_batch > 0 ? p->n_batch : 512;
 	if (d->n_batch > in->n_ctx)
 		d->n_batch = in->n_ctx;
+	if (p && p->cuda) {
+		/* the GPU holds the cache and scratch: none on the host */
+		if ((rc = rag_decoder_cuda_load(g, in, d->n_batch, &d->gpu, err)))
+			goto fail;
+		*out = d;
+		return 0;
+	}
 	{
 		size_t kvd = (size_t)(in->n_head_kv * in->head_dim);
 		size_t cache = (size_t)in->n_layer * (size_t)in->n_ctx * kvd;
@@ -320,8 +337,14 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 		d->ff_gate = rag_malloc(nb * (size_t)in->n_ff * sizeof(float));
 		d->ff_up = rag_malloc(nb * (size_t)in->n_ff * sizeof(float));
 		d->pos = rag_malloc(nb * sizeof(int32_t));
+		/* the widest activation is n_ff (or the attention output) */
+		size_t kmax = (size_t)(in->n_ff > (int64_t)qd ? in->n_ff : (int64_t)qd);
+		kmax = kmax > (size_t)in->n_embd ? kmax : (size_t)in->n_embd;
+		d->exact_act = p && p->exact_act;
+		d->qx[RAG_QACT_Q8_0] = rag_malloc(rag_qact_size(RAG_QACT_Q8_0, (int64_t)kmax) + 64);
+		d->qx[RAG_QACT_Q8_K] = rag_malloc(rag_qact_size(RAG_QACT_Q8_K, (int64_t)kmax) + 64);
 		if (!d->kcache || !d->vcache || !d->x || !d->h || !d->q || !d->att || !d->ff_gate ||
-		    !d->ff_up || !d->pos) {
+		    !d->ff_up || !d->pos || !d->qx[RAG_QACT_Q8_0] || !d->qx[RAG_QACT_Q8_K]) {
 			rc = rag_error_set(err, RAG_EINTERNAL,
 					   "out of memory for a %lld-position KV cache",
 					   (long long)in->n_ctx);
@@ -358,12 +381,34 @@ void rag_decoder_trim(struct rag_decoder *d, int64_t n_keep)
 		d->n_past = n_keep;
 }
 
-/* y[m][w->n] = x[m][w->k] . w^T (+ bias): matrix-vector for one row, GEMM otherwise. */
-static int mm(float *y, const float *x, const struct wmat *w, const float *bias, int64_t m)
+/* Forget the quantized activations: call whenever the vectors they came from change. */
+static void qx_invalidate(struct rag_decoder *d)
 {
-	if (m == 1)
+	for (int i = 0; i < 3; i++)
+		d->qx_src[i] = NULL;
+}
+
+/*
+ * y[m][w->n] = x[m][w->k] . w^T (+ bias): GEMM for m > 1; for one row, the
+ * int8-activation product for quantized weights (x quantized once per format and
+ * reused by the following products from the same x until qx_invalidate), the
+ * float32 matrix-vector product otherwise.
+ */
+static int mm(struct rag_decoder *d, float *y, const float *x, const struct wmat *w,
+	      const float *bias, int64_t m)
+{
+	enum rag_qact f;
+
+	if (m > 1)
+		return rag_matmul(y, x, w->data, w->type, bias, m, w->n, w->k);
+	f = d->exact_act ? RAG_QACT_NONE : rag_qact_for(w->type, w->k);
+	if (f == RAG_QACT_NONE)
 		return rag_matvec(y, x, w->data, w->type, bias, w->n, w->k);
-	return rag_matmul(y, x, w->data, w->type, bias, m, w->n, w->k);
+	if (d->qx_src[f] != x) {
+		rag_qact_quantize(f, x, w->k, d->qx[f]);
+		d->qx_src[f] = x;
+	}
+	return rag_matvec_q8(y, d->qx[f], w->data, w->type, bias, w->n, w->k);
 }
 
 /*
@@ -389,8 +434,9 @@ static int forward(struct rag_decoder *d, const int32_t *ids, int64_t m, struct 
 		float *kn = kc + (size_t)p0 * (size_t)kvd, *vn = vc + (size_t)p0 * (size_t)kvd;
 
 		rag_rmsnorm(d->h, d->x, l->attn_norm, m, e, in->rms_eps);
-		if (mm(q, d->h, &l->wq, l->bq, m) || mm(kn, d->h, &l->wk, l->bk, m) ||
-		    mm(vn, d->h, &l->wv, l->bv, m))
+		qx_invalidate(d);
+		if (mm(d, q, d->h, &l->wq, l->bq, m) || mm(d, kn, d->h, &l->wk, l->bk, m) ||
+		    mm(d, vn, d->h, &l->wv, l->bv, m))
 			goto oom;
 		if (l->q_norm)
 			rag_rmsnorm(q, q, l->q_norm, m * in->n_head, hd, in->rms_eps);
@@ -408,20 +454,24 @@ static int forward(struct rag_decoder *d, const int32_t *ids, int64_t m, struct 
 					   kvd, scale)) {
 			goto oom;
 		}
-		if (mm(d->h, d->att, &l->wo, l->bo, m))
+		qx_invalidate(d);
+		if (mm(d, d->h, d->att, &l->wo, l->bo, m))
 			goto oom;
 		for (int64_t i = 0; i < m * e; i++)
 			d->x[i] += d->h[i];
 		rag_rmsnorm(d->h, d->x, l->ffn_norm, m, e, in->rms_eps);
-		if (mm(d->ff_gate, d->h, &l->gate, NULL, m) || mm(d->ff_up, d->h, &l->up, NULL, m))
+		qx_invalidate(d);
+		if (mm(d, d->ff_gate, d->h, &l->gate, NULL, m) || mm(d, d->ff_up, d->h, &l->up, NULL, m))
 			goto oom;
 		rag_swiglu(d->ff_gate, d->ff_gate, d->ff_up, m * in->n_ff);
-		if (mm(d->h, d->ff_gate, &l->down, NULL, m))
+		qx_invalidate(d);
+		if (mm(d, d->h, d->ff_gate, &l->down, NULL, m))
 			goto oom;
 		for (int64_t i = 0; i < m * e; i++)
 			d->x[i] += d->h[i];
 	}
 	rag_rmsnorm(d->h, d->x, d->out_norm, m, e, in->rms_eps);
+	qx_invalidate(d);
 	d->n_past = p0 + m;
 	return 0;
 oom:
@@ -450,6 +500,12 @@ int rag_decoder_eval(struct rag_decoder *d, const int32_t *ids, int64_t n, int a
 
 	if ((rc = check_ids(d, ids, n, err)))
 		return rc;
+	if (d->gpu) {
+		if ((rc = rag_decoder_cuda_eval(d->gpu, ids, n, d->n_past, all, logits, err)))
+			return rc;
+		d->n_past += n;
+		return 0;
+	}
 	for (int64_t off = 0; off < n; off += d->n_batch) {
 		int64_t m = n - off < d->n_batch ? n - off : d->n_batch;
 		if ((rc = forward(d, ids + off, m, err)))
@@ -457,10 +513,10 @@ int rag_decoder_eval(struct rag_decoder *d, const int32_t *ids, int64_t n, int a
 		if (!logits)
 			continue;
 		if (all) {
-			if (mm(logits + off * d->info.n_vocab, d->h, &d->output, NULL, m))
+			if (mm(d, logits + off * d->info.n_vocab, d->h, &d->output, NULL, m))
 				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 		} else if (off + m == n) {
-			if (mm(logits, d->h + (m - 1) * d->info.n_embd, &d->output, NULL, 1))
+			if (mm(d, logits, d->h + (m - 1) * d->info.n_embd, &d->output, NULL, 1))
 				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 		}
 	}
@@ -483,6 +539,8 @@ int rag_decoder_hidden(struct rag_decoder *d, const int32_t *ids, int64_t n,
 	d->n_past = 0;
 	if ((rc = check_ids(d, ids, n, err)))
 		return rc;
+	if (d->gpu)
+		return rag_decoder_cuda_hidden(d->gpu, ids, n, pool, out, err);
 	for (int64_t i = 0; i < e; i++)
 		out[i] = 0.0f;
 	for (int64_t off = 0; off < n; off += d->n_batch) {

@@ -13,6 +13,13 @@ struct rag_decoder;
 struct rag_decoder_params {
 	int64_t n_ctx;    /* KV cache positions; 0 = the model's context_length, at most 4096 */
 	int64_t n_batch;  /* tokens per forward chunk in rag_decoder_eval; 0 = 512 */
+	int cuda;         /* run on the GPU (lib/decoder_cuda.c): weights and KV cache in
+			   * device memory; rag_decoder_load then fails with
+			   * RAG_EUNAVAILABLE when the GPU cannot take the model */
+	int exact_act;    /* 1: decode steps keep the activations in float32 for
+			   * quantized weights; 0 (default): quantize them to int8
+			   * and use integer dot products (faster, as llama.cpp;
+			   * see rag_matvec_q8 for the error bound) */
 };
 
 /* The shape the model file declares (after defaults). */

@@ -1,10 +1,11 @@
-/* embed.h: text to vectors with an encoder GGUF: instruction prefixes, tokenization, truncation, batching. */
+/* embed.h: text to vectors with an encoder GGUF (or a decoder embedding model): instruction prefixes, tokenization, truncation, batching. */
 #ifndef RAG_EMBED_H
 #define RAG_EMBED_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decoder.h"
 #include "encoder.h"
 #include "error.h"
 #include "options.h"
@@ -33,17 +34,27 @@ void rag_embed_opts_init(struct rag_embed_opts *o);
 struct rag_embedder;
 
 /*
- * Open path as an embedding model.  RAG_ENOINPUT when it cannot be opened;
- * RAG_EMODEL when it is not a GGUF file, not an encoder ragkit runs (the
- * message names the architecture), a cross-encoder ("... is a cross-encoder
- * (reranker), not an embedding model"), or has no usable tokenizer.  opts may
- * be NULL.  Release with rag_embedder_free.
+ * Open path as an embedding model: a BERT-family encoder, or a decoder
+ * (llama/qwen2/qwen3, Qwen3-Embedding style) whose hidden states are pooled as
+ * its <arch>.pooling_type says (3 = last token; llama.cpp's enum), run on the
+ * CPU with a KV cache of min(context length, ragkit.max_length or 2048)
+ * positions.  RAG_ENOINPUT when it cannot be opened; RAG_EMODEL when it is not
+ * a GGUF file, not a model ragkit runs (the message names the architecture), a
+ * cross-encoder ("... is a cross-encoder (reranker), not an embedding model"),
+ * a decoder with pooling_type rank, or has no usable tokenizer;
+ * RAG_EUNAVAILABLE for a decoder with opts->cuda set.  opts may be NULL.
+ * Release with rag_embedder_free.
  */
 int rag_embedder_open(const char *path, const struct rag_encoder_opts *opts, struct rag_embedder **out,
 		      struct rag_error *err);
 void rag_embedder_free(struct rag_embedder *m);
 
+/* The model behind it: the encoder (NULL for a decoder model) or the decoder
+ * (NULL for an encoder). */
 struct rag_encoder *rag_embedder_encoder(struct rag_embedder *m);
+struct rag_decoder *rag_embedder_decoder(struct rag_embedder *m);
+/* The width of its vectors (hidden size). */
+int64_t rag_embedder_dim(const struct rag_embedder *m);
 const struct rag_tokenizer *rag_embedder_tokenizer(const struct rag_embedder *m);
 
 /*
@@ -51,7 +62,10 @@ const struct rag_tokenizer *rag_embedder_tokenizer(const struct rag_embedder *m)
  * (general.name / general.basename, case-insensitive): e5 "query: " and
  * "passage: "; nomic "search_query: " and "search_document: "; bge (English)
  * "Represent this sentence for searching relevant passages: " for queries and
- * nothing for documents; "" otherwise and for RAG_EMBED_PLAIN.  Static string.
+ * nothing for documents; Qwen3-Embedding "Instruct: Given a web search query,
+ * retrieve relevant passages that answer the query\nQuery:" for queries and
+ * nothing for documents; "" otherwise and for RAG_EMBED_PLAIN.  The model's own
+ * sentence-transformers prompts (ragkit.prompt.*) win.  Static string.
  */
 const char *rag_embed_model_prefix(const struct rag_embedder *m, enum rag_embed_mode mode);
 
@@ -100,15 +114,28 @@ int rag_embed_prepare_r(const struct rag_embedder *m, const char *text, size_t l
 
 /*
  * Vectors of n prepared texts, batched by o->batch_tokens.  out receives one
- * row of rag_encoder_dim floats per text, or with pooling none one row per
+ * row of rag_embedder_dim floats per text, or with pooling none one row per
  * token of every text (in order); it is caller-owned.  Errors as
- * rag_encoder_run.
+ * rag_encoder_run; for decoders also those of rag_embed_check_pooling and
+ * rag_decoder_hidden.  Decoder models run each text from an empty cache
+ * (tokens as prepared: the EOS the tokenizer appends per
+ * tokenizer.ggml.add_eos_token is the last token pooled).
  */
 int rag_embed_run(struct rag_embedder *m, const struct rag_embed_seq *seqs, size_t n,
 		  const struct rag_embed_opts *o, float *out, struct rag_error *err);
 
-/* The pooling o asks for on this model (o->pooling, or the model's own). */
+/* The pooling o asks for on this model (o->pooling, or the model's own; last
+ * for a decoder that declares none). */
 enum rag_pooling rag_embed_pooling(const struct rag_embedder *m, const struct rag_embed_opts *o);
+
+/*
+ * Can this model embed with o's pooling?  Always for encoders.  A decoder
+ * needs a pooling from its file or from o (RAG_EMODEL "... is a decoder without
+ * <arch>.pooling_type (a text generator, not an embedding model) ..."), and one
+ * of last, mean or cls (RAG_EUSAGE for none/rank).
+ */
+int rag_embed_check_pooling(const struct rag_embedder *m, const struct rag_embed_opts *o,
+			    struct rag_error *err);
 
 /*
  * Which device runs the encoders.  auto: the GPU when ragkit was built with

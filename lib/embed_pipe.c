@@ -172,7 +172,7 @@ int rag_embed_pipe_new(struct rag_embedder *m, const struct rag_embed_opts *eo,
 	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
 	if (p->threads < 1)
 		p->threads = 1;
-	p->dim = rag_encoder_dim(rag_embedder_encoder(m));
+	p->dim = rag_embedder_dim(m);
 	p->pool = rag_embed_pooling(m, eo);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);

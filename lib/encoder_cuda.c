@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -55,6 +56,7 @@ int rag_encoder_cuda_run(struct rag_encoder_cuda *c, const struct rag_enc_seq *s
 struct dlayer {
 	uint16_t *qkv, *o, *up, *down;              /* half, [n][k] */
 	float *qkv_b, *o_b, *up_b, *down_b, *ln1_g, *ln1_b, *ln2_g, *ln2_b;
+	uint16_t *qkv_b16, *up_b16;                 /* half copies for the half-output products */
 };
 
 struct rag_encoder_cuda {
@@ -71,7 +73,8 @@ struct rag_encoder_cuda {
 	/* device scratch for one batch */
 	int64_t cap_tok, cap_seq;
 	float *x, *qkv, *att, *tmp, *ff, *dout;
-	uint16_t *h16;
+	uint16_t *h16, *a16;                        /* h16: Q|K|V or the FFN (half); a16: x or attention (half) */
+	int half_path;                              /* activations in half between products (see forward) */
 	int32_t *din;                               /* ids, positions, types (cap_tok each), offsets */
 	/* pinned host buffers, two of each */
 	int32_t *pin_in[2];
@@ -98,9 +101,10 @@ struct rag_encoder_cuda {
 static void scratch_free(struct rag_encoder_cuda *c)
 {
 	rag_cuda_free(c->x); rag_cuda_free(c->qkv); rag_cuda_free(c->att); rag_cuda_free(c->tmp);
-	rag_cuda_free(c->ff); rag_cuda_free(c->dout); rag_cuda_free(c->h16); rag_cuda_free(c->din);
+	rag_cuda_free(c->ff); rag_cuda_free(c->dout); rag_cuda_free(c->h16); rag_cuda_free(c->a16);
+	rag_cuda_free(c->din);
 	c->x = c->qkv = c->att = c->tmp = c->ff = c->dout = NULL;
-	c->h16 = NULL;
+	c->h16 = c->a16 = NULL;
 	c->din = NULL;
 	for (int i = 0; i < 2; i++) {
 		if (c->pin_in[i])
@@ -125,6 +129,7 @@ void rag_encoder_cuda_free(struct rag_encoder_cuda *c)
 		rag_cuda_free(L->qkv); rag_cuda_free(L->o); rag_cuda_free(L->up); rag_cuda_free(L->down);
 		rag_cuda_free(L->qkv_b); rag_cuda_free(L->o_b); rag_cuda_free(L->up_b); rag_cuda_free(L->down_b);
 		rag_cuda_free(L->ln1_g); rag_cuda_free(L->ln1_b); rag_cuda_free(L->ln2_g); rag_cuda_free(L->ln2_b);
+		rag_cuda_free(L->qkv_b16); rag_cuda_free(L->up_b16);
 	}
 	rag_free(c->L);
 	rag_cuda_free(c->tok); rag_cuda_free(c->pos); rag_cuda_free(c->typ);
@@ -238,6 +243,17 @@ static int up_qkv_bias(const struct rag_gguf *g, int64_t il, int64_t d, float **
 	return 0;
 }
 
+/* A half copy of n device floats. */
+static int half_copy(const float *src, int64_t n, uint16_t **dst, struct rag_error *err)
+{
+	int rc;
+	if ((rc = alloc16(dst, n, err)))
+		return rc;
+	if (rag_cuda_f32_to_f16(*dst, src, n, NULL) || rag_cuda_sync())
+		return rag_error_set(err, RAG_EUNAVAILABLE, "GPU encoder: %s", rag_cuda_last_error());
+	return 0;
+}
+
 static int load_layer(const struct rag_gguf *g, int64_t il, const struct rag_encoder_shape *s, struct dlayer *L,
 		      struct rag_error *err)
 {
@@ -265,7 +281,8 @@ static int load_layer(const struct rag_gguf *g, int64_t il, const struct rag_enc
 	    (rc = up_f16(g, BLK("ffn_down.weight"), L->down, err)) ||
 	    (rc = up_f32(g, BLK("ffn_down.bias"), &L->down_b, err)) ||
 	    (rc = up_f32(g, BLK("layer_output_norm.weight"), &L->ln2_g, err)) ||
-	    (rc = up_f32(g, BLK("layer_output_norm.bias"), &L->ln2_b, err)))
+	    (rc = up_f32(g, BLK("layer_output_norm.bias"), &L->ln2_b, err)) ||
+	    (rc = half_copy(L->qkv_b, 3 * d, &L->qkv_b16, err)) || (rc = half_copy(L->up_b, f, &L->up_b16, err)))
 		return rc;
 #undef BLK
 	return 0;
@@ -287,6 +304,11 @@ int rag_encoder_cuda_load(const struct rag_gguf *g, const struct rag_encoder_sha
 	if (!(c = rag_calloc(1, sizeof *c)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	c->s = *shape;
+	{
+		/* the half path's kernels need 16-byte aligned rows and heads (and pairs for GELU) */
+		int64_t d = shape->d, hd = shape->d / shape->n_head;
+		c->half_path = d % 8 == 0 && hd % 8 == 0 && shape->n_ff % 2 == 0 && !getenv("RAG_CUDA_F32_ACTIVATIONS");
+	}
 	CU(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
 	for (; c->n_events < 2; c->n_events++)
 		CU(cudaEventCreateWithFlags(&c->done[c->n_events], cudaEventDisableTiming));
@@ -343,10 +365,11 @@ static int grow(struct rag_encoder_cuda *c, int64_t n_tok, int64_t n_seq, struct
 	if (n_seq * (c->s.n_labels > d ? c->s.n_labels : d) > w_out)
 		w_out = n_seq * (c->s.n_labels > d ? c->s.n_labels : d);
 	OP(rag_cuda_malloc((void **)&c->x, (size_t)(n_tok * d) * 4) ||
-	   rag_cuda_malloc((void **)&c->qkv, (size_t)(n_tok * 3 * d) * 4) ||
+	   (!c->half_path && rag_cuda_malloc((void **)&c->qkv, (size_t)(n_tok * 3 * d) * 4)) ||
 	   rag_cuda_malloc((void **)&c->att, (size_t)(n_tok * d) * 4) ||
 	   rag_cuda_malloc((void **)&c->tmp, (size_t)(n_tok * d) * 4) ||
-	   rag_cuda_malloc((void **)&c->ff, (size_t)(n_tok * f) * 4) ||
+	   (!c->half_path && rag_cuda_malloc((void **)&c->ff, (size_t)(n_tok * f) * 4)) ||
+	   (c->half_path && rag_cuda_malloc((void **)&c->a16, (size_t)(n_tok * d) * 2)) ||
 	   rag_cuda_malloc((void **)&c->dout, (size_t)w_out * 4) ||
 	   rag_cuda_malloc((void **)&c->h16, (size_t)(n_tok * wide) * 2) ||
 	   rag_cuda_malloc((void **)&c->din, (size_t)(3 * n_tok + n_seq + 1) * 4));
@@ -370,6 +393,31 @@ static int mm(struct rag_encoder_cuda *c, float *y, const float *x, const uint16
 	       rag_cuda_gemm_f16(c->blas, y, c->h16, w, b, rows, n, k, c->st);
 }
 
+/*
+ * One layer with half activations between the products: x (float32, the
+ * residual stream) and its half copy a16 come from the previous norm; Q|K|V
+ * and the FFN hidden layer are half (h16) straight out of cuBLASLt with the
+ * bias fused; attention reads and writes half on tensor cores; the products
+ * that feed a residual add (attention output, FFN down) stay float32.
+ */
+static int layer_half(struct rag_encoder_cuda *c, const struct dlayer *L, int64_t T, int64_t ns, int64_t max_len,
+		      const int32_t *off)
+{
+	int64_t d = c->s.d, f = c->s.n_ff, hd = d / c->s.n_head;
+	float eps = c->s.eps;
+	void *st = c->st;
+
+	return rag_cuda_gemm_h(c->blas, c->h16, c->a16, L->qkv, L->qkv_b16, T, 3 * d, d, st) ||
+	       rag_cuda_attention_h(c->a16, c->h16, c->h16 + d, c->h16 + 2 * d, 3 * d, off, ns, max_len, c->s.n_head,
+				    hd, 1.0f / sqrtf((float)hd), st) ||
+	       rag_cuda_gemm_f16(c->blas, c->tmp, c->a16, L->o, L->o_b, T, d, d, st) ||
+	       rag_cuda_layernorm_h(c->x, c->a16, c->tmp, c->x, L->ln1_g, L->ln1_b, T, d, eps, st) ||
+	       rag_cuda_gemm_h(c->blas, c->h16, c->a16, L->up, L->up_b16, T, f, d, st) ||
+	       rag_cuda_gelu_h(c->h16, c->h16, T * f, st) ||
+	       rag_cuda_gemm_f16(c->blas, c->tmp, c->h16, L->down, L->down_b, T, d, f, st) ||
+	       rag_cuda_layernorm_h(c->x, c->a16, c->tmp, c->x, L->ln2_g, L->ln2_b, T, d, eps, st);
+}
+
 /* The forward pass of one packed batch whose inputs are in c->din; result in c->dout. */
 static int forward(struct rag_encoder_cuda *c, int64_t T, int64_t ns, int64_t max_len, enum rag_pooling pool,
 		   int normalize)
@@ -382,10 +430,15 @@ static int forward(struct rag_encoder_cuda *c, int64_t T, int64_t ns, int64_t ma
 	if (rag_cuda_embed_rows(c->x, c->tok, c->tok_t, d, ids, T, 0, st) ||
 	    rag_cuda_embed_rows(c->x, c->pos, c->pos_t, d, pos, T, 1, st) ||
 	    rag_cuda_embed_rows(c->x, c->typ, c->typ_t, d, typ, T, 1, st) ||
-	    rag_cuda_layernorm(c->x, c->x, NULL, c->emb_g, c->emb_b, T, d, eps, st))
+	    rag_cuda_layernorm_h(c->x, c->a16, c->x, NULL, c->emb_g, c->emb_b, T, d, eps, st))
 		return -1;
 	for (int64_t il = 0; il < c->s.n_layer; il++) {
 		struct dlayer *L = &c->L[il];
+		if (c->half_path) {
+			if (layer_half(c, L, T, ns, max_len, off))
+				return -1;
+			continue;
+		}
 		if (mm(c, c->qkv, c->x, L->qkv, L->qkv_b, T, 3 * d, d) ||
 		    rag_cuda_attention(c->att, c->qkv, c->qkv + d, c->qkv + 2 * d, 3 * d, off, ns, max_len,
 				       c->s.n_head, hd, 1.0f / sqrtf((float)hd), st) ||

@@ -42,7 +42,13 @@ static int add_eog(struct rag_lm *lm, int32_t id)
 int rag_lm_open(struct rag_lm *lm, const char *path, int64_t n_ctx, const char *template_src,
 		size_t template_len, struct rag_error *err)
 {
-	struct rag_decoder_params dp = { .n_ctx = n_ctx };
+	return rag_lm_open_on(lm, path, n_ctx, 0, template_src, template_len, err);
+}
+
+int rag_lm_open_on(struct rag_lm *lm, const char *path, int64_t n_ctx, int cuda, const char *template_src,
+		   size_t template_len, struct rag_error *err)
+{
+	struct rag_decoder_params dp = { .n_ctx = n_ctx, .cuda = cuda };
 	const char *arch = NULL, *ct = NULL;
 	int rc;
 

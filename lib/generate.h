@@ -35,6 +35,10 @@ struct rag_lm {
  */
 int rag_lm_open(struct rag_lm *lm, const char *path, int64_t n_ctx, const char *template_src,
 		size_t template_len, struct rag_error *err);
+/* rag_lm_open with the decoder on the GPU when cuda is set (lib/decoder_cuda.c);
+ * RAG_EUNAVAILABLE when the GPU cannot take the model (the message says why). */
+int rag_lm_open_on(struct rag_lm *lm, const char *path, int64_t n_ctx, int cuda, const char *template_src,
+		   size_t template_len, struct rag_error *err);
 void rag_lm_close(struct rag_lm *lm);
 
 /*

@@ -75,7 +75,12 @@ int rag_judge_open(const char *path, struct rag_vcache *cache, const struct rag_
 		j->o = *o;
 	else
 		rag_judge_opts_init(&j->o);
-	if ((rc = rag_lm_open(&j->lm, path, j->o.n_ctx, NULL, 0, err)))
+	rc = rag_lm_open_on(&j->lm, path, j->o.n_ctx, j->o.cuda, NULL, 0, err);
+	if (rc == RAG_EUNAVAILABLE && j->o.cuda && j->o.cpu_fallback) {
+		j->o.cuda = 0;
+		rc = rag_lm_open(&j->lm, path, j->o.n_ctx, NULL, 0, err);
+	}
+	if (rc)
 		goto fail;
 	j->lm_open = 1;
 	if ((rc = rag_vcache_model_hash(cache, path, j->hash, err)))

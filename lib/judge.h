@@ -14,6 +14,8 @@ struct rag_judge_opts {
 	int retries;           /* extra attempts when a list comes back empty (default 2) */
 	int64_t max_tokens;    /* tokens per list answer (default 192) */
 	int64_t n_ctx;         /* context of the judge (0: the model's, at most 4096) */
+	int cuda;              /* run the judge model on the GPU (default 0: the CPU) */
+	int cpu_fallback;      /* with cuda: a GPU that cannot take the model means the CPU */
 };
 
 void rag_judge_opts_init(struct rag_judge_opts *o);

@@ -389,7 +389,7 @@ static int do_relevancy(struct rag_ragas *r, const struct rag_ragas_input *in, s
 	}
 	memset(seqs, 0, sizeof seqs);
 	rag_embed_opts_init(&eo);
-	dim = (size_t)rag_encoder_dim(rag_embedder_encoder(r->emb));
+	dim = (size_t)rag_embedder_dim(r->emb);
 	for (i = 0, q = r->items.data; i <= n && !rc; i++) {
 		const char *t = i == 0 ? in->question : q;
 		rc = rag_embed_prepare(r->emb, t, strlen(t), &eo, &seqs[i], err);

@@ -121,10 +121,11 @@ struct rag_gpu_dense {
 	uint16_t *dq16;
 	int64_t *didx;          /* didx, dval and dcount share dout */
 	int32_t *dcount;
-	void *dout, *dscratch;
+	void *dout, *dscratch, *ds1;   /* ds1: rag_cuda_search1's scratch */
 	uint8_t *dmask;
-	size_t cap_q, cap_q16, cap_qnorm, cap_scores, cap_out, cap_scratch, cap_mask;
-	float *hval;
+	size_t cap_q, cap_q16, cap_qnorm, cap_scores, cap_out, cap_scratch, cap_mask, cap_s1;
+	void *hbuf;            /* host copy of dout: one download per chunk */
+	float *hval;           /* within hbuf, laid out as didx, dval, dcount */
 	int64_t *hidx;
 	int32_t *hcount;
 	size_t cap_h;
@@ -161,11 +162,10 @@ void rag_gpu_dense_free(struct rag_gpu_dense *g)
 	rag_cuda_free(g->dscores);
 	rag_cuda_free(g->dout);
 	rag_cuda_free(g->dscratch);
+	rag_cuda_free(g->ds1);
 	rag_cuda_free(g->dmask);
 	rag_cuda_blas_free(g->blas);
-	rag_free(g->hval);
-	rag_free(g->hidx);
-	rag_free(g->hcount);
+	rag_free(g->hbuf);
 	rag_free(g);
 }
 
@@ -271,18 +271,18 @@ int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, con
 	if (g->metric_l2 && !p.small &&
 	    dgrow((void **)&g->dqnorm, &g->cap_qnorm, (size_t)m * sizeof(float)))
 		return gpu_fail(err, "query norms");
-	need_h = (size_t)p.group * k;
+	need_h = (size_t)p.group * (k * (sizeof(int64_t) + sizeof(float)) + sizeof(int32_t));
 	if (need_h > g->cap_h) {
-		rag_free(g->hval);
-		rag_free(g->hidx);
-		rag_free(g->hcount);
-		g->hval = rag_malloc(need_h * sizeof *g->hval);
-		g->hidx = rag_malloc(need_h * sizeof *g->hidx);
-		g->hcount = rag_malloc((size_t)p.group * sizeof *g->hcount);
-		g->cap_h = g->hval && g->hidx && g->hcount ? need_h : 0;
-		if (!g->cap_h)
+		rag_free(g->hbuf);
+		if (!(g->hbuf = rag_malloc(need_h))) {
+			g->cap_h = 0;
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		}
+		g->cap_h = need_h;
 	}
+	g->hidx = (int64_t *)g->hbuf;
+	g->hval = (float *)(void *)(g->hidx + (size_t)p.group * k);
+	g->hcount = (int32_t *)(void *)(g->hval + (size_t)p.group * k);
 	if (rag_cuda_upload(g->dq, q, (size_t)m * (size_t)g->dim * sizeof(float)))
 		return gpu_fail(err, "queries");
 	if (g->metric_l2 && !p.small) {
@@ -303,7 +303,20 @@ int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, con
 		int64_t mg = m - q0 < p.group ? m - q0 : p.group;
 		for (int64_t c = 0; c < g->n_chunks; c++) {
 			int64_t r0 = c * g->chunk_rows, rows = g->n - r0 < g->chunk_rows ? g->n - r0 : g->chunk_rows;
-			int rc;
+			int rc, fused = mg == 1 && g->dim % 8 == 0 && g->dim <= 12288 && kk <= RAG_CUDA_SEARCH1_MAXK &&
+					!getenv("RAG_CUDA_SEARCH_UNFUSED");
+			if (fused) {
+				/* batch 1: scores and selection in one pass, no score array */
+				if (dgrow(&g->ds1, &g->cap_s1, rag_cuda_search1_scratch(rows, kk)) ||
+				    rag_cuda_search1(g->dq + q0 * g->dim, g->dvec[c], g->storage == 1, rows, g->dim,
+						     g->metric_l2, mask ? g->dids + r0 : NULL, mask ? g->dmask : NULL, max_key,
+						     kk, g->dval, g->didx, g->dcount, g->ds1, NULL) ||
+				    rag_cuda_download(g->hbuf, g->dout, need_h))
+					return gpu_fail(err, "top-k");
+				rag_gpu_topk_merge(out + (size_t)q0 * k, &n_out[q0], k, g->hval, g->hidx, g->hcount[0], g->ids,
+						   r0);
+				continue;
+			}
 			if (p.small)
 				rc = rag_cuda_scores_small(g->dscores, g->dq + q0 * g->dim, mg, g->dvec[c], g->storage == 1,
 							   rows, g->dim, g->metric_l2, NULL);
@@ -320,9 +333,7 @@ int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, con
 					  g->metric_l2 && !p.small ? g->dqnorm + q0 : NULL,
 					  mask ? g->dids + r0 : NULL, mask ? g->dmask : NULL, max_key, kk, g->dval,
 					  g->didx, g->dcount, g->dscratch, NULL) ||
-			    rag_cuda_download(g->hval, g->dval, (size_t)mg * k * sizeof(float)) ||
-			    rag_cuda_download(g->hidx, g->didx, (size_t)mg * k * sizeof(int64_t)) ||
-			    rag_cuda_download(g->hcount, g->dcount, (size_t)mg * sizeof(int32_t)))
+			    rag_cuda_download(g->hbuf, g->dout, need_h))
 				return gpu_fail(err, "top-k");
 			for (int64_t i = 0; i < mg; i++)
 				rag_gpu_topk_merge(out + (size_t)(q0 + i) * k, &n_out[q0 + i], k, g->hval + (size_t)i * k,

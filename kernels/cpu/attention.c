@@ -22,17 +22,10 @@
  * AVX2 ones), so that the 4 x 16 accumulators stay in registers. */
 typedef float v16 __attribute__((vector_size(CB * sizeof(float))));
 
-static inline v16 load16(const float *p)
-{
-	v16 v;
-	__builtin_memcpy(&v, p, sizeof v);
-	return v;
-}
-
-static inline void store16(float *p, v16 v)
-{
-	__builtin_memcpy(p, &v, sizeof v);
-}
+/* Macros, not functions: a function taking or returning a 64-byte vector has
+ * an ABI that depends on whether AVX-512 is enabled (GCC's -Wpsabi). */
+#define load16(p) ({ v16 v16_; __builtin_memcpy(&v16_, (p), sizeof v16_); v16_; })
+#define store16(p, v) __builtin_memcpy((p), &(v), sizeof(v16))
 
 /* Scores of RB query rows (pointers q[r], already scaled) against the keys in
  * kt (hd rows of len16).  The build keeps -ffp-contract=off for bit-exact

@@ -84,8 +84,8 @@ float rag_f16_to_f32(uint16_t h)
 		/* subnormal: value = man * 2^-24, exact in float */
 		return sign ? -(float)man * 0x1p-24f : (float)man * 0x1p-24f;
 	}
-	if (exp == 31)
-		return bits_f32(sign | 0x7F800000u | (man << 13));
+	if (exp == 31)   /* infinity; a NaN keeps its payload and comes out quiet, as IEEE conversion (and F16C) does */
+		return bits_f32(sign | 0x7F800000u | (man << 13) | (man ? 0x00400000u : 0));
 	return bits_f32(sign | ((exp + 112) << 23) | (man << 13));
 }
 

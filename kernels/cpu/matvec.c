@@ -13,13 +13,19 @@
 #if defined(__F16C__) && defined(__FMA__) && defined(__AVX2__)
 #include <immintrin.h>
 #define HAVE_F16C_FMA 1
+#elif defined(__F16C__)
+#include <immintrin.h>
 #endif
 
 #include "kernels.h"
 
 static inline float half_at(const uint8_t *p)
 {
+#ifdef __F16C__
+	return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
+#else
 	return rag_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
+#endif
 }
 
 #ifdef HAVE_F16C_FMA
@@ -86,6 +92,8 @@ static float dot_f16(const void *w, const float *x, int64_t k)
 #if defined(__AVX512F__)
 	__m512 z0 = _mm512_setzero_ps(), z1 = _mm512_setzero_ps();
 	for (; i + 32 <= k; i += 32) {
+		/* prefetch: see kernels/cpu/qdot.c (DRAM reads overlap the work) */
+		_mm_prefetch((const char *)(r + i) + 4096, _MM_HINT_T0);
 		__m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + i)));
 		__m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r + i + 16)));
 		z0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), z0);

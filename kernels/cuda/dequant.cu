@@ -10,7 +10,13 @@
 
 __device__ static float half_at(const uint8_t *p)
 {
-	return __half2float(__ushort_as_half((unsigned short)(p[0] | (p[1] << 8))));
+	uint32_t h = (uint32_t)(p[0] | (p[1] << 8));
+	/* infinities and NaNs bit by bit: sign and payload kept, a NaN made quiet,
+	 * as rag_f16_to_f32 and F16C do (__half2float returns one canonical NaN) */
+	if ((h & 0x7C00u) == 0x7C00u)
+		return __uint_as_float(((h & 0x8000u) << 16) | 0x7F800000u | ((h & 0x3FFu) << 13) |
+				       ((h & 0x3FFu) ? 0x00400000u : 0u));
+	return __half2float(__ushort_as_half((unsigned short)h));
 }
 
 __device__ static const int8_t iq4nl_values[16] = {

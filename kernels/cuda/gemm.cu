@@ -91,8 +91,8 @@ static uint32_t ptr_align(const void *p)
  * A = W' transposed, B = X' as is, C = Y' (ld n).  The bias then runs along
  * the rows of C, which is what CUBLASLT_EPILOGUE_BIAS adds.
  */
-static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, float *dy, const void *dx16,
-		    const void *dw16, cudaDataType_t in_type, const float *dbias, int64_t m, int64_t n,
+static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, void *dy, cudaDataType_t out_type, const void *dx16,
+		    const void *dw16, cudaDataType_t in_type, const void *dbias, int64_t m, int64_t n,
 		    int64_t k, cudaStream_t stream)
 {
 	cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -107,7 +107,7 @@ static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, float *dy, const
 	RAG_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
 	RAG_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
 	if (dbias) {
-		cudaDataType_t bt = CUDA_R_32F;
+		cudaDataType_t bt = out_type;   /* the bias has the output's type */
 		RAG_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &dbias,
 							      sizeof dbias));
 		RAG_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt,
@@ -115,7 +115,7 @@ static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, float *dy, const
 	}
 	RAG_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->a, in_type, (uint64_t)k, (uint64_t)n, k));
 	RAG_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->b, in_type, (uint64_t)k, (uint64_t)m, k));
-	RAG_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n));
+	RAG_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&p->c, out_type, (uint64_t)n, (uint64_t)m, n));
 	RAG_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&p->pref));
 	RAG_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
 							    &ws, sizeof ws));
@@ -151,7 +151,8 @@ extern "C" int rag_cuda_gemm(struct rag_cuda_blas *h, float *dy, const void *dx,
 
 	if (m <= 0 || n <= 0 || k <= 0)
 		return 0;
-	rc = gemm_run(h, &p, dy, dx, dw, is_f16 ? CUDA_R_16F : CUDA_R_32F, dbias, m, n, k, (cudaStream_t)stream);
+	rc = gemm_run(h, &p, dy, CUDA_R_32F, dx, dw, is_f16 ? CUDA_R_16F : CUDA_R_32F, dbias, m, n, k,
+		      (cudaStream_t)stream);
 	plan_release(&p);
 	return rc;
 }
@@ -160,6 +161,19 @@ extern "C" int rag_cuda_gemm_f16(struct rag_cuda_blas *h, float *dy, const uint1
 				 const float *dbias, int64_t m, int64_t n, int64_t k, void *stream)
 {
 	return rag_cuda_gemm(h, dy, dx16, dw16, 1, dbias, m, n, k, stream);
+}
+
+extern "C" int rag_cuda_gemm_h(struct rag_cuda_blas *h, uint16_t *dy16, const uint16_t *dx16, const uint16_t *dw16,
+			       const uint16_t *dbias16, int64_t m, int64_t n, int64_t k, void *stream)
+{
+	struct lt_plan p = {};
+	int rc;
+
+	if (m <= 0 || n <= 0 || k <= 0)
+		return 0;
+	rc = gemm_run(h, &p, dy16, CUDA_R_16F, dx16, dw16, CUDA_R_16F, dbias16, m, n, k, (cudaStream_t)stream);
+	plan_release(&p);
+	return rc;
 }
 
 extern "C" int rag_cuda_weight_f16(uint16_t *dw16, const void *dsrc, enum rag_dtype t, int64_t rows, int64_t k,

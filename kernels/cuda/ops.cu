@@ -44,7 +44,7 @@ __device__ static float block_max(float v, float *sh)
 	return v;
 }
 
-__global__ static void layernorm_kernel(float *y, const float *x, const float *r, const float *g,
+__global__ static void layernorm_kernel(float *y, __half *y16, const float *x, const float *r, const float *g,
 					const float *b, int64_t n, float eps)
 {
 	__shared__ float sh[32];
@@ -71,6 +71,8 @@ __global__ static void layernorm_kernel(float *y, const float *x, const float *r
 		if (b)
 			v = __fadd_rn(v, b[j]);
 		yi[j] = v;
+		if (y16)
+			y16[row * n + j] = __float2half_rn(v);
 	}
 }
 
@@ -79,8 +81,72 @@ extern "C" int rag_cuda_layernorm(float *dy, const float *dx, const float *dr, c
 {
 	if (rows <= 0 || n <= 0)
 		return 0;
-	layernorm_kernel<<<(unsigned)rows, ROW_THREADS, 0, (cudaStream_t)stream>>>(dy, dx, dr, dg, db, n, eps);
+	layernorm_kernel<<<(unsigned)rows, ROW_THREADS, 0, (cudaStream_t)stream>>>(dy, NULL, dx, dr, dg, db, n, eps);
 	RAG_CUDA_TRY_LAUNCH("layernorm");
+	return 0;
+}
+
+/*
+ * Rows of at most LN_VPT * 128 elements: one block of 128 threads per row with
+ * the row in registers, so x and r are read once and y (and y16) written once
+ * (the general kernel above reads y back twice).  Same arithmetic, same order
+ * of the per-thread partial sums as the general kernel run with 128 threads.
+ */
+#define LN_VPT 8
+__global__ static void __launch_bounds__(128) layernorm_reg_kernel(float *y, __half *y16, const float *x,
+								   const float *r, const float *g, const float *b,
+								   int64_t n, float eps)
+{
+	__shared__ float sh[32];
+	int64_t row = blockIdx.x;
+	const float *xi = x + row * n, *ri = r ? r + row * n : NULL;
+	float z[LN_VPT], sum = 0.0f, var = 0.0f, mean, inv;
+
+	#pragma unroll
+	for (int i = 0; i < LN_VPT; i++) {
+		int64_t j = threadIdx.x + (int64_t)i * 128;
+		z[i] = 0.0f;
+		if (j < n) {
+			z[i] = ri ? __fadd_rn(xi[j], ri[j]) : xi[j];
+			sum += z[i];
+		}
+	}
+	mean = block_sum(sum, sh) / (float)n;
+	#pragma unroll
+	for (int i = 0; i < LN_VPT; i++)
+		if (threadIdx.x + (int64_t)i * 128 < n) {
+			float d = __fsub_rn(z[i], mean);
+			var = __fmaf_rn(d, d, var);
+		}
+	inv = 1.0f / sqrtf(block_sum(var, sh) / (float)n + eps);
+	#pragma unroll
+	for (int i = 0; i < LN_VPT; i++) {
+		int64_t j = threadIdx.x + (int64_t)i * 128;
+		if (j < n) {
+			float v = __fmul_rn(__fsub_rn(z[i], mean), inv);
+			if (g)
+				v = __fmul_rn(v, g[j]);
+			if (b)
+				v = __fadd_rn(v, b[j]);
+			y[row * n + j] = v;
+			if (y16)
+				y16[row * n + j] = __float2half_rn(v);
+		}
+	}
+}
+
+extern "C" int rag_cuda_layernorm_h(float *dy, uint16_t *dy16, const float *dx, const float *dr, const float *dg,
+				    const float *db, int64_t rows, int64_t n, float eps, void *stream)
+{
+	if (rows <= 0 || n <= 0)
+		return 0;
+	if (n <= LN_VPT * 128)
+		layernorm_reg_kernel<<<(unsigned)rows, 128, 0, (cudaStream_t)stream>>>(dy, (__half *)dy16, dx, dr, dg, db,
+										      n, eps);
+	else
+		layernorm_kernel<<<(unsigned)rows, ROW_THREADS, 0, (cudaStream_t)stream>>>(dy, (__half *)dy16, dx, dr,
+											   dg, db, n, eps);
+	RAG_CUDA_TRY_LAUNCH("layernorm_h");
 	return 0;
 }
 
@@ -89,6 +155,17 @@ __global__ static void gelu_kernel(float *y, const float *x, int64_t n)
 	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
 		float v = x[i];
 		y[i] = __fmul_rn(__fmul_rn(0.5f, v), __fadd_rn(1.0f, erff(__fmul_rn(v, 0.70710678118654752f))));
+	}
+}
+
+/* GELU on half values, two at a time (n even), computed in float32. */
+__global__ static void gelu_h_kernel(__half2 *y, const __half2 *x, int64_t n2)
+{
+	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n2; i += (int64_t)gridDim.x * blockDim.x) {
+		float2 v = __half22float2(x[i]);
+		v.x = __fmul_rn(__fmul_rn(0.5f, v.x), __fadd_rn(1.0f, erff(__fmul_rn(v.x, 0.70710678118654752f))));
+		v.y = __fmul_rn(__fmul_rn(0.5f, v.y), __fadd_rn(1.0f, erff(__fmul_rn(v.y, 0.70710678118654752f))));
+		y[i] = __float22half2_rn(v);
 	}
 }
 
@@ -123,6 +200,19 @@ extern "C" int rag_cuda_gelu(float *dy, const float *dx, int64_t n, void *stream
 		return 0;
 	gelu_kernel<<<ew_blocks(n), 256, 0, (cudaStream_t)stream>>>(dy, dx, n);
 	RAG_CUDA_TRY_LAUNCH("gelu");
+	return 0;
+}
+
+extern "C" int rag_cuda_gelu_h(uint16_t *dy, const uint16_t *dx, int64_t n, void *stream)
+{
+	if (n <= 0)
+		return 0;
+	if (n % 2 || (uintptr_t)dy % 4 || (uintptr_t)dx % 4) {
+		rag_cuda_set_error("rag_cuda_gelu_h(shape)", __FILE__, __LINE__, "n must be even, buffers 4-byte aligned");
+		return -1;
+	}
+	gelu_h_kernel<<<ew_blocks(n / 2), 256, 0, (cudaStream_t)stream>>>((__half2 *)dy, (const __half2 *)dx, n / 2);
+	RAG_CUDA_TRY_LAUNCH("gelu_h");
 	return 0;
 }
 

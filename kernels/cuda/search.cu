@@ -88,6 +88,90 @@ __global__ static void scores_small_kernel(float *out, const float *q, int m, co
 	}
 }
 
+/*
+ * The same for dim % 8 == 0, specialized by the number of query rows MT (1,
+ * 2, 4 or 8; rows past m are zeros and never written): the queries sit in
+ * shared memory, and a row costs 5 shuffles per query instead of 40, which
+ * at batch 1 is what separated the kernel from the memory bandwidth.
+ */
+#define RPW 4
+
+template <int MT>
+__global__ static void scores_vec_kernel(float *out, const float *q, int m, const void *base, int is_f16, int64_t n,
+					 int64_t dim, int l2)
+{
+	extern __shared__ float qs[];
+	int lane = threadIdx.x & 31;
+	int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+	int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+
+	for (int64_t i = threadIdx.x; i < MT * dim; i += blockDim.x)
+		qs[i] = i < (int64_t)m * dim ? q[i] : 0.0f;
+	__syncthreads();
+	/* RPW rows per warp at a time: their loads are all in flight before the first use */
+	for (int64_t j0 = warp * RPW; j0 < n; j0 += nwarps * RPW) {
+		float acc[RPW][MT];
+		#pragma unroll
+		for (int r = 0; r < RPW; r++)
+			#pragma unroll
+			for (int i = 0; i < MT; i++)
+				acc[r][i] = 0.0f;
+		for (int64_t t = (int64_t)lane * 8; t < dim; t += 256) {
+			float x[RPW][8];
+			#pragma unroll
+			for (int r = 0; r < RPW; r++) {
+				if (j0 + r < n) {
+					load8(base, is_f16, (j0 + r) * dim + t, x[r]);
+				} else {
+					#pragma unroll
+					for (int e = 0; e < 8; e++)
+						x[r][e] = 0.0f;
+				}
+			}
+			#pragma unroll
+			for (int i = 0; i < MT; i++) {
+				const float *qi = qs + i * dim + t;
+				#pragma unroll
+				for (int e = 0; e < 8; e++) {
+					float qe = qi[e];
+					#pragma unroll
+					for (int r = 0; r < RPW; r++) {
+						float d = l2 ? qe - x[r][e] : x[r][e];
+						acc[r][i] = fmaf(l2 ? d : qe, d, acc[r][i]);
+					}
+				}
+			}
+		}
+		#pragma unroll
+		for (int r = 0; r < RPW; r++)
+			#pragma unroll
+			for (int i = 0; i < MT; i++) {
+				float v = acc[r][i];
+				#pragma unroll
+				for (int o = 16; o > 0; o >>= 1)
+					v += __shfl_xor_sync(0xffffffffu, v, o);
+				if (lane == 0 && i < m && j0 + r < n)
+					out[(int64_t)i * n + j0 + r] = l2 ? -v : v;
+			}
+	}
+}
+
+template <int MT>
+static int scores_vec_launch(float *dout, const float *dq, int64_t m, const void *dbase, int is_f16, int64_t n,
+			     int64_t dim, int metric_l2, cudaStream_t st)
+{
+	int64_t blocks = (n + 8 * RPW - 1) / (8 * RPW);  /* 8 warps of 32 per block of 256, RPW rows each */
+	size_t bytes = (size_t)(MT * dim) * sizeof(float);
+
+	if (bytes > 48 * 1024)
+		RAG_CUDA_TRY(cudaFuncSetAttribute(scores_vec_kernel<MT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+						  (int)bytes));
+	scores_vec_kernel<MT><<<(unsigned)(blocks > 65536 ? 65536 : blocks), 256, bytes, st>>>(
+		dout, dq, (int)m, dbase, is_f16, n, dim, metric_l2);
+	RAG_CUDA_TRY_LAUNCH("scores_vec");
+	return 0;
+}
+
 extern "C" int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, const void *dbase, int is_f16,
 				     int64_t n, int64_t dim, int metric_l2, void *stream)
 {
@@ -99,6 +183,16 @@ extern "C" int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, co
 	if (m > SMALL_M) {
 		rag_cuda_set_error("rag_cuda_scores_small(m)", __FILE__, __LINE__, "more than 8 queries");
 		return -1;
+	}
+	if (vec && dim <= 4096) {
+		cudaStream_t st = (cudaStream_t)stream;
+		if (m == 1)
+			return scores_vec_launch<1>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		if (m == 2)
+			return scores_vec_launch<2>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		if (m <= 4)
+			return scores_vec_launch<4>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		return scores_vec_launch<8>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
 	}
 	scores_small_kernel<<<(unsigned)(blocks > 65536 ? 65536 : blocks), 256, 0, (cudaStream_t)stream>>>(
 		dout, dq, (int)m, dbase, is_f16, n, dim, metric_l2, vec);
@@ -230,17 +324,41 @@ __global__ static void __launch_bounds__(SEL_THREADS) select_kernel(sel_src s, s
 					atomicAdd(&hist[(key >> shift) & 255u], 1u);
 			}
 			__syncthreads();
-			if (threadIdx.x == 0) {
-				uint32_t cum = 0;
-				int b;
-				for (b = 255; b > 0; b--) {
-					if (cum + hist[b] >= rem)
-						break;
-					cum += hist[b];
+			if (threadIdx.x < 32) {
+				/* the bin holding the rem-th largest key, counted from bin 255 down: lane L
+				 * sums bins 255-8L .. 248-8L, a warp scan finds the lane, the lane its bin
+				 * (a serial scan by one thread cost more than the passes over the data) */
+				int lane = threadIdx.x, fl;
+				uint32_t c[8], tot = 0, incl, excl, want = rem;
+				#pragma unroll
+				for (int u = 0; u < 8; u++) {
+					c[u] = hist[255 - 8 * lane - u];
+					tot += c[u];
 				}
-				rem -= cum;
-				prefix |= (uint32_t)b << shift;
-				pmask |= 255u << shift;
+				incl = tot;
+				#pragma unroll
+				for (int o = 1; o < 32; o <<= 1) {
+					uint32_t y = __shfl_up_sync(0xffffffffu, incl, o);
+					if (lane >= o)
+						incl += y;
+				}
+				excl = incl - tot;
+				fl = __ffs(__ballot_sync(0xffffffffu, excl < want && incl >= want)) - 1;
+				if (lane == (fl < 0 ? 31 : fl)) {
+					uint32_t cum = excl;
+					int b = 255 - 8 * lane - 7;
+					#pragma unroll
+					for (int u = 0; u < 8; u++) {
+						if (cum + c[u] >= want || u == 7) {
+							b = 255 - 8 * lane - u;
+							break;
+						}
+						cum += c[u];
+					}
+					rem = want - cum;
+					prefix |= (uint32_t)b << shift;
+					pmask |= 255u << shift;
+				}
 			}
 			__syncthreads();
 		}
@@ -309,6 +427,177 @@ extern "C" int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t
 		RAG_CUDA_TRY_LAUNCH("select stage 1");
 		select_kernel<<<dim3(1, (unsigned)m), SEL_THREADS, 0, st>>>(s2, d2);
 		RAG_CUDA_TRY_LAUNCH("select stage 2");
+	}
+	return 0;
+}
+
+/* ---- batch 1: scores and a per-block top-k in one pass ----------------------
+ *
+ * At batch 1 the scores kernel reads the vectors at close to the memory's
+ * speed, and writing n scores only to read them back for the selection cost
+ * about a quarter of the time again.  Here each block scores its rows as
+ * scores_vec_kernel<1> does and keeps the candidates that beat its current
+ * k-th best (a threshold in shared memory) in a buffer of S1_CAP entries;
+ * when the buffer fills it is sorted (bitonic, by key then row) and cut back
+ * to k.  Each block ends with its k best, which the two-stage selection's
+ * second stage reduces to the answer.  Rows are taken in groups of 32 (8
+ * warps x RPW) with a block-uniform loop, so the block can meet at a barrier
+ * after every group.
+ */
+#define S1_CAP 1024
+#define S1_THREADS 256
+
+__device__ static inline void s1_sort(uint32_t *key, int64_t *idx, float *val, int n)
+{
+	/* bitonic sort of S1_CAP entries, largest key first (ties: smaller row first); n real, rest padding */
+	for (int i = n + threadIdx.x; i < S1_CAP; i += S1_THREADS) {
+		key[i] = 0;
+		idx[i] = INT64_MAX;
+	}
+	__syncthreads();
+	for (int size = 2; size <= S1_CAP; size <<= 1)
+		for (int stride = size >> 1; stride > 0; stride >>= 1) {
+			for (int t = threadIdx.x; t < S1_CAP / 2; t += S1_THREADS) {
+				int lo = 2 * t - (t & (stride - 1)), hi = lo + stride;
+				int desc = (lo & size) == 0;   /* this half of the bitonic sequence sorts descending */
+				uint32_t kl = key[lo], kh = key[hi];
+				int64_t il = idx[lo], ih = idx[hi];
+				int hi_first = kh > kl || (kh == kl && ih < il);
+				if (hi_first == desc) {
+					float vl = val[lo];
+					key[lo] = kh; key[hi] = kl;
+					idx[lo] = ih; idx[hi] = il;
+					val[lo] = val[hi]; val[hi] = vl;
+				}
+			}
+			__syncthreads();
+		}
+}
+
+__global__ static void __launch_bounds__(S1_THREADS) search1_kernel(float *cval, int64_t *cidx, const float *q,
+								      const void *base, int is_f16, int64_t n,
+								      int64_t dim, int l2, const int64_t *ids,
+								      const uint8_t *mask, int64_t max_key, int k)
+{
+	extern __shared__ float qs[];
+	__shared__ uint32_t key[S1_CAP];
+	__shared__ int64_t idx[S1_CAP];
+	__shared__ float val[S1_CAP];
+	__shared__ int count;
+	__shared__ uint32_t thr;
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c;
+	int64_t groups = (n + 8 * RPW - 1) / (8 * RPW);
+
+	for (int64_t i = threadIdx.x; i < dim; i += S1_THREADS)
+		qs[i] = q[i];
+	if (threadIdx.x == 0) {
+		count = 0;
+		thr = 0;
+	}
+	__syncthreads();
+	for (int64_t gi = blockIdx.x; gi < groups; gi += gridDim.x) {
+		int64_t j0 = gi * 8 * RPW + warp * RPW;
+		float acc[RPW];
+		#pragma unroll
+		for (int r = 0; r < RPW; r++)
+			acc[r] = 0.0f;
+		for (int64_t t = (int64_t)lane * 8; t < dim; t += 256) {
+			float x[RPW][8];
+			#pragma unroll
+			for (int r = 0; r < RPW; r++) {
+				if (j0 + r < n) {
+					load8(base, is_f16, (j0 + r) * dim + t, x[r]);
+				} else {
+					#pragma unroll
+					for (int e = 0; e < 8; e++)
+						x[r][e] = 0.0f;
+				}
+			}
+			#pragma unroll
+			for (int e = 0; e < 8; e++) {
+				float qe = qs[t + e];
+				#pragma unroll
+				for (int r = 0; r < RPW; r++) {
+					float d = l2 ? qe - x[r][e] : x[r][e];
+					acc[r] = fmaf(l2 ? d : qe, d, acc[r]);
+				}
+			}
+		}
+		#pragma unroll
+		for (int r = 0; r < RPW; r++) {
+			float v = acc[r];
+			int64_t j = j0 + r;
+			#pragma unroll
+			for (int o = 16; o > 0; o >>= 1)
+				v += __shfl_xor_sync(0xffffffffu, v, o);
+			v = l2 ? -v : v;
+			if (lane == 0 && j < n && v == v) {
+				uint32_t kk = fkey(v);
+				int keep = kk > thr;
+				if (keep && mask) {
+					int64_t id = ids[j];
+					keep = id >= 0 && id < max_key && mask[id];
+				}
+				if (keep) {
+					int p = atomicAdd(&count, 1);
+					key[p] = kk;
+					idx[p] = j;
+					val[p] = v;
+				}
+			}
+		}
+		__syncthreads();
+		c = count;        /* every thread reads the same count ... */
+		__syncthreads();  /* ... before the next group appends to it */
+		if (c > S1_CAP - 8 * RPW) {
+			s1_sort(key, idx, val, c);
+			if (threadIdx.x == 0) {
+				count = k;
+				thr = key[k - 1];
+			}
+			__syncthreads();
+		}
+	}
+	c = count;
+	s1_sort(key, idx, val, c);
+	for (int r = threadIdx.x; r < k; r += S1_THREADS) {
+		int ok = r < c;
+		cval[(int64_t)blockIdx.x * k + r] = ok ? val[r] : -INFINITY;
+		cidx[(int64_t)blockIdx.x * k + r] = ok ? idx[r] : -1;
+	}
+}
+
+extern "C" size_t rag_cuda_search1_scratch(int64_t n, int64_t k)
+{
+	(void)n;
+	return (size_t)RAG_CUDA_SEARCH1_BLOCKS * (size_t)k * (sizeof(float) + sizeof(int64_t));
+}
+
+extern "C" int rag_cuda_search1(const float *dq, const void *dbase, int is_f16, int64_t n, int64_t dim, int metric_l2,
+				const int64_t *dids, const uint8_t *dmask, int64_t max_key, int64_t k, float *dval,
+				int64_t *didx, int32_t *dcount, void *dscratch, void *stream)
+{
+	cudaStream_t st = (cudaStream_t)stream;
+	int64_t groups = (n + 8 * RPW - 1) / (8 * RPW), nb = groups < RAG_CUDA_SEARCH1_BLOCKS ? groups : RAG_CUDA_SEARCH1_BLOCKS;
+	int64_t *cidx = (int64_t *)dscratch;
+	float *cval = (float *)(cidx + nb * k);
+	size_t qbytes = (size_t)dim * sizeof(float);
+
+	if (n <= 0 || k <= 0)
+		return 0;
+	if (k > RAG_CUDA_SEARCH1_MAXK || dim % 8 || qbytes > 48 * 1024 || (dmask && !dids)) {
+		rag_cuda_set_error("rag_cuda_search1(arguments)", __FILE__, __LINE__,
+				   "k at most RAG_CUDA_SEARCH1_MAXK, dim a multiple of 8 up to 12288, dids with dmask");
+		return -1;
+	}
+	search1_kernel<<<(unsigned)nb, S1_THREADS, qbytes, st>>>(cval, cidx, dq, dbase, is_f16, n, dim, metric_l2, dids,
+								   dmask, max_key, (int)k);
+	RAG_CUDA_TRY_LAUNCH("search1");
+	{
+		sel_src s2 = { cval, cidx, nb * k, nb * k, nb * k, NULL, NULL, NULL, NULL, 0 };
+		sel_dst d2 = { dval, didx, dcount, k, k };
+		select_kernel<<<dim3(1, 1), SEL_THREADS, 0, st>>>(s2, d2);
+		RAG_CUDA_TRY_LAUNCH("search1 select");
 	}
 	return 0;
 }

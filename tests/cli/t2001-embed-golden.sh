@@ -3,6 +3,10 @@
 # in F32/F16/BF16/Q8_0 within the fixture tolerances; pooling none and
 # --no-normalize; .npy output; order, truncation, pass-through.
 . "$top_srcdir/tests/cli/lib.sh"
+# CPU tolerances (--device auto would take a GPU where there is one; t7001
+# checks the GPU against its own tolerances)
+RAG_DEVICE=cpu
+export RAG_DEVICE
 
 command -v python3 >/dev/null 2>&1 || skip_all 'python3 is needed to read the goldens'
 golden="$FIXTURES/golden/tiny-embed-mean.json"

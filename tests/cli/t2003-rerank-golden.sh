@@ -3,6 +3,10 @@
 # and Q8_0, every query ranked as Hugging Face ranks it; sigmoid, top-k, ties,
 # --queries, windows, pass-through of other scores.
 . "$top_srcdir/tests/cli/lib.sh"
+# CPU tolerances (--device auto would take a GPU where there is one; t7001
+# checks the GPU against its own tolerances)
+RAG_DEVICE=cpu
+export RAG_DEVICE
 
 command -v python3 >/dev/null 2>&1 || skip_all 'python3 is needed to read the goldens'
 golden="$FIXTURES/golden/tiny-rerank.json"

@@ -3,6 +3,11 @@
 # stop strings (also across tokens), seeded sampling, and the error exits.
 . "$top_srcdir/tests/cli/lib.sh"
 
+# the CPU engine: its greedy text is compared with transformers' token for
+# token (the GPU's half precision may differ at near-ties: t7003 tests it)
+RAG_DEVICE=cpu
+export RAG_DEVICE
+
 M=$FIXTURES/models/tiny-qwen2-f16.gguf
 # greedy_text of the first golden prompt ("The capital of France is")
 GREEDY=$(python3 -c "import json;print(json.load(open('$FIXTURES/golden/tiny-qwen2.json'))['rows'][0]['greedy_text'])")
@@ -48,10 +53,6 @@ test_expect_code 65 'a prompt longer than the context is exit 65' '
 test_expect_code 78 'a non-decoder model is exit 78' '
 	rag-generate --model "$FIXTURES/models/tiny-embed-mean-f16.gguf" -p x 2>err;
 	rc=$?; grep_q "architecture .bert. is not a decoder" err && exit $rc
-'
-
-test_expect_code 69 '--device cuda is exit 69' '
-	rag-generate --model "$M" --device cuda -p x
 '
 
 test_expect_code 74 'a write error is exit 74' '

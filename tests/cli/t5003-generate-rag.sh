@@ -3,6 +3,11 @@
 # context budget, citations taken from [n] markers.
 . "$top_srcdir/tests/cli/lib.sh"
 
+# the CPU engine: its greedy text is compared with transformers' token for
+# token (the GPU's half precision may differ at near-ties: t7003 tests it)
+RAG_DEVICE=cpu
+export RAG_DEVICE
+
 M=$FIXTURES/models/tiny-qwen2-f16.gguf
 export M
 

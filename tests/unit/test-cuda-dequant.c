@@ -35,9 +35,14 @@ static void twin(enum rag_dtype t, const uint8_t *raw, int64_t rows, int64_t k)
 		cr_assert_eq(gpu[i], sentinel, "%s: wrote before the output", rag_dtype_info(t)->name);
 		cr_assert_eq(gpu[GUARD + total + i], sentinel, "%s: wrote past the output", rag_dtype_info(t)->name);
 	}
-	for (int64_t i = 0; i < total; i++)
+	for (int64_t i = 0; i < total; i++) {
+		/* a NaN out of arithmetic (a NaN scale times a quant) is the GPU's canonical NaN,
+		 * the CPU's keeps the operand's payload: only conversions are compared bit for bit */
+		if (t != RAG_DT_F32 && t != RAG_DT_F16 && t != RAG_DT_BF16 && isnan(cpu[i]) && isnan(gpu[GUARD + i]))
+			continue;
 		cr_assert(memcmp(&cpu[i], &gpu[GUARD + i], 4) == 0, "%s element %lld: cpu %.9g gpu %.9g",
 			  rag_dtype_info(t)->name, (long long)i, (double)cpu[i], (double)gpu[GUARD + i]);
+	}
 	rag_cuda_free(dsrc);
 	rag_cuda_free(ddst);
 	free(cpu);

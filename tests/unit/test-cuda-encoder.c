@@ -6,6 +6,7 @@
 #include "gpu-skip.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -137,6 +138,12 @@ Test(cuda_encoder, embed_f32) { check_embed("models/tiny-embed-mean-f32.gguf", 0
 Test(cuda_encoder, embed_f16) { check_embed("models/tiny-embed-mean-f16.gguf", 0.999); }
 Test(cuda_encoder, embed_bf16) { check_embed("models/tiny-embed-mean-bf16.gguf", 0.999); }
 Test(cuda_encoder, embed_q8_0) { check_embed("models/tiny-embed-mean-q8_0.gguf", 0.999); }
+/* the float32-activation path (taken for shapes the half path cannot run) */
+Test(cuda_encoder, embed_f16_float32_activations)
+{
+	setenv("RAG_CUDA_F32_ACTIVATIONS", "1", 1);
+	check_embed("models/tiny-embed-mean-f16.gguf", 0.999);
+}
 
 static void check_rerank(const char *model, double max_err)
 {
@@ -191,6 +198,11 @@ static void check_rerank(const char *model, double max_err)
 
 Test(cuda_encoder, rerank_f16) { check_rerank("models/tiny-rerank-f16.gguf", 0.02); }
 Test(cuda_encoder, rerank_q8_0) { check_rerank("models/tiny-rerank-q8_0.gguf", 0.03); }
+Test(cuda_encoder, rerank_f16_float32_activations)
+{
+	setenv("RAG_CUDA_F32_ACTIVATIONS", "1", 1);
+	check_rerank("models/tiny-rerank-f16.gguf", 0.02);
+}
 
 /* Bad sequences are refused before the GPU sees them, as on the CPU. */
 Test(cuda_encoder, bad_sequences_refused)

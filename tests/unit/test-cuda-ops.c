@@ -227,6 +227,113 @@ Test(cuda_ops, gemm_f16_with_and_without_bias)
 	rag_cuda_blas_free(h);
 }
 
+/* Half output with a half bias: on top of the float32 product's error, the
+ * output and the bias are rounded to half (2^-11 relative each). */
+Test(cuda_ops, gemm_h_half_output_and_bias)
+{
+	int64_t shapes[][3] = { { 1, 8, 16 }, { 37, 384, 384 }, { 129, 1536, 384 }, { 300, 768, 3072 } };
+	struct rag_cuda_blas *h;
+
+	cr_assert_eq(rag_cuda_blas_create(&h), 0, "%s", rag_cuda_last_error());
+	for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+		int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+		float *x = rnd((size_t)(m * k), 2.0f), *w = rnd((size_t)(n * k), 0.1f), *bias = rnd((size_t)n, 1.0f);
+		float *cpu = malloc((size_t)(m * n) * 4);
+		uint16_t *x16 = malloc((size_t)(m * k) * 2), *w16 = malloc((size_t)(n * k) * 2);
+		uint16_t *b16 = malloc((size_t)n * 2), *y16 = malloc((size_t)(m * n) * 2);
+		for (int64_t i = 0; i < m * k; i++)
+			x[i] = rag_f16_to_f32(x16[i] = rag_f32_to_f16(x[i]));
+		for (int64_t i = 0; i < n * k; i++)
+			w[i] = rag_f16_to_f32(w16[i] = rag_f32_to_f16(w[i]));
+		for (int64_t i = 0; i < n; i++)
+			bias[i] = rag_f16_to_f32(b16[i] = rag_f32_to_f16(bias[i]));
+		for (int b = 0; b <= 1; b++) {
+			uint16_t *dx = dput(x16, (size_t)(m * k) * 2), *dw = dput(w16, (size_t)(n * k) * 2);
+			uint16_t *db = dput(b16, (size_t)n * 2), *dy = dput(NULL, (size_t)(m * n) * 2);
+			double worst = 0;
+			cr_assert_eq(rag_matmul(cpu, x, w, RAG_DT_F32, b ? bias : NULL, m, n, k), 0);
+			cr_assert_eq(rag_cuda_gemm_h(h, dy, dx, dw, b ? db : NULL, m, n, k, NULL), 0, "%s",
+				     rag_cuda_last_error());
+			dget(y16, dy, (size_t)(m * n) * 2, "gemm_h");
+			for (int64_t i = 0; i < m; i++)
+				for (int64_t j = 0; j < n; j++) {
+					double scale = 1.0 + (b ? fabs((double)bias[j]) : 0.0);
+					for (int64_t t = 0; t < k; t++)
+						scale += fabs((double)x[i * k + t] * w[j * k + t]);
+					double e = fabs((double)rag_f16_to_f32(y16[i * n + j]) - cpu[i * n + j]) / scale;
+					if (!(e <= worst))
+						worst = e;
+				}
+			cr_expect_leq(worst, 6e-4, "gemm_h %lldx%lldx%lld bias %d: error %g", (long long)m, (long long)n,
+				      (long long)k, b, worst);
+			dfree(dx); dfree(dw); dfree(db); dfree(dy);
+		}
+		free(x); free(w); free(bias); free(cpu); free(x16); free(w16); free(b16); free(y16);
+	}
+	rag_cuda_blas_free(h);
+}
+
+/* layernorm_h: the float32 result as rag_cuda_layernorm's, the half copy its
+ * exact rounding; rows up to 1024 take the register kernel, longer the general one. */
+static void layernorm_h_case(int64_t rows, int64_t n)
+{
+	size_t tot = (size_t)(rows * n);
+	float *x = rnd(tot, 4.0f), *r = rnd(tot, 2.0f), *g = rnd((size_t)n, 1.0f), *b = rnd((size_t)n, 0.5f);
+	float *cpu = malloc(tot * 4), *gpu = malloc(tot * 4);
+	uint16_t *y16 = malloc(tot * 2);
+	float *dx = dput(x, tot * 4), *dr = dput(r, tot * 4), *dg = dput(g, (size_t)n * 4), *db = dput(b, (size_t)n * 4);
+	float *dy = dput(NULL, tot * 4);
+	uint16_t *dy16 = dput(NULL, tot * 2);
+
+	for (int v = 0; v < 2; v++) {
+		rag_layernorm(cpu, x, v ? r : NULL, g, b, rows, n, 1e-12f);
+		cr_assert_eq(rag_cuda_layernorm_h(dy, dy16, dx, v ? dr : NULL, dg, db, rows, n, 1e-12f, NULL), 0, "%s",
+			     rag_cuda_last_error());
+		dget(gpu, dy, tot * 4, "layernorm_h");
+		dget(y16, dy16, tot * 2, "layernorm_h half");
+		cr_expect_leq(nerr(gpu, cpu, tot), 2e-6, "layernorm_h n %lld error %g", (long long)n, nerr(gpu, cpu, tot));
+		for (size_t i = 0; i < tot; i++)
+			cr_assert_eq(y16[i], rag_f32_to_f16(gpu[i]), "layernorm_h n %lld: half copy of element %zu",
+				     (long long)n, i);
+	}
+	/* in place on the residual, as the encoder calls it */
+	rag_layernorm(cpu, x, r, g, b, rows, n, 1e-12f);
+	cr_assert_eq(rag_cuda_layernorm_h(dr, dy16, dx, dr, dg, db, rows, n, 1e-12f, NULL), 0);
+	dget(gpu, dr, tot * 4, "layernorm_h in place");
+	cr_expect_leq(nerr(gpu, cpu, tot), 2e-6, "layernorm_h in place, n %lld", (long long)n);
+	dfree(dx); dfree(dr); dfree(dg); dfree(db); dfree(dy); dfree(dy16);
+	free(x); free(r); free(g); free(b); free(cpu); free(gpu); free(y16);
+}
+
+/* gelu_h: rag_gelu of the half inputs, rounded to half. */
+Test(cuda_ops, layernorm_h_and_gelu_h)
+{
+	size_t ng = 100002;
+	float *gx = rnd(ng, 8.0f), *gc = malloc(ng * 4);
+	uint16_t *h16 = malloc(ng * 2), *hg = malloc(ng * 2), *dh;
+
+	layernorm_h_case(37, 384);
+	layernorm_h_case(37, 768);
+	layernorm_h_case(5, 1000);
+	layernorm_h_case(9, 2000);
+	gx[0] = 0.0f; gx[1] = -30.0f; gx[2] = 30.0f; gx[3] = 6e-8f;
+	for (size_t i = 0; i < ng; i++)
+		gx[i] = rag_f16_to_f32(h16[i] = rag_f32_to_f16(gx[i]));
+	rag_gelu(gc, gx, (int64_t)ng);
+	dh = dput(h16, ng * 2);
+	cr_assert_eq(rag_cuda_gelu_h(dh, dh, (int64_t)ng, NULL), 0, "%s", rag_cuda_last_error());
+	dget(hg, dh, ng * 2, "gelu_h");
+	for (size_t i = 0; i < ng; i++) {
+		gc[i] = rag_f16_to_f32(rag_f32_to_f16(gc[i]));   /* the CPU's answer rounded to half */
+		gx[i] = rag_f16_to_f32(hg[i]);                    /* gx now holds the GPU's */
+	}
+	/* rounding to half: 2^-11 relative; 1 + |y| as the scale, since erf's tail cancels */
+	cr_expect_leq(nerr(gx, gc, ng), 1e-3, "gelu_h error %g", nerr(gx, gc, ng));
+	cr_expect_neq(rag_cuda_gelu_h(dh, dh, 3, NULL), 0, "odd n refused");
+	dfree(dh);
+	free(gx); free(gc); free(h16); free(hg);
+}
+
 Test(cuda_ops, weight_f16_from_q8_0_matches_cpu_dequant)
 {
 	int64_t rows = 24, k = 256;
@@ -283,6 +390,70 @@ static void attention_case(int64_t n_seq, const int32_t *lens, int64_t n_head, i
 		dfree(dqkv); dfree(dout); dfree(doff);
 	}
 	free(off); free(qkv); free(cpu); free(gpu);
+}
+
+/*
+ * The tensor-core twin on half inputs: the CPU runs on the same half-rounded
+ * q, k, v.  Probabilities and the output are rounded to half (2^-11
+ * relative each) and the output is a convex combination of v rows, so the
+ * error bound relative to 1 + |out| is a few 2^-11.
+ */
+static void attention_h_case(int64_t n_seq, const int32_t *lens, int64_t n_head, int64_t hd, int64_t extra_ld)
+{
+	int32_t *off = malloc((size_t)(n_seq + 1) * 4);
+	int64_t ntok, ld = 3 * n_head * hd + extra_ld, max_len = 0, od = n_head * hd;
+	float *qkv, *cpu, *gpu, scale = 1.0f / sqrtf((float)hd);
+	uint16_t *q16, *o16;
+
+	off[0] = 0;
+	for (int64_t s = 0; s < n_seq; s++) {
+		off[s + 1] = off[s] + lens[s];
+		if (lens[s] > max_len)
+			max_len = lens[s];
+	}
+	ntok = off[n_seq];
+	qkv = rnd((size_t)(ntok * ld), 2.0f);
+	q16 = malloc((size_t)(ntok * ld) * 2);
+	for (int64_t i = 0; i < ntok * ld; i++)
+		qkv[i] = rag_f16_to_f32(q16[i] = rag_f32_to_f16(qkv[i]));
+	cpu = malloc((size_t)(ntok * od) * 4);
+	gpu = malloc((size_t)(ntok * od) * 4);
+	o16 = malloc((size_t)(ntok * od) * 2);
+	cr_assert_eq(rag_attention(cpu, qkv, qkv + od, qkv + 2 * od, ld, off, n_seq, n_head, hd, scale), 0);
+	{
+		uint16_t *dqkv = dput(q16, (size_t)(ntok * ld) * 2), *dout = dput(NULL, (size_t)(ntok * od) * 2);
+		int32_t *doff = dput(off, (size_t)(n_seq + 1) * 4);
+		cr_assert_eq(rag_cuda_attention_h(dout, dqkv, dqkv + od, dqkv + 2 * od, ld, doff, n_seq, max_len, n_head,
+						  hd, scale, NULL), 0, "%s", rag_cuda_last_error());
+		dget(o16, dout, (size_t)(ntok * od) * 2, "attention_h");
+		for (int64_t i = 0; i < ntok * od; i++)
+			gpu[i] = rag_f16_to_f32(o16[i]);
+		cr_expect_leq(nerr(gpu, cpu, (size_t)(ntok * od)), 3e-3, "attention_h heads %lld dim %lld: error %g",
+			      (long long)n_head, (long long)hd, nerr(gpu, cpu, (size_t)(ntok * od)));
+		dfree(dqkv); dfree(dout); dfree(doff);
+	}
+	free(off); free(qkv); free(q16); free(o16); free(cpu); free(gpu);
+}
+
+Test(cuda_ops, attention_h_varlen_packed_tensor_cores)
+{
+	int32_t lens_a[] = { 1, 7, 64, 65, 200, 3, 128, 511 };
+	int32_t lens_b[] = { 33 };
+	int64_t dims[] = { 8, 32, 48, 64, 80, 96, 128 };
+
+	for (size_t d = 0; d < sizeof dims / sizeof *dims; d++)
+		attention_h_case(8, lens_a, dims[d] == 128 ? 4 : 6, dims[d], 8);
+	attention_h_case(1, lens_b, 12, 64, 0);
+	{
+		int32_t many[300];
+		for (int i = 0; i < 300; i++)
+			many[i] = 1 + (int32_t)((urand() + 1.0f) * 40.0f);
+		attention_h_case(300, many, 12, 32, 0);
+	}
+	cr_expect_neq(rag_cuda_attention_h(NULL, NULL, NULL, NULL, 8, NULL, 1, 1, 1, 12, 1.0f, NULL), 0,
+		      "head_dim 12 (not a multiple of 8) refused");
+	cr_expect_neq(rag_cuda_attention_h(NULL, NULL, NULL, NULL, 12, NULL, 1, 1, 1, 8, 1.0f, NULL), 0,
+		      "ld 12 refused");
 }
 
 Test(cuda_ops, attention_varlen_packed)

@@ -83,7 +83,32 @@ Test(cuda_search, small_batches_exact_kernel)
 			search_case(1000, 64, storage, l2, 1, 10, 0);
 			search_case(20000, 96, storage, l2, 3, 100, 1);   /* 3 segments, 96 % 8 == 0 */
 			search_case(9000, 37, storage, l2, 1, 1000, 1);   /* scalar loads */
+			search_case(3000, 384, storage, l2, 2, 10, 0);    /* the specialized kernels: 2, 4, 8 rows */
+			search_case(3000, 384, storage, l2, 4, 10, 1);
+			search_case(2000, 512, storage, l2, 6, 50, 0);
 		}
+}
+
+/* Batch 1 with dim % 8 == 0 and k <= 256 takes the fused kernel (scores and
+ * per-block top-k in one pass): enough rows that blocks fill and cut their
+ * candidate buffers many times, k up to the limit, masks, both metrics;
+ * then the same queries through the unfused kernels. */
+static void batch1_cases(void)
+{
+	for (int storage = 0; storage <= 1; storage++)
+		for (int l2 = 0; l2 <= 1; l2++) {
+			search_case(200000, 64, storage, l2, 1, 10, 0);
+			search_case(100000, 384, storage, l2, 1, 256, 1);
+			search_case(50, 8, storage, l2, 1, 100, 0);      /* fewer rows than k */
+		}
+}
+
+Test(cuda_search, batch1_fused) { batch1_cases(); }
+
+Test(cuda_search, batch1_unfused)
+{
+	setenv("RAG_CUDA_SEARCH_UNFUSED", "1", 1);
+	batch1_cases();
 }
 
 Test(cuda_search, gemm_batches)

@@ -211,6 +211,117 @@ Test(decoder_ops, matvec_threads)
 	check_matvec(RAG_DT_F16, 301, 96, 1);
 }
 
+/*
+ * The int8-activation product (rag_matvec_q8) against the existing float path:
+ * dequantize each row and dot it in double with x.  Quantizing x to int8 with
+ * scale d_b = max|x in block b| / 127 moves each element by at most d_b / 2, so
+ * |y - W.x| <= sum_b (d_b / 2) * sum_{i in b} |w_i|; with x' the dequantized
+ * activation, y must equal W.x' up to float rounding (the integer sums are exact),
+ * and the SIMD dot must equal the scalar reference up to summation order.
+ */
+static void check_qdot(enum rag_dtype t, int64_t n, int64_t k)
+{
+	enum rag_qact f = rag_qact_for(t, k);
+	int64_t blk = f == RAG_QACT_Q8_K ? 256 : 32;
+	uint8_t *w = random_rows(t, n, k);
+	size_t rb = rag_dtype_row_size(t, k);
+	float *x = malloc((size_t)k * 4), *xd = malloc((size_t)k * 4), *row = malloc((size_t)k * 4);
+	float *y = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4), *bias = malloc((size_t)n * 4);
+	void *xq = malloc(rag_qact_size(f, k));
+
+	cr_assert_neq(f, RAG_QACT_NONE, "%s", rag_dtype_info(t)->name);
+	fill(x, k);
+	for (int64_t i = 0; i < k; i += 97)  /* a few outliers, as real activations have */
+		x[i] *= 20.0f;
+	fill(bias, n);
+	rag_qact_quantize(f, x, k, xq);
+	rag_qact_dequantize(f, xq, k, xd);
+	for (int64_t b = 0; b < k / blk; b++) {
+		float amax = 0.0f;
+		for (int64_t i = b * blk; i < (b + 1) * blk; i++)
+			amax = fmaxf(amax, fabsf(x[i]));
+		for (int64_t i = b * blk; i < (b + 1) * blk; i++)
+			cr_assert_leq(fabsf(xd[i] - x[i]), amax / 127.0f * 0.5f * 1.0001f);
+	}
+	cr_assert_eq(rag_matvec_q8(y, xq, w, t, bias, n, k), 0);
+	rag_set_threads(2);
+	cr_assert_eq(rag_matvec_q8(y2, xq, w, t, bias, n, k), 0);
+	rag_set_threads(1);
+	for (int64_t j = 0; j < n; j++) {
+		const uint8_t *wr = w + (size_t)j * rb;
+		double exact = 0, quant = 0, mag = 0, bound = 0;
+		rag_dequant_row(t, wr, row, k);
+		for (int64_t b = 0; b < k / blk; b++) {
+			double amax = 0, wabs = 0;
+			for (int64_t i = b * blk; i < (b + 1) * blk; i++) {
+				amax = fmax(amax, fabs(x[i]));
+				wabs += fabs(row[i]);
+			}
+			bound += amax / 127.0 / 2.0 * wabs;
+		}
+		for (int64_t i = 0; i < k; i++) {
+			exact += (double)row[i] * x[i];
+			quant += (double)row[i] * xd[i];
+			mag += fabs((double)row[i] * xd[i]);
+		}
+		double r = rag_qdot_ref(t, wr, xq, k), v = rag_qdot(t, wr, xq, k);
+		cr_assert(fabs(v - r) <= 1e-5 * mag + 1e-6, "%s row %lld: simd %g ref %g",
+			  rag_dtype_info(t)->name, (long long)j, v, r);
+		cr_assert(fabs(r - quant) <= 1e-5 * mag + 1e-6, "%s row %lld: ref %g vs W.x' %g",
+			  rag_dtype_info(t)->name, (long long)j, r, quant);
+		cr_assert(fabs(y[j] - bias[j] - exact) <= bound + 1e-5 * mag + 1e-6,
+			  "%s row %lld: %g vs W.x %g (bound %g)", rag_dtype_info(t)->name,
+			  (long long)j, y[j] - bias[j], exact, bound);
+		cr_assert_float_eq(y[j] - bias[j], v, 1e-6 * mag + 1e-6);
+		cr_assert_eq(y[j], y2[j], "threads change row %lld", (long long)j);
+	}
+	free(w);
+	free(x);
+	free(xd);
+	free(row);
+	free(y);
+	free(y2);
+	free(bias);
+	free(xq);
+}
+
+Test(decoder_ops, matvec_q8_every_type)
+{
+	static const enum rag_dtype types[] = {
+		RAG_DT_Q8_0, RAG_DT_Q4_0, RAG_DT_Q5_0, RAG_DT_Q4_K, RAG_DT_Q5_K, RAG_DT_Q6_K,
+	};
+	for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+		check_qdot(types[i], 37, 512);
+		check_qdot(types[i], 5, 768);
+	}
+	check_qdot(RAG_DT_Q8_0, 3, 96);   /* an odd number of blocks */
+}
+
+Test(decoder_ops, matvec_q8_formats_and_refusals)
+{
+	float x[256] = { 0 }, y[2] = { 9, 9 }, bias[2] = { 1.5f, -2.0f };
+	uint8_t w[2 * 34] = { 0 };
+	char xq[512];
+
+	cr_assert_eq(rag_qact_for(RAG_DT_Q8_0, 64), RAG_QACT_Q8_0);
+	cr_assert_eq(rag_qact_for(RAG_DT_Q6_K, 512), RAG_QACT_Q8_K);
+	cr_assert_eq(rag_qact_for(RAG_DT_F16, 64), RAG_QACT_NONE);
+	cr_assert_eq(rag_qact_for(RAG_DT_Q3_K, 256), RAG_QACT_NONE);
+	cr_assert_eq(rag_qact_for(RAG_DT_Q8_0, 48), RAG_QACT_NONE);
+	cr_assert_eq(rag_qact_size(RAG_QACT_NONE, 64), 0);
+	cr_assert_eq(rag_matvec_q8(y, xq, w, RAG_DT_F16, NULL, 2, 32), -1);
+	/* an all-zero activation: scale 0, no NaN, the bias comes through */
+	cr_assert_leq(rag_qact_size(RAG_QACT_Q8_0, 32), sizeof xq);
+	rag_qact_quantize(RAG_QACT_Q8_0, x, 32, xq);
+	w[0] = 0x00;
+	w[1] = 0x3c; /* f16 1.0 */
+	for (int i = 0; i < 32; i++)
+		w[2 + i] = (uint8_t)(i - 16);
+	cr_assert_eq(rag_matvec_q8(y, xq, w, RAG_DT_Q8_0, bias, 2, 32), 0);
+	cr_assert_eq(y[0], 1.5f);
+	cr_assert_eq(y[1], -2.0f);
+}
+
 Test(decoder_ops, get_rows)
 {
 	uint8_t *w = random_rows(RAG_DT_Q8_0, 10, 64);
