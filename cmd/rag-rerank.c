@@ -14,6 +14,7 @@
 #include "json.h"
 #include "jsonl.h"
 #include "rerank.h"
+#include "rerank_pipe.h"
 
 static const char usage[] =
 	"Usage: rag-rerank --model FILE [OPTIONS] [FILE...]\n"
@@ -33,7 +34,8 @@ static const char usage[] =
 	"      --window N          score long passages in windows of N tokens\n"
 	"      --stride N          start a window every N tokens (default: N/2)\n"
 	"      --aggregate HOW     max (default) or mean of the window scores\n"
-	"      --batch-tokens N    tokens per forward pass (default: 2048)\n"
+	"      --batch-tokens N    tokens per forward pass (default: 2048 on the CPU,\n"
+	"                          65536 on a GPU)\n"
 	"      --threads N         CPU threads (default: all cores); or RAG_THREADS\n"
 	"      --device DEV        auto, cpu or cuda (default: auto); or RAG_DEVICE\n"
 	"      --skip-bad          skip bad hits instead of stopping (counted)\n"
@@ -93,23 +95,12 @@ struct job {
 	int sigmoid;
 	struct query *queries;
 	size_t n_queries;
-	/* the current group (one qid) */
-	struct rag_buf qid;            /* its key */
-	struct rag_buf query;          /* its query text */
-	struct rag_buf raw;            /* the hits' lines, NUL-separated */
-	size_t *raw_off;
-	size_t *text_off, *text_len;   /* passage text (decoded, in texts) */
-	struct rag_buf texts;
-	size_t n, cap;
-	struct rag_rerank_doc *docs;
-	float *scores;
-	size_t *order;
-	struct rag_arena arena;
-	struct rag_buf out;
-	size_t n_bad;
 	struct rag_progress prog; /* records written */
-	uint64_t n_done;
 };
+
+/* Default --batch-tokens: a GPU wants many tokens per forward pass. */
+#define BATCH_TOKENS_CPU 2048
+#define BATCH_TOKENS_GPU 65536
 
 /* A qid as a string key: a string's contents, or the raw JSON of a number. */
 static void qid_key(const struct rag_json *v, struct rag_buf *b)
@@ -184,205 +175,17 @@ static const struct query *find_query(const struct job *j, const char *qid)
 	return j->n_queries ? bsearch(&k, j->queries, j->n_queries, sizeof k, cmp_query) : NULL;
 }
 
-/* Order of the group: by score, descending; equal scores keep input order. */
-static const float *sort_scores;
-static int cmp_order(const void *a, const void *b)
+/* rag_rerank_pipe's lookup: the query text of a qid (read-only, any thread). */
+static const char *lookup(void *ctx, const char *qid, size_t *len)
 {
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	if (sort_scores[x] != sort_scores[y])
-		return sort_scores[x] > sort_scores[y] ? -1 : 1;
-	return x < y ? -1 : (x > y);
+	const struct query *q = find_query(ctx, qid);
+	*len = q ? q->len : 0;
+	return q ? q->text : NULL;
 }
 
-static int flush_group(struct job *j, struct rag_error *err)
+static void on_written(void *ctx, uint64_t n)
 {
-	static const char *const drop[] = { "score", "rank", "scores", NULL };
-	size_t keep;
-	int rc;
-
-	if (j->n == 0)
-		return RAG_OK;
-	for (size_t i = 0; i < j->n; i++) {
-		j->docs[i].text = j->texts.data + j->text_off[i];
-		j->docs[i].len = j->text_len[i];
-		j->order[i] = i;
-	}
-	if ((rc = rag_rerank_score(j->r, j->query.data, j->query.len, j->docs, j->n, &j->ro, j->scores, err)))
-		return rc;
-	if (j->sigmoid)
-		for (size_t i = 0; i < j->n; i++)
-			j->scores[i] = 1.0f / (1.0f + expf(-j->scores[i]));
-	sort_scores = j->scores;
-	qsort(j->order, j->n, sizeof *j->order, cmp_order);
-	keep = j->top_k > 0 && (size_t)j->top_k < j->n ? (size_t)j->top_k : j->n;
-	rag_buf_reset(&j->out);
-	for (size_t k = 0; k < keep; k++) {
-		size_t i = j->order[k];
-		struct rag_json *rec;
-		const struct rag_json *old;
-		struct rag_objw w, s;
-		static const char *const drop_rerank[] = { "rerank", NULL };
-		rag_arena_reset(&j->arena);
-		if ((rc = rag_json_parse(&j->arena, j->raw.data + j->raw_off[i], strlen(j->raw.data + j->raw_off[i]),
-					 &rec, err)))
-			return rc;
-		rag_objw_begin(&w, &j->out);
-		rag_objw_copy(&w, rec, drop);
-		rag_objw_key(&w, "scores");
-		rag_objw_begin(&s, &j->out);
-		old = rag_json_get(rec, "scores");
-		if (old && old->type == RAG_JSON_OBJECT)
-			rag_objw_copy(&s, old, drop_rerank);
-		rag_objw_key(&s, "rerank"); /* same shape as rag-retrieve's legs */
-		rag_buf_adds(&j->out, "{\"score\":");
-		rag_json_write_float(&j->out, j->scores[i]);
-		rag_buf_adds(&j->out, ",\"rank\":");
-		rag_json_write_num(&j->out, (double)(k + 1));
-		rag_buf_addc(&j->out, '}');
-		rag_objw_end(&s);
-		rag_objw_key(&w, "score");
-		rag_json_write_float(&j->out, j->scores[i]);
-		rag_objw_key(&w, "rank");
-		rag_json_write_num(&j->out, (double)(k + 1));
-		rag_objw_end(&w);
-		rag_buf_addc(&j->out, '\n');
-	}
-	if (rag_buf_failed(&j->out))
-		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if ((rc = rag_buf_write(&j->out, stdout, "standard output", err)))
-		return rc;
-	j->n_done += keep;
-	rag_progress_update(&j->prog, j->n_done);
-	j->n = 0;
-	rag_buf_reset(&j->raw);
-	rag_buf_reset(&j->texts);
-	return RAG_OK;
-}
-
-static int grow(struct job *j)
-{
-	size_t cap = j->cap ? j->cap * 2 : 64;
-	size_t *a = rag_reallocarray(j->raw_off, cap, sizeof *a);
-	if (!a)
-		return -1;
-	j->raw_off = a;
-	if (!(a = rag_reallocarray(j->text_off, cap, sizeof *a)))
-		return -1;
-	j->text_off = a;
-	if (!(a = rag_reallocarray(j->text_len, cap, sizeof *a)))
-		return -1;
-	j->text_len = a;
-	if (!(a = rag_reallocarray(j->order, cap, sizeof *a)))
-		return -1;
-	j->order = a;
-	{
-		struct rag_rerank_doc *d = rag_reallocarray(j->docs, cap, sizeof *d);
-		float *s;
-		if (!d)
-			return -1;
-		j->docs = d;
-		if (!(s = rag_reallocarray(j->scores, cap, sizeof *s)))
-			return -1;
-		j->scores = s;
-	}
-	j->cap = cap;
-	return 0;
-}
-
-static int run_file(struct job *j, const char *path, struct rag_error *err)
-{
-	struct rag_jsonl_reader r;
-	const struct rag_json *rec;
-	struct rag_buf key;
-	struct rag_error e2;
-	int rc;
-
-	if ((rc = rag_jsonl_open(&r, path, err)))
-		return rc;
-	rag_buf_init(&key);
-	r.skip_bad = j->o->skip_bad;
-	r.on_bad = cli_on_bad;
-	r.on_bad_ctx = j->o;
-	for (;;) {
-		const struct rag_json *qid, *text, *query;
-		const char *qtext;
-		size_t qlen;
-		if ((rc = rag_jsonl_next(&r, &rec, err)) || !rec)
-			break;
-		qid = rag_json_get(rec, "qid");
-		text = rag_json_get(rec, j->field);
-		if (!qid || (qid->type != RAG_JSON_STRING && qid->type != RAG_JSON_NUMBER)) {
-			if ((rc = rag_jsonl_reject(&r, err, "a hit needs a qid (string or number)")))
-				break;
-			continue;
-		}
-		if (!text || text->type != RAG_JSON_STRING) {
-			if ((rc = rag_jsonl_reject(&r, err, text ? "field '%s' is not a string" : "no field '%s'", j->field)))
-				break;
-			continue;
-		}
-		if (rag_text_check(text->u.str.s, text->u.str.len, &e2)) {
-			if ((rc = rag_jsonl_reject(&r, err, "passage: %s", e2.msg)))
-				break;
-			continue;
-		}
-		qid_key(qid, &key);
-		if (rag_buf_failed(&key)) {
-			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			break;
-		}
-		query = rag_json_get(rec, "query");
-		if (j->queries) {
-			const struct query *q = find_query(j, key.data);
-			qtext = q ? q->text : NULL;
-			qlen = q ? q->len : 0;
-		} else {
-			qtext = query && query->type == RAG_JSON_STRING ? query->u.str.s : NULL;
-			qlen = qtext ? query->u.str.len : 0;
-		}
-		if (!qtext) {
-			if ((rc = rag_jsonl_reject(&r, err, j->queries ? "qid '%s' is not in the queries file"
-								       : "no query text (a string field 'query', or --queries)",
-						   key.data)))
-				break;
-			continue;
-		}
-		if (rag_text_check(qtext, qlen, &e2)) {
-			if ((rc = rag_jsonl_reject(&r, err, "query: %s", e2.msg)))
-				break;
-			continue;
-		}
-		/* a new qid starts a new group */
-		if (j->n && strcmp(j->qid.data, key.data) != 0 && (rc = flush_group(j, err)))
-			break;
-		if (j->n == 0) {
-			rag_buf_reset(&j->qid);
-			rag_buf_adds(&j->qid, key.data);
-			rag_buf_reset(&j->query);
-			rag_buf_add(&j->query, qtext, qlen);
-		}
-		if (j->n == j->cap && grow(j)) {
-			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			break;
-		}
-		j->raw_off[j->n] = j->raw.len;
-		rag_buf_add(&j->raw, rec->raw, rec->raw_len);
-		rag_buf_addc(&j->raw, '\0');
-		j->text_off[j->n] = j->texts.len;
-		j->text_len[j->n] = text->u.str.len;
-		rag_buf_add(&j->texts, text->u.str.s, text->u.str.len);
-		rag_buf_addc(&j->texts, '\0');
-		if (rag_buf_failed(&j->raw) || rag_buf_failed(&j->texts) || rag_buf_failed(&j->qid) ||
-		    rag_buf_failed(&j->query)) {
-			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			break;
-		}
-		j->n++;
-	}
-	j->n_bad += r.n_bad;
-	rag_buf_free(&key);
-	rag_jsonl_release(&r);
-	return rc;
+	rag_progress_update(ctx, n);
 }
 
 static int parse_count(const char *arg, const char *what, long *out)
@@ -401,6 +204,9 @@ int main(int argc, char **argv)
 	enum rag_device dev;
 	struct rag_encoder_opts eo_dev = { 0 };
 	const char *queries = NULL;
+	struct rag_rerank_pipe_opts po;
+	struct rag_rerank_pipe *pipe = NULL;
+	size_t n_bad = 0;
 	int c, rc = RAG_OK;
 	long v;
 
@@ -470,12 +276,6 @@ int main(int argc, char **argv)
 	if ((rc = rag_encoder_device(o.device, &dev, &err)))
 		goto out;
 	rag_set_threads(o.threads);
-	rag_buf_init(&j.qid);
-	rag_buf_init(&j.query);
-	rag_buf_init(&j.raw);
-	rag_buf_init(&j.texts);
-	rag_buf_init(&j.out);
-	rag_arena_init(&j.arena);
 	eo_dev.cuda = dev == RAG_DEVICE_CUDA;
 	rc = rag_reranker_open(o.model, &eo_dev, &j.r, &err);
 	if (rc == RAG_EUNAVAILABLE && o.device == RAG_DEVICE_AUTO) {
@@ -495,16 +295,40 @@ int main(int argc, char **argv)
 	cli_progress_start(&j.prog, &o, "records", 0);
 	if (o.verbose > 0)
 		j.prog.drawn = 1; /* -v: always end with the summary line */
+	if (!j.ro.batch_tokens)
+		j.ro.batch_tokens = dev == RAG_DEVICE_CUDA ? BATCH_TOKENS_GPU : BATCH_TOKENS_CPU;
+	rag_rerank_pipe_opts_init(&po);
+	po.field = j.field;
+	po.skip_bad = o.skip_bad;
+	po.on_bad = cli_on_bad;
+	po.on_bad_ctx = &o;
+	if (j.queries) {
+		po.lookup = lookup;
+		po.lookup_ctx = &j;
+	}
+	po.top_k = j.top_k;
+	po.sigmoid = j.sigmoid;
+	po.out = stdout;
+	po.on_written = on_written;
+	po.on_written_ctx = &j.prog;
+	if ((rc = rag_rerank_pipe_new(j.r, &j.ro, &po, &pipe, &err)))
+		goto out;
 	if (optind >= argc)
-		rc = run_file(&j, "-", &err);
+		rc = rag_rerank_pipe_file(pipe, "-", &err);
 	for (int i = optind; i < argc && !rc; i++)
-		rc = run_file(&j, argv[i], &err);
-	if (!rc)
-		rc = flush_group(&j, &err);
+		rc = rag_rerank_pipe_file(pipe, argv[i], &err);
+	{
+		/* the groups finished before an input error are still written */
+		struct rag_error e2;
+		int rc2 = rag_rerank_pipe_finish(pipe, rc ? &e2 : &err);
+		if (!rc)
+			rc = rc2;
+	}
+	n_bad = rag_rerank_pipe_n_bad(pipe);
 	if (!rc)
 		rag_progress_finish(&j.prog);
-	if (!rc && j.n_bad && o.verbose >= 0)
-		cli_warn("skipped %zu bad record%s", j.n_bad, j.n_bad == 1 ? "" : "s");
+	if (!rc && n_bad && o.verbose >= 0)
+		cli_warn("skipped %zu bad record%s", n_bad, n_bad == 1 ? "" : "s");
 out:
 	if (rc)
 		rc = cli_report(&err);
@@ -512,19 +336,8 @@ out:
 		rag_free(j.queries[i].qid);
 		rag_free(j.queries[i].text);
 	}
+	rag_rerank_pipe_free(pipe);
 	rag_free(j.queries);
-	rag_free(j.raw_off);
-	rag_free(j.text_off);
-	rag_free(j.text_len);
-	rag_free(j.order);
-	rag_free(j.docs);
-	rag_free(j.scores);
-	rag_buf_free(&j.qid);
-	rag_buf_free(&j.query);
-	rag_buf_free(&j.raw);
-	rag_buf_free(&j.texts);
-	rag_buf_free(&j.out);
-	rag_arena_free(&j.arena);
 	rag_reranker_free(j.r);
 	return cli_exit(rc);
 }

@@ -7,21 +7,22 @@
 
 #include "alloc.h"
 
+/* Atomic: threads allocate at the same time (lib/embed_pipe.c, OpenMP loops). */
 static unsigned long alloc_count;  /* allocations since the last rag_alloc_fail_after */
 static unsigned long alloc_fail_at; /* 0: never fail */
 
 static int should_fail(void)
 {
-	alloc_count++;
-	return alloc_fail_at && alloc_count >= alloc_fail_at;
+	unsigned long n = __atomic_add_fetch(&alloc_count, 1, __ATOMIC_RELAXED);
+	unsigned long at = __atomic_load_n(&alloc_fail_at, __ATOMIC_RELAXED);
+	return at && n >= at;
 }
 
 unsigned long rag_alloc_fail_after(unsigned long nth)
 {
-	unsigned long n = alloc_count;
+	unsigned long n = __atomic_exchange_n(&alloc_count, 0, __ATOMIC_RELAXED);
 
-	alloc_count = 0;
-	alloc_fail_at = nth;
+	__atomic_store_n(&alloc_fail_at, nth, __ATOMIC_RELAXED);
 	return n;
 }
 

@@ -166,7 +166,7 @@ int rag_embed_pipe_new(struct rag_embedder *m, const struct rag_embed_opts *eo,
 	if (!p->po.npy_name)
 		p->po.npy_name = "the vectors file";
 	if (!p->po.block_bytes)
-		p->po.block_bytes = 16 * (p->eo.batch_tokens ? p->eo.batch_tokens : 2048);
+		p->po.block_bytes = 64 * (p->eo.batch_tokens ? p->eo.batch_tokens : 2048);
 	if (!p->po.block_records)
 		p->po.block_records = 16384;
 	p->threads = po->threads > 0 ? po->threads : rag_get_threads();

@@ -37,7 +37,7 @@ struct rag_embed_pipe_opts {
 	FILE *npy;             /* NULL: "embedding" in the records; else the float32
 				* rows are appended here and records get "row" */
 	const char *npy_name;  /* for messages */
-	size_t block_bytes;    /* input bytes per block; 0: 16 * the batch tokens */
+	size_t block_bytes;    /* input bytes per block; 0: 64 * the batch tokens */
 	size_t block_records;  /* records per block at most; 0: 16384 */
 	int threads;           /* host threads; 0: rag_get_threads() */
 	void (*on_written)(void *ctx, uint64_t n_records); /* after each block: records written so far */

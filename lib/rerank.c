@@ -12,15 +12,8 @@ struct rag_reranker {
 	struct rag_gguf *g;
 	struct rag_tokenizer *tok;
 	struct rag_encoder *enc;
-	struct rag_tokens q, p, pair;
-	/* pairs of the current call, packed */
-	int32_t *ids;
-	uint8_t *types;
-	size_t cap, len;
+	struct rag_rerank_pairs pp;  /* rag_rerank_score's pairs */
 	struct rag_enc_seq *seqs;
-	size_t *seq_off;       /* offset of each pair in ids */
-	size_t *seq_doc;       /* which doc each pair belongs to */
-	size_t seq_cap, n_seq;
 	float *logits;
 };
 
@@ -33,9 +26,7 @@ int rag_reranker_open(const char *path, const struct rag_encoder_opts *opts, str
 	*out = NULL;
 	if (!(r = rag_calloc(1, sizeof *r)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	rag_tokens_init(&r->q);
-	rag_tokens_init(&r->p);
-	rag_tokens_init(&r->pair);
+	rag_rerank_pairs_init(&r->pp);
 	if ((rc = rag_model_open(path, &r->g, err)))
 		goto fail;
 	if ((rc = rag_encoder_load(r->g, opts, &r->enc, err)))
@@ -62,22 +53,44 @@ void rag_reranker_free(struct rag_reranker *r)
 	rag_encoder_free(r->enc);
 	rag_tokenizer_free(r->tok);
 	rag_gguf_close(r->g);
-	rag_tokens_free(&r->q);
-	rag_tokens_free(&r->p);
-	rag_tokens_free(&r->pair);
-	rag_free(r->ids);
-	rag_free(r->types);
+	rag_rerank_pairs_release(&r->pp);
 	rag_free(r->seqs);
-	rag_free(r->seq_off);
-	rag_free(r->seq_doc);
 	rag_free(r->logits);
 	rag_free(r);
 }
 
 struct rag_encoder *rag_reranker_encoder(struct rag_reranker *r) { return r->enc; }
 
+void rag_rerank_pairs_init(struct rag_rerank_pairs *pp)
+{
+	memset(pp, 0, sizeof *pp);
+	rag_tokens_init(&pp->q);
+	rag_tokens_init(&pp->p);
+	rag_tokens_init(&pp->pair);
+}
+
+void rag_rerank_pairs_reset(struct rag_rerank_pairs *pp)
+{
+	pp->len = 0;
+	pp->n_seq = 0;
+}
+
+void rag_rerank_pairs_release(struct rag_rerank_pairs *pp)
+{
+	if (!pp)
+		return;
+	rag_tokens_free(&pp->q);
+	rag_tokens_free(&pp->p);
+	rag_tokens_free(&pp->pair);
+	rag_free(pp->ids);
+	rag_free(pp->types);
+	rag_free(pp->seq_off);
+	rag_free(pp->seq_doc);
+	memset(pp, 0, sizeof *pp);
+}
+
 /* Append one pair (ids/types, n tokens) for doc d. */
-static int add_pair(struct rag_reranker *r, const int32_t *ids, const uint8_t *types, size_t n, size_t d)
+static int add_pair(struct rag_rerank_pairs *r, const int32_t *ids, const uint8_t *types, size_t n, size_t d)
 {
 	if (r->len + n > r->cap) {
 		size_t cap = (r->len + n) * 2;
@@ -112,10 +125,10 @@ static int add_pair(struct rag_reranker *r, const int32_t *ids, const uint8_t *t
 }
 
 /* Windows of one passage: [CLS] q [SEP] p[s..s+w) [SEP]. */
-static int add_windows(struct rag_reranker *r, size_t limit, const struct rag_rerank_opts *o,
-		       struct rag_rerank_doc *doc, size_t d, struct rag_error *err)
+static int add_windows(const struct rag_tokenizer *tok, struct rag_rerank_pairs *r, size_t limit,
+		       const struct rag_rerank_opts *o, struct rag_rerank_doc *doc, size_t d, struct rag_error *err)
 {
-	int32_t cls = rag_tokenizer_special(r->tok, RAG_TOK_CLS), sep = rag_tokenizer_special(r->tok, RAG_TOK_SEP);
+	int32_t cls = rag_tokenizer_special(tok, RAG_TOK_CLS), sep = rag_tokenizer_special(tok, RAG_TOK_SEP);
 	size_t w = (size_t)o->window, stride = o->stride > 0 ? (size_t)o->stride : (w / 2 ? w / 2 : 1);
 	size_t nq = r->q.n, np = r->p.n, start = 0, n;
 	int32_t *ids;
@@ -160,39 +173,77 @@ static int add_windows(struct rag_reranker *r, size_t limit, const struct rag_re
 	return RAG_OK;
 }
 
+static size_t pair_limit(const struct rag_reranker *r, const struct rag_rerank_opts *o)
+{
+	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens : (size_t)rag_encoder_n_ctx(r->enc);
+	if (limit > (size_t)rag_encoder_n_ctx(r->enc))
+		limit = (size_t)rag_encoder_n_ctx(r->enc);
+	return limit;
+}
+
+int rag_rerank_pairs_add(const struct rag_reranker *r, const char *query, size_t qlen, struct rag_rerank_doc *doc,
+			 size_t d, const struct rag_rerank_opts *o, struct rag_rerank_pairs *pp, struct rag_error *err)
+{
+	size_t limit = pair_limit(r, o);
+	int rc;
+
+	if (o->window > 0) {
+		if ((rc = rag_tokenize(r->tok, query, qlen, 0, &pp->q, err)) ||
+		    (rc = rag_tokenize(r->tok, doc->text, doc->len, 0, &pp->p, err)))
+			return rc;
+		return add_windows(r->tok, pp, limit, o, doc, d, err);
+	}
+	if ((rc = rag_tokenize_pair(r->tok, query, qlen, doc->text, doc->len, RAG_TOK_ADD_SPECIAL | RAG_TOK_OFFSETS,
+				    &pp->pair, err)))
+		return rc;
+	doc->truncated = rag_tokens_truncate(r->tok, &pp->pair, limit, 0);
+	doc->n_windows = 1;
+	if (add_pair(pp, pp->pair.ids, pp->pair.type_ids, pp->pair.n, d))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	return RAG_OK;
+}
+
+void rag_rerank_pairs_seqs(const struct rag_rerank_pairs *pp, struct rag_enc_seq *seqs)
+{
+	for (size_t i = 0; i < pp->n_seq; i++) {
+		size_t end = i + 1 < pp->n_seq ? pp->seq_off[i + 1] : pp->len;
+		seqs[i].ids = pp->ids + pp->seq_off[i];
+		seqs[i].types = pp->types + pp->seq_off[i];
+		seqs[i].n = end - pp->seq_off[i];
+	}
+}
+
+void rag_rerank_aggregate(const size_t *seq_doc, const float *logits, size_t n_seq, int64_t n_labels,
+			  const struct rag_rerank_doc *docs, int mean, float *scores)
+{
+	for (size_t i = 0; i < n_seq; i++)
+		scores[seq_doc[i]] = 0.0f;
+	for (size_t i = 0; i < n_seq; i++) {
+		size_t d = seq_doc[i];
+		float v = logits[i * (size_t)n_labels];
+		if (mean)
+			scores[d] += v / (float)docs[d].n_windows;
+		else if (i == 0 || seq_doc[i - 1] != d || v > scores[d])
+			scores[d] = v;
+	}
+}
+
 int rag_rerank_score(struct rag_reranker *r, const char *query, size_t qlen, struct rag_rerank_doc *docs,
 		     size_t n, const struct rag_rerank_opts *o, float *scores, struct rag_error *err)
 {
-	size_t limit = o->max_tokens > 0 ? (size_t)o->max_tokens : (size_t)rag_encoder_n_ctx(r->enc);
 	int64_t nl = rag_encoder_n_labels(r->enc);
+	struct rag_rerank_pairs *pp = &r->pp;
 	int rc;
 
-	if (limit > (size_t)rag_encoder_n_ctx(r->enc))
-		limit = (size_t)rag_encoder_n_ctx(r->enc);
-	r->len = 0;
-	r->n_seq = 0;
+	rag_rerank_pairs_reset(pp);
 	if (n == 0)
 		return RAG_OK;
-	if (o->window > 0 && (rc = rag_tokenize(r->tok, query, qlen, 0, &r->q, err)))
-		return rc;
-	for (size_t d = 0; d < n; d++) {
-		if (o->window > 0) {
-			if ((rc = rag_tokenize(r->tok, docs[d].text, docs[d].len, 0, &r->p, err)) ||
-			    (rc = add_windows(r, limit, o, &docs[d], d, err)))
-				return rc;
-			continue;
-		}
-		if ((rc = rag_tokenize_pair(r->tok, query, qlen, docs[d].text, docs[d].len,
-					    RAG_TOK_ADD_SPECIAL | RAG_TOK_OFFSETS, &r->pair, err)))
+	for (size_t d = 0; d < n; d++)
+		if ((rc = rag_rerank_pairs_add(r, query, qlen, &docs[d], d, o, pp, err)))
 			return rc;
-		docs[d].truncated = rag_tokens_truncate(r->tok, &r->pair, limit, 0);
-		docs[d].n_windows = 1;
-		if (add_pair(r, r->pair.ids, r->pair.type_ids, r->pair.n, d))
-			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	}
 	{
-		struct rag_enc_seq *s = rag_reallocarray(r->seqs, r->n_seq, sizeof *s);
-		float *lg = rag_reallocarray(r->logits, r->n_seq * (size_t)nl, sizeof *lg);
+		struct rag_enc_seq *s = rag_reallocarray(r->seqs, pp->n_seq, sizeof *s);
+		float *lg = rag_reallocarray(r->logits, pp->n_seq * (size_t)nl, sizeof *lg);
 		if (s)
 			r->seqs = s;
 		if (lg)
@@ -200,23 +251,11 @@ int rag_rerank_score(struct rag_reranker *r, const char *query, size_t qlen, str
 		if (!s || !lg)
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
-	for (size_t i = 0; i < r->n_seq; i++) {
-		size_t end = i + 1 < r->n_seq ? r->seq_off[i + 1] : r->len;
-		r->seqs[i].ids = r->ids + r->seq_off[i];
-		r->seqs[i].types = r->types + r->seq_off[i];
-		r->seqs[i].n = end - r->seq_off[i];
-	}
-	if ((rc = rag_encoder_run(r->enc, r->seqs, r->n_seq, o->batch_tokens, RAG_POOL_RANK, 0, r->logits, err)))
+	rag_rerank_pairs_seqs(pp, r->seqs);
+	if ((rc = rag_encoder_run(r->enc, r->seqs, pp->n_seq, o->batch_tokens, RAG_POOL_RANK, 0, r->logits, err)))
 		return rc;
 	for (size_t d = 0; d < n; d++)
 		scores[d] = 0.0f;
-	for (size_t i = 0; i < r->n_seq; i++) {
-		size_t d = r->seq_doc[i];
-		float v = r->logits[i * (size_t)nl];
-		if (o->aggregate_mean)
-			scores[d] += v / (float)docs[d].n_windows;
-		else if (i == 0 || r->seq_doc[i - 1] != d || v > scores[d])
-			scores[d] = v;
-	}
+	rag_rerank_aggregate(pp->seq_doc, r->logits, pp->n_seq, nl, docs, o->aggregate_mean, scores);
 	return RAG_OK;
 }

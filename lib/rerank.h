@@ -53,4 +53,43 @@ struct rag_rerank_doc {
 int rag_rerank_score(struct rag_reranker *r, const char *query, size_t qlen, struct rag_rerank_doc *docs,
 		     size_t n, const struct rag_rerank_opts *o, float *scores, struct rag_error *err);
 
+/*
+ * The parts of rag_rerank_score, for callers that batch many queries' pairs
+ * into one encoder run (lib/rerank_pipe.c).  A rag_rerank_pairs holds
+ * tokenized pairs, packed, and the tokenizer's scratch: one per thread.
+ */
+struct rag_rerank_pairs {
+	int32_t *ids;
+	uint8_t *types;
+	size_t cap, len;
+	size_t *seq_off;       /* offset of each pair in ids */
+	size_t *seq_doc;       /* the d each pair was added with */
+	size_t seq_cap, n_seq;
+	struct rag_tokens q, p, pair; /* scratch */
+};
+
+void rag_rerank_pairs_init(struct rag_rerank_pairs *pp);
+void rag_rerank_pairs_reset(struct rag_rerank_pairs *pp);   /* empty, keeping memory */
+void rag_rerank_pairs_release(struct rag_rerank_pairs *pp);
+
+/*
+ * Tokenize (query, doc) as rag_rerank_score does (whole and truncated, or in
+ * windows; sets doc->truncated and doc->n_windows) and append its pair(s) to
+ * pp, tagged d.  Any number of threads may call it on one reranker at once,
+ * each with its own pp.  Errors as rag_rerank_score's tokenization.
+ */
+int rag_rerank_pairs_add(const struct rag_reranker *r, const char *query, size_t qlen, struct rag_rerank_doc *doc,
+			 size_t d, const struct rag_rerank_opts *o, struct rag_rerank_pairs *pp, struct rag_error *err);
+
+/* pp's pairs as encoder sequences (pointing into pp): seqs[pp->n_seq]. */
+void rag_rerank_pairs_seqs(const struct rag_rerank_pairs *pp, struct rag_enc_seq *seqs);
+
+/*
+ * A passage's score from its pairs' logits (label 0 of n_labels per pair):
+ * the max over its windows, or with mean their mean.  seq_doc[i] is pair i's
+ * doc (a doc's pairs adjacent); docs gives n_windows; scores[doc] written.
+ */
+void rag_rerank_aggregate(const size_t *seq_doc, const float *logits, size_t n_seq, int64_t n_labels,
+			  const struct rag_rerank_doc *docs, int mean, float *scores);
+
 #endif

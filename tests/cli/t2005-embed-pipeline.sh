@@ -7,7 +7,7 @@
 m="$FIXTURES/models/tiny-embed-mean-f16.gguf"
 
 # 2000 records of varied lengths, a blank line after every 100th;
-# --batch-tokens 16 makes blocks of 256 input bytes, so hundreds of them
+# --batch-tokens 16 makes blocks of 1 KiB of input, so hundreds of them
 awk 'BEGIN { for (i = 0; i < 2000; i++) { printf "{\"id\":%d,\"text\":\"record %d", i, i;
 	for (w = 0; w < i % 17; w++) printf " word%d", (i * w) % 89; printf "\"}\n"; if (i % 100 == 99) print "" } }' >in
 # the same with line 1500 (record 1485) broken

@@ -1,0 +1,789 @@
+/* rerank_pipe.c: the rag-rerank pipeline: parallel checks and pair tokenization, the cross-encoder in its own thread, groups re-ranked in order. */
+#include "config.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "alloc.h"
+#include "arena.h"
+#include "buf.h"
+#include "embed.h"
+#include "json.h"
+#include "jsonl.h"
+#include "options.h"
+#include "rerank_pipe.h"
+
+enum { HIT_OK, HIT_BAD, HIT_FATAL };
+
+struct hit {
+	size_t off, len, lineno;     /* the line in block.lines */
+	int status;
+	struct rag_error *err;       /* HIT_BAD / HIT_FATAL (allocated) */
+	const char *text;            /* passage (decoded, in an arena) */
+	size_t tlen;
+	const char *qtext;           /* this hit's own query */
+	size_t qlen;
+	const char *key;             /* qid as a string key (in an arena) */
+};
+
+struct block {
+	struct rag_buf lines;
+	struct hit *hits;
+	size_t n, cap;
+	char *name;
+	struct rag_arena *arenas;    /* per host thread */
+	/* good hits, in order */
+	size_t *good;                /* index in hits */
+	const char **gq;             /* the query each is scored with */
+	size_t *gqlen;
+	struct rag_rerank_doc *docs;
+	float *scores;
+	size_t n_good, good_cap;
+	struct rag_buf carry;        /* the query of the group open when the block began */
+	/* pairs, per host thread, and all of them for the encoder */
+	struct rag_rerank_pairs *pairs;
+	struct rag_enc_seq *seqs;
+	size_t *seq_doc;
+	float *logits;
+	size_t n_seq, seq_cap;
+	int rc;
+	struct rag_error err;
+};
+
+/* The group being assembled for output. */
+struct group {
+	struct rag_buf qid;
+	struct rag_buf raw;          /* hits' lines, NUL-separated */
+	size_t *raw_off;
+	float *scores;
+	struct order { float s; size_t i; } *order;
+	size_t n, cap;
+	struct rag_arena arena;
+	struct rag_buf out;
+};
+
+struct rag_rerank_pipe {
+	struct rag_reranker *r;
+	struct rag_rerank_opts ro;
+	struct rag_rerank_pipe_opts po;
+	int threads;
+	int64_t n_labels;
+	struct block blk[2];
+	int cur;
+	struct block *inflight;
+	struct rag_buf rd_key, rd_query; /* the open group as the reader sees it */
+	int rd_open;
+	struct group g;
+	uint64_t n_written;
+	size_t n_bad;
+	int input_failed;
+	int broken;
+	struct rag_error broken_err;
+	pthread_t th;
+	int th_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct block *job;
+	int quit;
+};
+
+void rag_rerank_pipe_opts_init(struct rag_rerank_pipe_opts *po)
+{
+	memset(po, 0, sizeof *po);
+}
+
+static void *encoder_main(void *arg)
+{
+	struct rag_rerank_pipe *p = arg;
+
+#ifdef _OPENMP
+	omp_set_num_threads(rag_get_threads());
+#endif
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct block *b;
+		while (!p->job && !p->quit)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->job)
+			break;
+		b = p->job;
+		pthread_mutex_unlock(&p->mu);
+		rag_error_clear(&b->err);
+		b->rc = rag_encoder_run(rag_reranker_encoder(p->r), b->seqs, b->n_seq, p->ro.batch_tokens, RAG_POOL_RANK,
+					0, b->logits, &b->err);
+		pthread_mutex_lock(&p->mu);
+		p->job = NULL;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void encoder_start(struct rag_rerank_pipe *p, struct block *b)
+{
+	pthread_mutex_lock(&p->mu);
+	p->job = b;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void encoder_wait(struct rag_rerank_pipe *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->job)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void block_clear_errors(struct block *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		rag_free(b->hits[i].err);
+		b->hits[i].err = NULL;
+	}
+}
+
+static void block_release(struct block *b, int threads)
+{
+	block_clear_errors(b);
+	rag_buf_free(&b->lines);
+	rag_buf_free(&b->carry);
+	rag_free(b->hits);
+	rag_free(b->name);
+	for (int t = 0; b->arenas && t < threads; t++)
+		rag_arena_free(&b->arenas[t]);
+	rag_free(b->arenas);
+	for (int t = 0; b->pairs && t < threads; t++)
+		rag_rerank_pairs_release(&b->pairs[t]);
+	rag_free(b->pairs);
+	rag_free(b->good);
+	rag_free(b->gq);
+	rag_free(b->gqlen);
+	rag_free(b->docs);
+	rag_free(b->scores);
+	rag_free(b->seqs);
+	rag_free(b->seq_doc);
+	rag_free(b->logits);
+	memset(b, 0, sizeof *b);
+}
+
+static void group_release(struct group *g)
+{
+	rag_buf_free(&g->qid);
+	rag_buf_free(&g->raw);
+	rag_buf_free(&g->out);
+	rag_free(g->raw_off);
+	rag_free(g->scores);
+	rag_free(g->order);
+	rag_arena_free(&g->arena);
+}
+
+int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro,
+			const struct rag_rerank_pipe_opts *po, struct rag_rerank_pipe **out, struct rag_error *err)
+{
+	struct rag_rerank_pipe *p;
+
+	*out = NULL;
+	if (!(p = rag_calloc(1, sizeof *p)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	p->r = r;
+	p->ro = *ro;
+	p->po = *po;
+	if (!p->po.field)
+		p->po.field = "text";
+	if (!p->po.out_name)
+		p->po.out_name = "standard output";
+	if (!p->po.block_bytes)
+		p->po.block_bytes = 64 * (p->ro.batch_tokens ? p->ro.batch_tokens : 2048);
+	if (!p->po.block_records)
+		p->po.block_records = 16384;
+	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
+	if (p->threads < 1)
+		p->threads = 1;
+	p->n_labels = rag_encoder_n_labels(rag_reranker_encoder(r));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	rag_buf_init(&p->rd_key);
+	rag_buf_init(&p->rd_query);
+	rag_buf_init(&p->g.qid);
+	rag_buf_init(&p->g.raw);
+	rag_buf_init(&p->g.out);
+	rag_arena_init(&p->g.arena);
+	for (int i = 0; i < 2; i++) {
+		struct block *b = &p->blk[i];
+		rag_buf_init(&b->lines);
+		rag_buf_init(&b->carry);
+		b->arenas = rag_calloc((size_t)p->threads, sizeof *b->arenas);
+		b->pairs = rag_calloc((size_t)p->threads, sizeof *b->pairs);
+		if (!b->arenas || !b->pairs) {
+			rag_rerank_pipe_free(p);
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		}
+		for (int t = 0; t < p->threads; t++) {
+			rag_arena_init(&b->arenas[t]);
+			rag_rerank_pairs_init(&b->pairs[t]);
+		}
+	}
+	if (pthread_create(&p->th, NULL, encoder_main, p) != 0) {
+		rag_rerank_pipe_free(p);
+		return rag_error_set(err, RAG_EINTERNAL, "cannot start the encoder thread");
+	}
+	p->th_started = 1;
+	*out = p;
+	return RAG_OK;
+}
+
+void rag_rerank_pipe_free(struct rag_rerank_pipe *p)
+{
+	if (!p)
+		return;
+	if (p->th_started) {
+		pthread_mutex_lock(&p->mu);
+		p->quit = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->th, NULL);
+	}
+	for (int i = 0; i < 2; i++)
+		block_release(&p->blk[i], p->threads);
+	group_release(&p->g);
+	rag_buf_free(&p->rd_key);
+	rag_buf_free(&p->rd_query);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	rag_free(p);
+}
+
+uint64_t rag_rerank_pipe_n_written(const struct rag_rerank_pipe *p) { return p->n_written; }
+size_t rag_rerank_pipe_n_bad(const struct rag_rerank_pipe *p) { return p->n_bad; }
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+static void block_reset(struct rag_rerank_pipe *p, struct block *b)
+{
+	block_clear_errors(b);
+	rag_buf_reset(&b->lines);
+	b->n = b->n_good = b->n_seq = 0;
+	for (int t = 0; t < p->threads; t++) {
+		rag_arena_reset(&b->arenas[t]);
+		rag_rerank_pairs_reset(&b->pairs[t]);
+	}
+}
+
+static int block_fill(struct rag_rerank_pipe *p, struct block *b, struct rag_jsonl_reader *r, int *eof,
+		      struct rag_error *err)
+{
+	const char *line;
+	size_t len;
+	int rc;
+
+	*eof = 0;
+	while (b->n < p->po.block_records && b->lines.len < p->po.block_bytes) {
+		struct hit *h;
+		if ((rc = rag_jsonl_next_line(r, &line, &len, err)))
+			return rc;
+		if (!line) {
+			*eof = 1;
+			break;
+		}
+		if (blank(line, len))
+			continue;
+		if (b->n == b->cap) {
+			size_t cap = b->cap ? 2 * b->cap : 256;
+			struct hit *nh = rag_reallocarray(b->hits, cap, sizeof *nh);
+			if (!nh)
+				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+			b->hits = nh;
+			b->cap = cap;
+		}
+		h = &b->hits[b->n];
+		memset(h, 0, sizeof *h);
+		h->off = b->lines.len;
+		h->len = len;
+		h->lineno = r->lineno;
+		rag_buf_add(&b->lines, line, len);
+		rag_buf_addc(&b->lines, '\0');
+		if (rag_buf_failed(&b->lines))
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory reading '%s'", r->name);
+		b->n++;
+	}
+	return RAG_OK;
+}
+
+static void hit_fail(struct hit *h, int status, const struct rag_error *e)
+{
+	h->status = status;
+	h->err = rag_malloc(sizeof *h->err);
+	if (h->err)
+		*h->err = *e;
+	else
+		h->status = HIT_FATAL;
+}
+
+/* Hit h is bad for a reason found here: "NAME: line N: reason" (as rag_jsonl_reject). */
+static void reject(const struct block *b, struct hit *h, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reject(const struct block *b, struct hit *h, const char *fmt, ...)
+{
+	char reason[RAG_ERROR_MSG_MAX];
+	struct rag_error e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	rag_error_set(&e, RAG_EDATA, "%s: line %zu: %s", b->name, h->lineno, reason);
+	hit_fail(h, HIT_BAD, &e);
+}
+
+/* Parse and check hit i (any thread), as rag-rerank always has, in the same order. */
+static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int t)
+{
+	struct hit *h = &b->hits[i];
+	struct rag_arena *a = &b->arenas[t];
+	struct rag_json *v;
+	const struct rag_json *qid, *text, *query;
+	struct rag_error e, e2;
+	int st;
+
+	rag_error_clear(&e);
+	h->status = HIT_OK;
+	st = rag_json_parse(a, b->lines.data + h->off, h->len, &v, &e);
+	if (st == RAG_EINTERNAL) {
+		hit_fail(h, HIT_FATAL, &e);
+		return;
+	}
+	if (st == RAG_OK && v->type != RAG_JSON_OBJECT) {
+		rag_error_set(&e, RAG_EDATA, "not a JSON object");
+		st = RAG_EDATA;
+	}
+	if (st) {
+		rag_error_prefix(&e, "%s: line %zu: ", b->name, h->lineno);
+		hit_fail(h, HIT_BAD, &e);
+		return;
+	}
+#define REJECT(...)                                     \
+	do {                                            \
+		reject(b, h, __VA_ARGS__);              \
+		return;                                 \
+	} while (0)
+	qid = rag_json_get(v, "qid");
+	text = rag_json_get(v, p->po.field);
+	if (!qid || (qid->type != RAG_JSON_STRING && qid->type != RAG_JSON_NUMBER))
+		REJECT("a hit needs a qid (string or number)");
+	if (!text || text->type != RAG_JSON_STRING)
+		REJECT(text ? "field '%s' is not a string" : "no field '%s'", p->po.field);
+	if (rag_text_check(text->u.str.s, text->u.str.len, &e2))
+		REJECT("passage: %s", e2.msg);
+	h->text = text->u.str.s;
+	h->tlen = text->u.str.len;
+	if (qid->type == RAG_JSON_STRING)
+		h->key = rag_arena_strndup(a, qid->u.str.s, qid->u.str.len);
+	else
+		h->key = rag_arena_strndup(a, qid->raw, qid->raw_len);
+	if (!h->key) {
+		rag_error_set(&e, RAG_EINTERNAL, "out of memory");
+		hit_fail(h, HIT_FATAL, &e);
+		return;
+	}
+	query = rag_json_get(v, "query");
+	if (p->po.lookup) {
+		h->qtext = p->po.lookup(p->po.lookup_ctx, h->key, &h->qlen);
+	} else {
+		h->qtext = query && query->type == RAG_JSON_STRING ? query->u.str.s : NULL;
+		h->qlen = h->qtext ? query->u.str.len : 0;
+	}
+	if (!h->qtext) {
+		if (p->po.lookup)
+			REJECT("qid '%s' is not in the queries file", h->key);
+		REJECT("no query text (a string field 'query', or --queries)");
+	}
+	if (rag_text_check(h->qtext, h->qlen, &e2))
+		REJECT("query: %s", e2.msg);
+#undef REJECT
+}
+
+static int block_reserve(struct block *b)
+{
+	if (b->n > b->good_cap) {
+		size_t n = b->n;
+		size_t *g = rag_reallocarray(b->good, n, sizeof *g);
+		if (g)
+			b->good = g;
+		const char **gq = rag_reallocarray(b->gq, n, sizeof *gq);
+		if (gq)
+			b->gq = gq;
+		size_t *gl = rag_reallocarray(b->gqlen, n, sizeof *gl);
+		if (gl)
+			b->gqlen = gl;
+		struct rag_rerank_doc *d = rag_reallocarray(b->docs, n, sizeof *d);
+		if (d)
+			b->docs = d;
+		float *s = rag_reallocarray(b->scores, n, sizeof *s);
+		if (s)
+			b->scores = s;
+		if (!g || !gq || !gl || !d || !s)
+			return -1;
+		b->good_cap = n;
+	}
+	return 0;
+}
+
+/* Check in parallel, then decide in input order: bad hits, groups and the
+ * query each good hit is scored with.  Returns the first fatal error. */
+static int block_check(struct rag_rerank_pipe *p, struct block *b, struct rag_error *err)
+{
+	const char *cq;
+	size_t cqlen;
+
+	if (block_reserve(b))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	if (b->n > 1 && p->threads > 1) {
+		#pragma omp parallel num_threads(p->threads)
+		{
+			int t = 0;
+#ifdef _OPENMP
+			t = omp_get_thread_num();
+#endif
+			#pragma omp for schedule(dynamic, 8)
+			for (size_t i = 0; i < b->n; i++)
+				check_one(p, b, i, t);
+		}
+	} else {
+		for (size_t i = 0; i < b->n; i++)
+			check_one(p, b, i, 0);
+	}
+	rag_buf_reset(&b->carry);
+	rag_buf_add(&b->carry, p->rd_query.data ? p->rd_query.data : "", p->rd_query.len);
+	if (rag_buf_reserve(&b->carry, 0))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	cq = b->carry.data;
+	cqlen = b->carry.len;
+	b->n_good = 0;
+	for (size_t i = 0; i < b->n && !err->code; i++) {
+		struct hit *h = &b->hits[i];
+		if (h->status != HIT_OK) {
+			if (!h->err) {
+				rag_error_set(err, RAG_EINTERNAL, "out of memory");
+			} else if (h->status == HIT_BAD && p->po.skip_bad) {
+				p->n_bad++;
+				if (p->po.on_bad)
+					p->po.on_bad(p->po.on_bad_ctx, h->err);
+			} else {
+				*err = *h->err;
+			}
+			continue;
+		}
+		/* a new qid starts a new group, scored with its first hit's query */
+		if (!p->rd_open || strcmp(p->rd_key.data, h->key) != 0) {
+			rag_buf_reset(&p->rd_key);
+			rag_buf_adds(&p->rd_key, h->key);
+			p->rd_open = 1;
+			cq = h->qtext;
+			cqlen = h->qlen;
+		}
+		b->good[b->n_good] = i;
+		b->gq[b->n_good] = cq;
+		b->gqlen[b->n_good] = cqlen;
+		b->docs[b->n_good].text = h->text;
+		b->docs[b->n_good].len = h->tlen;
+		b->n_good++;
+	}
+	rag_buf_reset(&p->rd_query);
+	rag_buf_add(&p->rd_query, cq, cqlen);
+	if (rag_buf_failed(&p->rd_key) || rag_buf_failed(&p->rd_query))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	return err->code;
+}
+
+/* Tokenize the good hits' pairs: thread t takes a contiguous share, so the
+ * shares joined in thread order are in input order. */
+static int block_tokenize(struct rag_rerank_pipe *p, struct block *b, struct rag_error *err)
+{
+	int T = p->threads, failed = 0;
+	size_t n_seq = 0;
+
+	if (b->n_good == 0)
+		return RAG_OK;
+	if ((size_t)T > b->n_good)
+		T = (int)b->n_good;
+	for (int t = 0; t < p->threads; t++)
+		rag_rerank_pairs_reset(&b->pairs[t]);
+	#pragma omp parallel num_threads(T) if (T > 1) reduction(|| : failed)
+	{
+		int t = 0, nt = 1;
+		struct rag_error e;
+#ifdef _OPENMP
+		t = omp_get_thread_num();
+		nt = omp_get_num_threads();
+#endif
+		size_t k0 = b->n_good * (size_t)t / (size_t)nt, k1 = b->n_good * (size_t)(t + 1) / (size_t)nt;
+		for (size_t k = k0; k < k1 && !failed; k++)
+			if (rag_rerank_pairs_add(p->r, b->gq[k], b->gqlen[k], &b->docs[k], k, &p->ro, &b->pairs[t], &e)) {
+				failed = 1;
+				#pragma omp critical(rerank_pipe_err)
+				if (!err->code)
+					*err = e;
+			}
+	}
+	if (failed)
+		return err->code ? err->code : rag_error_set(err, RAG_EINTERNAL, "tokenization failed");
+	for (int t = 0; t < p->threads; t++)
+		n_seq += b->pairs[t].n_seq;
+	if (n_seq > b->seq_cap) {
+		struct rag_enc_seq *s = rag_reallocarray(b->seqs, n_seq, sizeof *s);
+		size_t *sd;
+		float *lg;
+		if (s)
+			b->seqs = s;
+		sd = rag_reallocarray(b->seq_doc, n_seq, sizeof *sd);
+		if (sd)
+			b->seq_doc = sd;
+		lg = rag_reallocarray(b->logits, n_seq * (size_t)p->n_labels, sizeof *lg);
+		if (lg)
+			b->logits = lg;
+		if (!s || !sd || !lg)
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		b->seq_cap = n_seq;
+	}
+	b->n_seq = 0;
+	for (int t = 0; t < p->threads; t++) {
+		rag_rerank_pairs_seqs(&b->pairs[t], b->seqs + b->n_seq);
+		memcpy(b->seq_doc + b->n_seq, b->pairs[t].seq_doc, b->pairs[t].n_seq * sizeof *b->seq_doc);
+		b->n_seq += b->pairs[t].n_seq;
+	}
+	return RAG_OK;
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+	const struct order *x = a, *y = b;
+	if (x->s != y->s)
+		return x->s > y->s ? -1 : 1;
+	return x->i < y->i ? -1 : (x->i > y->i);
+}
+
+/* Sort, cut and write the assembled group. */
+static int group_flush(struct rag_rerank_pipe *p, struct rag_error *err)
+{
+	static const char *const drop[] = { "score", "rank", "scores", NULL };
+	static const char *const drop_rerank[] = { "rerank", NULL };
+	struct group *g = &p->g;
+	size_t keep;
+	int rc;
+
+	if (g->n == 0)
+		return RAG_OK;
+	for (size_t i = 0; i < g->n; i++) {
+		if (p->po.sigmoid)
+			g->scores[i] = 1.0f / (1.0f + expf(-g->scores[i]));
+		g->order[i].s = g->scores[i];
+		g->order[i].i = i;
+	}
+	qsort(g->order, g->n, sizeof *g->order, cmp_order);
+	keep = p->po.top_k > 0 && (size_t)p->po.top_k < g->n ? (size_t)p->po.top_k : g->n;
+	rag_buf_reset(&g->out);
+	for (size_t k = 0; k < keep; k++) {
+		size_t i = g->order[k].i;
+		struct rag_json *rec;
+		const struct rag_json *old;
+		struct rag_objw w, s;
+		rag_arena_reset(&g->arena);
+		if ((rc = rag_json_parse(&g->arena, g->raw.data + g->raw_off[i], strlen(g->raw.data + g->raw_off[i]), &rec,
+					 err)))
+			return rc;
+		rag_objw_begin(&w, &g->out);
+		rag_objw_copy(&w, rec, drop);
+		rag_objw_key(&w, "scores");
+		rag_objw_begin(&s, &g->out);
+		old = rag_json_get(rec, "scores");
+		if (old && old->type == RAG_JSON_OBJECT)
+			rag_objw_copy(&s, old, drop_rerank);
+		rag_objw_key(&s, "rerank"); /* same shape as rag-retrieve's legs */
+		rag_buf_adds(&g->out, "{\"score\":");
+		rag_json_write_float(&g->out, g->scores[i]);
+		rag_buf_adds(&g->out, ",\"rank\":");
+		rag_json_write_num(&g->out, (double)(k + 1));
+		rag_buf_addc(&g->out, '}');
+		rag_objw_end(&s);
+		rag_objw_key(&w, "score");
+		rag_json_write_float(&g->out, g->scores[i]);
+		rag_objw_key(&w, "rank");
+		rag_json_write_num(&g->out, (double)(k + 1));
+		rag_objw_end(&w);
+		rag_buf_addc(&g->out, '\n');
+	}
+	if (rag_buf_failed(&g->out))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	if ((rc = rag_buf_write(&g->out, p->po.out, p->po.out_name, err)))
+		return rc;
+	p->n_written += keep;
+	if (p->po.on_written)
+		p->po.on_written(p->po.on_written_ctx, p->n_written);
+	g->n = 0;
+	rag_buf_reset(&g->raw);
+	return RAG_OK;
+}
+
+static int group_add(struct group *g, const char *line, size_t len, float score)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 64;
+		size_t *ro = rag_reallocarray(g->raw_off, cap, sizeof *ro);
+		float *sc;
+		struct order *o;
+		if (!ro)
+			return -1;
+		g->raw_off = ro;
+		if (!(sc = rag_reallocarray(g->scores, cap, sizeof *sc)))
+			return -1;
+		g->scores = sc;
+		if (!(o = rag_reallocarray(g->order, cap, sizeof *o)))
+			return -1;
+		g->order = o;
+		g->cap = cap;
+	}
+	g->raw_off[g->n] = g->raw.len;
+	g->scores[g->n] = score;
+	rag_buf_add(&g->raw, line, len);
+	rag_buf_addc(&g->raw, '\0');
+	if (rag_buf_failed(&g->raw))
+		return -1;
+	g->n++;
+	return 0;
+}
+
+/* The scored block's hits into groups, in order; finished groups written. */
+static int block_deliver(struct rag_rerank_pipe *p, struct block *b, struct rag_error *err)
+{
+	struct group *g = &p->g;
+	int rc;
+
+	rag_rerank_aggregate(b->seq_doc, b->logits, b->n_seq, p->n_labels, b->docs, p->ro.aggregate_mean, b->scores);
+	for (size_t k = 0; k < b->n_good; k++) {
+		const struct hit *h = &b->hits[b->good[k]];
+		if (g->n && strcmp(g->qid.data, h->key) != 0 && (rc = group_flush(p, err)))
+			return rc;
+		if (g->n == 0) {
+			rag_buf_reset(&g->qid);
+			rag_buf_adds(&g->qid, h->key);
+			if (rag_buf_failed(&g->qid))
+				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		}
+		if (group_add(g, b->lines.data + h->off, h->len, b->scores[k]))
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	}
+	return RAG_OK;
+}
+
+static int set_broken(struct rag_rerank_pipe *p, int rc, const struct rag_error *err)
+{
+	p->broken = rc;
+	p->broken_err = *err;
+	return rc;
+}
+
+static int submit(struct rag_rerank_pipe *p, struct block *b, struct rag_error *err)
+{
+	struct block *prev = p->inflight;
+	int rc;
+
+	if (prev) {
+		encoder_wait(p);
+		p->inflight = NULL;
+		if (prev->rc) {
+			*err = prev->err;
+			return set_broken(p, prev->rc, err);
+		}
+	}
+	if (b && b->n_seq) {
+		p->inflight = b;
+		encoder_start(p, b);
+	}
+	if (prev && (rc = block_deliver(p, prev, err)))
+		return set_broken(p, rc, err);
+	return RAG_OK;
+}
+
+int rag_rerank_pipe_file(struct rag_rerank_pipe *p, const char *path, struct rag_error *err)
+{
+	struct rag_jsonl_reader r;
+	int rc, eof = 0;
+
+	if (p->broken) {
+		*err = p->broken_err;
+		return p->broken;
+	}
+	if ((rc = rag_jsonl_open(&r, path, err))) {
+		p->input_failed = 1;
+		return rc;
+	}
+	while (!eof) {
+		struct block *b = &p->blk[p->cur];
+		struct rag_error rerr, cerr;
+		int rrc, crc;
+		block_reset(p, b);
+		rag_free(b->name);
+		if (!(b->name = rag_strdup(r.name))) {
+			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
+			break;
+		}
+		rag_error_clear(&rerr);
+		rag_error_clear(&cerr);
+		rrc = block_fill(p, b, &r, &eof, &rerr);
+		/* the good hits before a bad one still go through: the groups they
+		 * finish are written, the one the bad hit interrupts is not */
+		crc = block_check(p, b, &cerr);
+		if ((rc = block_tokenize(p, b, err))) {
+			set_broken(p, rc, err);
+			break;
+		}
+		rc = submit(p, b, err);
+		p->cur ^= 1;
+		if (rc)
+			break;
+		if (crc) {
+			*err = cerr;
+			rc = crc;
+			break;
+		}
+		if (rrc) {
+			*err = rerr;
+			rc = rrc;
+			break;
+		}
+	}
+	rag_jsonl_release(&r);
+	if (rc && !p->broken)
+		p->input_failed = 1;
+	return rc;
+}
+
+int rag_rerank_pipe_finish(struct rag_rerank_pipe *p, struct rag_error *err)
+{
+	int rc;
+
+	if (p->broken) {
+		encoder_wait(p);
+		p->inflight = NULL;
+		*err = p->broken_err;
+		return p->broken;
+	}
+	if ((rc = submit(p, NULL, err)))
+		return rc;
+	if (!p->input_failed && (rc = group_flush(p, err)))
+		return set_broken(p, rc, err);
+	return RAG_OK;
+}
