@@ -17,7 +17,13 @@
 #   converted GGUF, default 300), BIN (default build/cmd), SUBSET (0 = whole
 #   corpora, the default; N = only the first N documents of each corpus, with
 #   the qrels cut to them and only the queries that keep a relevant document:
-#   for a quick ragkit-vs-sentence-transformers comparison, not BEIR figures).
+#   for a quick ragkit-vs-sentence-transformers comparison, not BEIR figures),
+#   PARALLEL (1: run the sentence-transformers side in the background while
+#   rag-embed runs; the wall times printed then overlap; default 0).
+# At the end bench/real-quality-summary.py prints the table (dense, BM25, hybrid
+# nDCG@10 and recall@100 per side), the ragkit - sentence-transformers nDCG@10
+# difference (limit 0.002), the minimum per-document cosine (limit 0.9999) and
+# whether hybrid beats both legs; it exits 1 when a limit is missed.
 # Never part of make check (it downloads from PyPI and takes many CPU-minutes).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +33,7 @@ BIN=${BIN:-$top/build/cmd}
 THREADS=${THREADS:-2}
 SAMPLE=${SAMPLE:-300}
 SUBSET=${SUBSET:-0}
+PARALLEL=${PARALLEL:-0}
 PY=${PYTHON:-python3}
 mkdir -p "$W"
 export PATH="$BIN:$PATH"
@@ -42,6 +49,29 @@ fi
 "$PY" -c 'import sentence_transformers' 2>/dev/null || "$PY" -m pip install --quiet sentence-transformers
 [ -f "$W/minilm-f32.gguf" ] || rag-model convert --type f32 "$M" "$W/minilm-f32.gguf"
 
+# the sentence-transformers side of one dataset directory (st-emb.jsonl, st-q.jsonl)
+st_embed() {
+	[ -f "$1/st-emb.jsonl" ] || "$PY" - "$M" "$1" "$THREADS" <<'PY'
+import json, sys, time
+import torch
+from sentence_transformers import SentenceTransformer
+m, o, th = sys.argv[1], sys.argv[2], int(sys.argv[3])
+torch.set_num_threads(th)
+st = SentenceTransformer(m, device="cpu")
+for src, dst in (("docs.jsonl", "st-emb.jsonl"), ("queries.jsonl", "st-q.jsonl")):
+    recs = [json.loads(l) for l in open(o + "/" + src)]
+    t = time.time()
+    v = st.encode([r["text"] for r in recs], batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    with open(o + "/" + dst + ".tmp", "w") as f:
+        for r, e in zip(recs, v):
+            r["embedding"] = [float(x) for x in e]
+            f.write(json.dumps(r) + "\n")
+    import os; os.rename(o + "/" + dst + ".tmp", o + "/" + dst)
+    print("%s: sentence-transformers %d texts in %.0f s" % (src, len(recs), time.time() - t), file=sys.stderr)
+PY
+}
+
+dirs=
 for d in scifact nfcorpus; do
 	o="$W/$d"; [ "$SUBSET" -gt 0 ] && o="$W/$d-first$SUBSET"; mkdir -p "$o"
 	# BEIR's document text: title + " " + text
@@ -62,6 +92,8 @@ keep = {l.split()[0] for l in open(sys.argv[2]) if int(l.split()[3]) > 0}
 for l in open(sys.argv[1]):
     r = json.loads(l)
     if r["_id"] in keep: print(json.dumps({"qid": r["_id"], "text": r["text"]}))' "$DATA/$d/queries.jsonl" "$o/qrels" >"$o/queries.jsonl"
+	stpid=
+	if [ "$PARALLEL" = 1 ]; then st_embed "$o" & stpid=$!; fi
 	if [ ! -f "$o/emb.jsonl" ]; then
 		t0=$(date +%s)
 		rag-embed --model "$M" --threads "$THREADS" --mode document "$o/docs.jsonl" >"$o/emb.tmp" && mv "$o/emb.tmp" "$o/emb.jsonl"
@@ -75,24 +107,7 @@ for l in open(sys.argv[1]):
 	if cmp -s "$o/sample.gguf.jsonl" "$o/sample.dir.jsonl"; then echo "$d: converted GGUF == directory on $SAMPLE documents" >"$o/convert.txt"
 	else echo "$d: converted GGUF DIFFERS from directory on $SAMPLE documents" >"$o/convert.txt"; fi
 	# sentence-transformers side
-	[ -f "$o/st-emb.jsonl" ] || "$PY" - "$M" "$o" "$THREADS" <<'PY'
-import json, sys, time
-import torch
-from sentence_transformers import SentenceTransformer
-m, o, th = sys.argv[1], sys.argv[2], int(sys.argv[3])
-torch.set_num_threads(th)
-st = SentenceTransformer(m, device="cpu")
-for src, dst in (("docs.jsonl", "st-emb.jsonl"), ("queries.jsonl", "st-q.jsonl")):
-    recs = [json.loads(l) for l in open(o + "/" + src)]
-    t = time.time()
-    v = st.encode([r["text"] for r in recs], batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
-    with open(o + "/" + dst + ".tmp", "w") as f:
-        for r, e in zip(recs, v):
-            r["embedding"] = [float(x) for x in e]
-            f.write(json.dumps(r) + "\n")
-    import os; os.rename(o + "/" + dst + ".tmp", o + "/" + dst)
-    print("%s: sentence-transformers %d texts in %.0f s" % (src, len(recs), time.time() - t), file=sys.stderr)
-PY
+	if [ -n "$stpid" ]; then wait "$stpid"; else st_embed "$o"; fi
 	for side in rk st; do
 		if [ $side = rk ]; then e="$o/emb.jsonl" q="$o/q.jsonl"; else e="$o/st-emb.jsonl" q="$o/st-q.jsonl"; fi
 		[ -f "$o/$side.rag" ] || rag-index --model all-MiniLM-L6-v2 "$o/$side.rag" "$e" >/dev/null
@@ -125,4 +140,7 @@ for side in ("rk", "st"):
 print(json.dumps(res))
 PY
 	cat "$o/figures.txt" "$o/convert.txt"
+	dirs="$dirs $o"
 done
+# shellcheck disable=SC2086
+"$PY" "$top/bench/real-quality-summary.py" $dirs

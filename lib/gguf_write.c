@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "arena.h"
 #include "buf.h"
+#include "json.h"
 #include "gguf_write.h"
 
 struct bkv {
@@ -485,6 +487,59 @@ static int ends_with(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+/* Does the component n (or any inside a Sequence under key list) have type, and,
+ * when flag is set, that flag true? */
+static int json_has(const struct rag_json *n, const char *list, const char *type, const char *flag)
+{
+	const struct rag_json *l, *f;
+	const char *t;
+	size_t i;
+
+	if (!n || n->type != RAG_JSON_OBJECT || !(t = rag_json_get_str(n, "type", NULL)))
+		return 0;
+	if (!strcmp(t, "Sequence") && (l = rag_json_get(n, list)) && l->type == RAG_JSON_ARRAY) {
+		for (i = 0; i < l->u.arr.n; i++)
+			if (json_has(&l->u.arr.items[i], list, type, flag))
+				return 1;
+		return 0;
+	}
+	if (strcmp(t, type))
+		return 0;
+	return !flag || ((f = rag_json_get(n, flag)) && f->type == RAG_JSON_TRUE);
+}
+
+/* Whether llama.cpp's vocabulary keys of src say all its tokenizer.huggingface.json
+ * says, as far as ragkit's GGUF tokenizer goes: uncased BERT WordPiece with
+ * BertPreTokenizer, or byte-level BPE with a named pre-tokenizer, no normalizer,
+ * no prefix space and no RoBERTa template.  Unigram, byte-fallback BPE, other pre-tokenizers, cased
+ * WordPiece keep the description. */
+static int hf_json_redundant(const struct rag_gguf *src)
+{
+	const char *m = NULL, *p = NULL, *js = NULL;
+	struct rag_arena a;
+	struct rag_json *root;
+	int r = 0;
+
+	if (rag_gguf_get_str(src, "tokenizer.ggml.model", &m) != 1 || rag_gguf_get_str(src, "tokenizer.ggml.pre", &p) != 1 ||
+	    rag_gguf_get_str(src, "tokenizer.huggingface.json", &js) != 1)
+		return 0;
+	rag_arena_init(&a);
+	if (rag_json_parse(&a, js, strlen(js), &root, NULL) == RAG_OK) {
+		const struct rag_json *norm = rag_json_get(root, "normalizer"), *pre = rag_json_get(root, "pre_tokenizer"),
+				      *post = rag_json_get(root, "post_processor"), *lc;
+		if (!strcmp(m, "bert") && !strcmp(p, "jina-v2-en"))
+			r = json_has(norm, "normalizers", "BertNormalizer", NULL) && norm->type == RAG_JSON_OBJECT &&
+			    !((lc = rag_json_get(norm, "lowercase")) && lc->type == RAG_JSON_FALSE) &&
+			    json_has(pre, "pretokenizers", "BertPreTokenizer", NULL);
+		else if (!strcmp(m, "gpt2") && strcmp(p, "default"))
+			r = (!norm || norm->type == RAG_JSON_NULL) &&
+			    !json_has(pre, "pretokenizers", "ByteLevel", "add_prefix_space") &&
+			    !json_has(post, "processors", "RobertaProcessing", NULL);
+	}
+	rag_arena_free(&a);
+	return r;
+}
+
 /* The type llama.cpp's converter gives tensor t when asked for type. */
 static enum rag_dtype target_type(const struct rag_gguf_tensor *t, enum rag_dtype type)
 {
@@ -541,6 +596,10 @@ int rag_gguf_retype(const struct rag_gguf *src, enum rag_dtype type, struct rag_
 	rag_gguf_builder_on_close(b, owned_free, own);
 	for (i = 0; i < rag_gguf_n_kv(src); i++)
 		rag_gguf_builder_copy_kv(b, rag_gguf_kv_at(src, i));
+	if (hf_json_redundant(src))
+		/* tokenizer.huggingface.json goes where llama.cpp's vocabulary keys say the
+		 * same: the result is then the very file llama.cpp's converter writes */
+		rag_gguf_builder_remove(b, "tokenizer.huggingface.json");
 	rag_gguf_builder_set_u32(b, "general.file_type", ftype);
 	for (i = 0; i < n; i++) {
 		const struct rag_gguf_tensor *t = rag_gguf_tensor_at(src, i);

@@ -83,6 +83,11 @@ int rag_gguf_write(const struct rag_gguf *g, const char *path, struct rag_error 
  * F16 or BF16 (RAG_EMODEL otherwise).  Q8_0 rounds as ggml's
  * quantize_row_q8_0_ref does.  The converted data is owned by the result; src
  * must stay open while the result is used (unconverted tensors point into it).
+ * tokenizer.huggingface.json is dropped where llama.cpp's vocabulary keys say
+ * the same (uncased BERT WordPiece with BertPreTokenizer; byte-level BPE with a
+ * named pre-tokenizer, no normalizer, no prefix space, no RoBERTa template):
+ * the result is then the file llama.cpp's converter writes; elsewhere it is
+ * kept, so that the converted file tokenizes as the directory does.
  */
 int rag_gguf_retype(const struct rag_gguf *src, enum rag_dtype type, struct rag_gguf **out,
 		    struct rag_error *err);

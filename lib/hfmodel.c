@@ -16,7 +16,7 @@
 #include "safetensors.h"
 
 /* llama.cpp's token types */
-enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4 };
+enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_BYTE = 6 };
 
 struct hf {
 	const char *dir;
@@ -689,6 +689,146 @@ static int vocab_from_json(struct hf *h, struct vocab *v, const struct rag_json 
 				return oom(h);
 		}
 	special_vocab(h, v, added);
+	{
+		/* the model's own unknown token (WordPiece, BPE, WordLevel) */
+		const char *unk = jstr(model, "unk_token");
+		for (i = 0; unk && i < v->n; i++)
+			if (v->len[i] == strlen(unk) && !memcmp(v->tok[i], unk, v->len[i])) {
+				set_special(v, 2, i);
+				break;
+			}
+	}
+	return RAG_OK;
+}
+
+/* A Unigram vocabulary ([piece, score] pairs): tokens, scores and types as llama.cpp's t5 vocabulary. */
+static int vocab_from_unigram(struct hf *h, struct vocab *v, const struct rag_json *model, float **scores)
+{
+	const struct rag_json *vocab = jget(model, "vocab"), *added = jget(h->tok, "added_tokens");
+	double unk = -1, cfg_n;
+	int64_t i;
+	size_t k;
+	int fallback = 0;
+
+	if (!vocab || vocab->type != RAG_JSON_ARRAY)
+		return rag_error_set(h->err, RAG_EMODEL, "'%s/tokenizer.json': Unigram vocab is not a list", h->dir);
+	if (added && added->type != RAG_JSON_ARRAY)
+		added = NULL;
+	if (!vocab->u.arr.n)
+		return rag_error_set(h->err, RAG_EMODEL, "'%s/tokenizer.json': empty Unigram vocabulary", h->dir);
+	jbool(model, "byte_fallback", &fallback);
+	v->n = (int64_t)vocab->u.arr.n;
+	for (k = 0; added && k < added->u.arr.n; k++) {
+		double id;
+		if (jnum(&added->u.arr.items[k], "id", &id) && id >= 0 && id < (1 << 24) && (int64_t)id >= v->n)
+			v->n = (int64_t)id + 1;
+	}
+	if (jnum(h->config, "vocab_size", &cfg_n) && cfg_n >= 1 && cfg_n > v->n && cfg_n <= (1 << 24))
+		v->n = (int64_t)cfg_n;
+	if (v->n > (1 << 24) || v->n < 1)
+		return rag_error_set(h->err, RAG_EMODEL, "'%s': vocabulary of %lld tokens", h->dir, (long long)v->n);
+	v->tok = rag_arena_alloc(&h->a, (size_t)v->n * sizeof *v->tok);
+	v->len = rag_arena_alloc(&h->a, (size_t)v->n * sizeof *v->len);
+	v->type = rag_arena_alloc(&h->a, (size_t)v->n * sizeof *v->type);
+	*scores = rag_arena_alloc(&h->a, (size_t)v->n * sizeof **scores);
+	if (!v->tok || !v->len || !v->type || !*scores)
+		return oom(h);
+	jnum(model, "unk_id", &unk);
+	for (i = 0; i < v->n; i++) {
+		const struct rag_json *e = (size_t)i < vocab->u.arr.n ? &vocab->u.arr.items[i] : NULL;
+		v->tok[i] = NULL;
+		(*scores)[i] = 0;
+		v->type[i] = TT_NORMAL;
+		if (!e)
+			continue;
+		if (e->type != RAG_JSON_ARRAY || e->u.arr.n != 2 || e->u.arr.items[0].type != RAG_JSON_STRING ||
+		    e->u.arr.items[1].type != RAG_JSON_NUMBER)
+			return rag_error_set(h->err, RAG_EMODEL, "'%s/tokenizer.json': Unigram vocab entry %lld is not [piece, score]",
+					     h->dir, (long long)i);
+		v->tok[i] = e->u.arr.items[0].u.str.s;
+		v->len[i] = e->u.arr.items[0].u.str.len;
+		(*scores)[i] = (float)e->u.arr.items[1].u.num;
+		if (fallback && v->len[i] == 6 && !strncmp(v->tok[i], "<0x", 3) && v->tok[i][5] == '>')
+			v->type[i] = TT_BYTE;
+	}
+	if (unk >= 0 && unk < v->n) {
+		v->type[(int64_t)unk] = TT_UNKNOWN;
+		set_special(v, 2, (int64_t)unk);
+	}
+	for (k = 0; added && k < added->u.arr.n; k++) {
+		const struct rag_json *e = &added->u.arr.items[k];
+		const struct rag_json *c = jget(e, "content");
+		double id;
+		int special = 0;
+		if (!c || c->type != RAG_JSON_STRING || !jnum(e, "id", &id) || id < 0 || (int64_t)id >= v->n)
+			continue;
+		jbool(e, "special", &special);
+		v->tok[(int64_t)id] = c->u.str.s;
+		v->len[(int64_t)id] = c->u.str.len;
+		if ((int64_t)id != (int64_t)unk)
+			v->type[(int64_t)id] = special ? TT_CONTROL : TT_USER;
+	}
+	for (i = 0; i < v->n; i++)
+		if (!v->tok[i]) {
+			char pad[32];
+			int l = snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
+			v->tok[i] = rag_arena_strndup(&h->a, pad, (size_t)l);
+			v->len[i] = (size_t)l;
+			v->type[i] = TT_USER;
+			if (!v->tok[i])
+				return oom(h);
+		}
+	special_vocab(h, v, added);
+	return RAG_OK;
+}
+
+/* The Precompiled normalizer's charsmap (anywhere in the normalizer), decoded, for
+ * llama.cpp's tokenizer.ggml.precompiled_charsmap; NULL when there is none. */
+static const struct rag_json *find_precompiled(const struct rag_json *n)
+{
+	const char *type = jstr(n, "type");
+	const struct rag_json *l;
+	size_t i;
+
+	if (!type)
+		return NULL;
+	if (!strcmp(type, "Precompiled"))
+		return jget(n, "precompiled_charsmap");
+	if (strcmp(type, "Sequence") || !(l = jget(n, "normalizers")) || l->type != RAG_JSON_ARRAY)
+		return NULL;
+	for (i = 0; i < l->u.arr.n; i++) {
+		const struct rag_json *r = find_precompiled(&l->u.arr.items[i]);
+		if (r)
+			return r;
+	}
+	return NULL;
+}
+
+static int put_charsmap(struct hf *h)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const struct rag_json *c = find_precompiled(jget(h->tok, "normalizer"));
+	uint8_t *o;
+	size_t i, k = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	if (!c || c->type != RAG_JSON_STRING || !c->u.str.len)
+		return RAG_OK;
+	if (!(o = rag_arena_alloc(&h->a, c->u.str.len / 4 * 3 + 4)))
+		return oom(h);
+	for (i = 0; i < c->u.str.len; i++) {
+		const char *p = c->u.str.s[i] ? strchr(tab, c->u.str.s[i]) : NULL;
+		if (!p)
+			continue;
+		acc = (acc << 6) | (uint32_t)(p - tab);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			o[k++] = (uint8_t)(acc >> bits);
+		}
+	}
+	rag_gguf_builder_set_arr(h->b, "tokenizer.ggml.precompiled_charsmap", RAG_GGUF_UINT8, o, k);
 	return RAG_OK;
 }
 
@@ -848,6 +988,7 @@ static int put_tokenizer(struct hf *h)
 	struct vocab v;
 	const struct rag_json *model = jget(h->tok, "model");
 	const char *mtype = jstr(model, "type"), *tmpl;
+	float *scores = NULL;
 	int t, rc;
 	double tv;
 
@@ -868,6 +1009,12 @@ static int put_tokenizer(struct hf *h)
 			return rc;
 		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.model", "bert");
 		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.pre", "jina-v2-en");
+	} else if (mtype && !strcmp(mtype, "WordLevel")) {
+		/* no llama.cpp vocabulary type: the nearest, "bert", keeping the pieces as they are */
+		if ((rc = vocab_from_json(h, &v, model)))
+			return rc;
+		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.model", "bert");
+		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.pre", "default");
 	} else if (mtype && !strcmp(mtype, "WordPiece")) {
 		if ((rc = vocab_from_json(h, &v, model)) || (rc = phantom(h, &v)))
 			return rc;
@@ -876,14 +1023,34 @@ static int put_tokenizer(struct hf *h)
 	} else if (mtype && !strcmp(mtype, "BPE")) {
 		int fallback = 0;
 		jbool(model, "byte_fallback", &fallback);
-		if (fallback)
-			return rag_error_set(h->err, RAG_EMODEL,
-					     "'%s/tokenizer.json': SentencePiece-style BPE (byte_fallback) is not supported yet; convert with llama.cpp",
-					     h->dir);
 		if ((rc = vocab_from_json(h, &v, model)))
 			return rc;
-		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.model", "gpt2");
-		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.pre", pre_name(h->tok));
+		if (fallback) {
+			/* SentencePiece-style BPE (llama, mistral): llama.cpp's "llama" vocabulary,
+			 * <0xXX> as byte tokens; the pipeline itself comes from tokenizer.json */
+			int64_t i;
+			if (!(scores = rag_arena_alloc(&h->a, (size_t)v.n * sizeof *scores)))
+				return oom(h);
+			for (i = 0; i < v.n; i++) {
+				int byte = v.len[i] == 6 && !strncmp(v.tok[i], "<0x", 3) && v.tok[i][5] == '>';
+				if ((v.type[i] == TT_NORMAL || v.type[i] == TT_CONTROL) && byte)
+					v.type[i] = TT_BYTE;
+				/* llama.cpp merges SentencePiece pieces by score: later pieces, later merges */
+				scores[i] = v.type[i] == TT_NORMAL ? -(float)i : 0.0f;
+			}
+			rag_gguf_builder_set_arr(h->b, "tokenizer.ggml.scores", RAG_GGUF_FLOAT32, scores, (uint64_t)v.n);
+			rag_gguf_builder_set_str(h->b, "tokenizer.ggml.model", "llama");
+			rag_gguf_builder_set_str(h->b, "tokenizer.ggml.pre", "default");
+		} else {
+			rag_gguf_builder_set_str(h->b, "tokenizer.ggml.model", "gpt2");
+			rag_gguf_builder_set_str(h->b, "tokenizer.ggml.pre", pre_name(h->tok));
+		}
+	} else if (mtype && !strcmp(mtype, "Unigram")) {
+		if ((rc = vocab_from_unigram(h, &v, model, &scores)) || (rc = put_charsmap(h)))
+			return rc;
+		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.model", "t5");
+		rag_gguf_builder_set_str(h->b, "tokenizer.ggml.pre", "default");
+		rag_gguf_builder_set_arr(h->b, "tokenizer.ggml.scores", RAG_GGUF_FLOAT32, scores, (uint64_t)v.n);
 	} else {
 		return rag_error_set(h->err, RAG_EMODEL, "'%s/tokenizer.json': tokenizer model '%s' is not supported",
 				     h->dir, mtype ? mtype : "(none)");
@@ -900,6 +1067,14 @@ static int put_tokenizer(struct hf *h)
 			rag_gguf_builder_set_bool(h->b, add_keys[t], v.add[t]);
 	if ((tmpl = jstr(h->tokcfg, "chat_template")))
 		rag_gguf_builder_set_str(h->b, "tokenizer.chat_template", tmpl);
+	if (h->tok) {
+		/* the whole description, under the key GGUF defines for it: the tokenizer
+		 * runs tokenizer.json's own pipeline (tok-hf.c), here and in converted files */
+		char *js = rag_arena_strndup(&h->a, h->tok->raw, h->tok->raw_len);
+		if (!js)
+			return oom(h);
+		rag_gguf_builder_set_str(h->b, "tokenizer.huggingface.json", js);
+	}
 	return RAG_OK;
 }
 
@@ -1113,10 +1288,31 @@ static int open_dir(const char *dir, struct rag_gguf **out, struct rag_error *er
 		goto out;
 	}
 	rag_gguf_builder_on_close(h.b, keep_free, h.keep);
-	if ((rc = load_json(&h, "config.json", 1, &h.config)) || (rc = identify(&h)))
+	if ((rc = load_json(&h, "config.json", 0, &h.config)))
 		goto out;
 	if ((rc = load_json(&h, "tokenizer.json", 0, &h.tok)) ||
 	    (rc = load_json(&h, "tokenizer_config.json", 0, &h.tokcfg)))
+		goto out;
+	if (!h.config && h.tok) {
+		/* a tokenizer alone (tokenizer.json, tokenizer_config.json): a vocabulary-only
+		 * object, as llama.cpp's ggml-vocab-*.gguf files are */
+		const char *mt = jstr(jget(h.tok, "model"), "type");
+		h.arch = mt && !strcmp(mt, "WordPiece") ? "bert" : mt && !strcmp(mt, "Unigram") ? "t5" : "llama";
+		rag_gguf_builder_set_str(h.b, "general.architecture", h.arch);
+		rag_gguf_builder_set_str(h.b, "general.type", "vocab");
+		model_name(name, sizeof name, dir);
+		rag_gguf_builder_set_str(h.b, "general.name", name);
+		if ((rc = put_tokenizer(&h)))
+			goto out;
+		rc = rag_gguf_builder_finish(h.b, dir, out, err);
+		h.b = NULL;
+		goto out;
+	}
+	if (!h.config) {
+		rc = load_json(&h, "config.json", 1, &h.config);
+		goto out;
+	}
+	if ((rc = identify(&h)))
 		goto out;
 	if ((rc = rag_safetensors_open(dir, &h.keep->st, err)))
 		goto out;

@@ -24,10 +24,18 @@
  *                      cls.output).  Tensor data points into the read-only
  *                      mapping (llama's q/k weights, which llama.cpp permutes,
  *                      are permuted copies).
- *   tokenizer.json     (WordPiece or byte-level BPE) or vocab.txt, with
+ *   tokenizer.json     (WordPiece, BPE -- byte-level or byte-fallback --,
+ *                      Unigram, WordLevel) or vocab.txt, with
  *                      tokenizer_config.json: tokenizer.ggml.model, pre,
- *                      tokens, token_type, merges, *_token_id, add_*_token,
- *                      chat_template, as llama.cpp's converter writes them.
+ *                      tokens, token_type, scores, merges,
+ *                      precompiled_charsmap, *_token_id, add_*_token,
+ *                      chat_template, as llama.cpp's converter writes them,
+ *                      and the whole file as tokenizer.huggingface.json (the
+ *                      key GGUF defines for it), which the tokenizer then runs
+ *                      as its own description (see rag_tokenizer_from_gguf).
+ *                      A directory holding only tokenizer.json (and
+ *                      tokenizer_config.json) opens as a vocabulary-only object
+ *                      (general.type "vocab") for rag-tokenize.
  *   sentence-transformers files: 1_Pooling/config.json (via modules.json) sets
  *                      <arch>.pooling_type (1 mean, 2 cls, 3 last).
  *

@@ -78,7 +78,7 @@ static const char *const re_mpt[] = {
 
 /* Rewrite \s and \S into explicit White_Space classes (PCRE2's \s leaves out U+0085,
  * Oniguruma's, which Hugging Face uses, does not). */
-static char *rewrite_re(const char *re)
+char *tok_rewrite_re(const char *re)
 {
 	static const char ws_in[] = "\\t-\\r\\x{85}\\p{Z}";
 	size_t n = strlen(re), o = 0;
@@ -120,7 +120,7 @@ static int compile_res(struct rag_tokenizer *t, const char *const *res, struct r
 	for (int k = 0; res[k]; k++) {
 		int ec;
 		PCRE2_SIZE eo;
-		char *re = rewrite_re(res[k]);
+		char *re = tok_rewrite_re(res[k]);
 		pcre2_code *code;
 		if (!re)
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");

@@ -97,6 +97,8 @@ struct rag_tokenizer {
 	struct tok_special_text *sp; /* control and user-defined tokens, longest first */
 	size_t n_sp;
 	uint8_t sp_first[256];   /* 1: some special text starts with this byte */
+
+	struct tok_hf *hf;       /* tokenizer.huggingface.json interpreted (tok-hf.c), or NULL */
 };
 
 /* Per-call scratch kept in struct rag_tokens (so the tokenizer stays read-only). */
@@ -165,5 +167,33 @@ int tok_spm_encode(const struct rag_tokenizer *t, const char *text, size_t len, 
 /* Test hook: the pieces pre-tokenizer pre cuts text into, as byte pairs
  * bounds[2k], bounds[2k+1]; *n pieces.  RAG_EDATA when cap is too small. */
 int tok_bpe_split(enum tok_pre pre, const char *text, size_t len, uint32_t *bounds, size_t cap, size_t *n);
+
+/* ---- tok-hf.c: a tokenizer.json interpreted from its own description ---- */
+struct tok_hf;
+
+/* One item of a post-processor template: special token ids, or a sequence. */
+struct tok_hf_item {
+	int seq;           /* -1: the special ids[0..n); 0: sequence A; 1: sequence B */
+	int type_id;
+	int32_t *ids;
+	size_t n;
+};
+
+/* Build t->hf from the text of a tokenizer.json (after t's vocabulary is loaded:
+ * ids must lie below t->n_vocab).  RAG_EMODEL naming a component type that is
+ * not implemented ("tokenizer.json: normalizer 'Foo' is not supported"). */
+int tok_hf_init(struct rag_tokenizer *t, const char *json, size_t len, struct rag_error *err);
+void tok_hf_free(struct tok_hf *h);
+/* Added tokens, normalizers, pre-tokenizers and the model over text[0..len)
+ * (valid UTF-8), appending tokens with offsets into text.  No template. */
+int tok_hf_encode(const struct rag_tokenizer *t, const char *text, size_t len, unsigned flags,
+		  struct rag_tokens *out, struct rag_error *err);
+/* The post-processor template for one text (pair = 0) or a pair; returns 0 when
+ * the tokenizer.json has none (nothing is added). */
+int tok_hf_template(const struct rag_tokenizer *t, int pair, const struct tok_hf_item **items, size_t *n);
+
+/* A Hugging Face (Oniguruma) regex made ready for PCRE2 (\s and \S spelled out);
+ * rag_free the result; NULL when out of memory. */
+char *tok_rewrite_re(const char *re);
 
 #endif

@@ -361,6 +361,7 @@ void rag_tokenizer_free(struct rag_tokenizer *t)
 	rag_free(t->sp);
 	rag_free(t->xcda);
 	rag_free(t->repl);
+	tok_hf_free(t->hf);
 	rag_free(t);
 }
 
@@ -505,7 +506,8 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 			t->special[RAG_TOK_CLS] = t->special[RAG_TOK_BOS];
 		if (t->special[RAG_TOK_SEP] < 0)
 			t->special[RAG_TOK_SEP] = t->special[RAG_TOK_EOS];
-		if (t->special[RAG_TOK_UNK] < 0 || t->special[RAG_TOK_CLS] < 0 || t->special[RAG_TOK_SEP] < 0) {
+		if ((t->special[RAG_TOK_UNK] < 0 || t->special[RAG_TOK_CLS] < 0 || t->special[RAG_TOK_SEP] < 0) &&
+		    !rag_gguf_find(g, "tokenizer.huggingface.json")) {
 			rag_error_set(err, RAG_EMODEL, "a WordPiece vocabulary needs unknown, CLS and SEP token ids");
 			goto fail;
 		}
@@ -593,6 +595,17 @@ int rag_tokenizer_from_gguf(const struct rag_gguf *g, struct rag_tokenizer **out
 	}
 	if (rc)
 		goto fail;
+	{
+		/* a tokenizer.json carried along: it describes the pipeline, the GGUF keys only the vocabulary */
+		const char *hj = NULL;
+		int have = rag_gguf_get_str(g, "tokenizer.huggingface.json", &hj);
+		if (have < 0) {
+			rc = rag_error_set(err, RAG_EMODEL, "tokenizer.huggingface.json has the wrong type");
+			goto fail;
+		}
+		if (have == 1 && (rc = tok_hf_init(t, hj, strlen(hj), err)))
+			goto fail;
+	}
 	rag_u_init();
 	*out = t;
 	return RAG_OK;
@@ -676,6 +689,8 @@ static int encode_text(const struct rag_tokenizer *t, const char *text, size_t l
 	size_t i = 0, frag = 0, mlen = 0;
 	int first = 1, rc, any = 0;
 
+	if (t->hf)
+		return tok_hf_encode(t, text, len, flags, out, err);
 	if (t->n_sp) {
 		for (size_t k = 0; k < t->n_sp && !any; k++)
 			if ((flags & RAG_TOK_PARSE_SPECIAL) || t->ttype[t->sp[k].id] == TT_USER_DEFINED)
@@ -790,12 +805,54 @@ static int encode_one(const struct rag_tokenizer *t, const char *text, size_t le
 	return 0;
 }
 
+/* The post-processor template of a tokenizer.json: special ids and the texts in its order. */
+static int apply_template(const struct rag_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,
+			  unsigned flags, struct rag_tokens *out, struct rag_error *err)
+{
+	const struct tok_hf_item *it;
+	size_t n, k, i;
+	int rc, seen = 0;
+
+	out->n = 0;
+	if (!(flags & RAG_TOK_ADD_SPECIAL) || !tok_hf_template(t, b != NULL, &it, &n)) {
+		if ((rc = encode_one(t, a, alen, flags, out, err)))
+			return rc;
+		if (b) {
+			k = out->n;
+			if ((rc = encode_one(t, b, blen, flags, out, err)))
+				return rc;
+			for (; k < out->n; k++)
+				out->type_ids[k] = 1;
+		}
+		return RAG_OK;
+	}
+	for (i = 0; i < n; i++) {
+		k = out->n;
+		if (it[i].seq < 0) {
+			/* before the first text at its start, else at the end of the text before */
+			size_t at = !seen ? 0 : seen == 1 ? alen : blen;
+			for (size_t j = 0; j < it[i].n; j++)
+				if (tok_push(out, it[i].ids[j], at, at))
+					return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		} else {
+			if ((rc = encode_one(t, it[i].seq ? b : a, it[i].seq ? blen : alen, flags, out, err)))
+				return rc;
+			seen = it[i].seq ? 2 : 1;
+		}
+		for (; k < out->n; k++)
+			out->type_ids[k] = (uint8_t)it[i].type_id;
+	}
+	return RAG_OK;
+}
+
 int rag_tokenize(const struct rag_tokenizer *t, const char *text, size_t len, unsigned flags,
 		 struct rag_tokens *out, struct rag_error *err)
 {
 	int rc;
 	int add = (flags & RAG_TOK_ADD_SPECIAL) != 0;
 
+	if (t->hf)
+		return apply_template(t, text, len, NULL, 0, flags, out, err);
 	out->n = 0;
 	if (add) {
 		int32_t first = t->model == TOK_WPM ? t->special[RAG_TOK_CLS] : (t->add_bos ? t->special[RAG_TOK_BOS] : -1);
@@ -823,6 +880,8 @@ int rag_tokenize_pair(const struct rag_tokenizer *t, const char *a, size_t alen,
 	/* transformers treats an empty second text as none (the rerank reference does too) */
 	if (blen == 0)
 		return rag_tokenize(t, a, alen, flags, out, err);
+	if (t->hf)
+		return apply_template(t, a, alen, b, blen, flags, out, err);
 	out->n = 0;
 	if (add) {
 		if (t->model == TOK_WPM) {
@@ -998,6 +1057,17 @@ int rag_token_is_special(const struct rag_tokenizer *t, int32_t id)
 
 int rag_tokenizer_n_added(const struct rag_tokenizer *t, int pair)
 {
+	if (t->hf) {
+		const struct tok_hf_item *it;
+		size_t n, k;
+		int c = 0;
+		if (!tok_hf_template(t, pair, &it, &n))
+			return 0;
+		for (k = 0; k < n; k++)
+			if (it[k].seq < 0)
+				c += (int)it[k].n;
+		return c;
+	}
 	if (t->model == TOK_WPM)
 		return pair ? 3 : 2;
 	int one = (t->add_bos ? 1 : 0) + (t->add_eos ? 1 : 0);

@@ -58,9 +58,22 @@ void rag_tokens_init(struct rag_tokens *t);
 void rag_tokens_free(struct rag_tokens *t);
 
 /*
- * Build the tokenizer described by g's tokenizer.* keys.  RAG_EMODEL when the
- * metadata is missing, inconsistent, or names a tokenizer or pre-tokenizer
- * ragkit does not implement (the message names it).  The tokenizer copies
+ * Build the tokenizer described by g's tokenizer.* keys.  When g carries
+ * tokenizer.huggingface.json (Hugging Face directories do; so do files
+ * rag-model convert writes from them), encoding follows that description as
+ * the tokenizers library does: added tokens (special, normalized, lstrip,
+ * rstrip, single_word), normalizers (BertNormalizer, Lowercase, NFC/NFD/NFKC/
+ * NFKD, StripAccents, Strip, Replace, Prepend, Precompiled, Nmt, Sequence),
+ * pre-tokenizers (BertPreTokenizer, Whitespace, WhitespaceSplit, Metaspace,
+ * ByteLevel, Split with every behavior, Punctuation, Digits,
+ * CharDelimiterSplit, Sequence), models (WordPiece, BPE with byte_fallback,
+ * prefixes/suffixes and ignore_merges, Unigram, WordLevel) and post-processors
+ * (TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence);
+ * tokenizer.ggml.* then only supply the vocabulary for decoding and special
+ * token kinds.  RAG_EMODEL when the metadata is missing, inconsistent, or
+ * names a tokenizer, pre-tokenizer or tokenizer.json component type ragkit
+ * does not implement (the message names it, e.g. "tokenizer.json:
+ * pre-tokenizer 'UnicodeScripts' is not supported").  The tokenizer copies
  * what it needs; g may be closed afterwards.  Read-only once built: any number
  * of threads may use one tokenizer at the same time.
  */

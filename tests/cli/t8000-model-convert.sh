@@ -51,7 +51,7 @@ test_expect_success 'info reads a directory as its GGUF twin' '
 	rag-model info "$M/tiny-embed-mean-f32.gguf" | grep -v -e "^file:" -e "^format:" >want &&
 	grep -v "^format:" got >got2 &&
 	test_cmp want got2 &&
-	grep_q "^format: *GGUF v3, 30 metadata entries, 37 tensors" got
+	grep_q "^format: *GGUF v3, 31 metadata entries, 37 tensors" got
 '
 
 test_expect_success 'a GGUF file re-types too (f16 -> f32 gives the f32 fixture tensors)' '

@@ -58,7 +58,8 @@ static size_t value_bytes(const struct rag_gguf_kv *kv)
 }
 
 /* Every key of the twin, with the same type and value (general.file_type aside);
- * the directory's extra keys are all ragkit.*; the same keys in the same order. */
+ * the directory's extra keys are all ragkit.* or tokenizer.huggingface.json (the
+ * description its tokenizer runs); the same keys in the same order. */
 static void same_metadata(const struct rag_gguf *dir, const struct rag_gguf *twin, const char *prefix, int order)
 {
 	size_t i, j = 0;
@@ -80,7 +81,7 @@ static void same_metadata(const struct rag_gguf *dir, const struct rag_gguf *twi
 		const struct rag_gguf_kv *d = rag_gguf_kv_at(dir, i);
 		if (strncmp(d->key, prefix, strlen(prefix)))
 			continue;
-		if (!strncmp(d->key, "ragkit.", 7))
+		if (!strncmp(d->key, "ragkit.", 7) || !strcmp(d->key, "tokenizer.huggingface.json"))
 			continue;
 		cr_assert(rag_gguf_find(twin, d->key), "extra key %s", d->key);
 		if (!order)
