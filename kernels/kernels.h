@@ -265,20 +265,6 @@ int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t ld, const 
 /* Columns per block in the first selection stage; rows longer than this go
  * through a second stage over the blocks' candidates. */
 #define RAG_CUDA_TOPK_SEG 8192
-/*
- * Batch 1 in one pass: the scores of query dq (dim floats, dim % 8 == 0)
- * against n stored rows and the per-block top-k fused, then the second
- * stage of rag_cuda_topk: the k best (value, row) in dval/didx, the count in
- * dcount[0] (mask and NaN handling as rag_cuda_topk's; inner product, or
- * minus the squared L2 distance).  k at most RAG_CUDA_SEARCH1_MAXK;
- * dscratch: rag_cuda_search1_scratch(n, k) bytes.
- */
-#define RAG_CUDA_SEARCH1_MAXK 256
-#define RAG_CUDA_SEARCH1_BLOCKS 528
-int rag_cuda_search1(const float *dq, const void *dbase, int is_f16, int64_t n, int64_t dim, int metric_l2,
-		     const int64_t *dids, const uint8_t *dmask, int64_t max_key, int64_t k, float *dval,
-		     int64_t *didx, int32_t *dcount, void *dscratch, void *stream);
-size_t rag_cuda_search1_scratch(int64_t n, int64_t k);
 /* Scratch bytes rag_cuda_topk needs (0 when n <= RAG_CUDA_TOPK_SEG); a host
  * function (lib/search_cuda.c), built with or without CUDA. */
 size_t rag_cuda_topk_scratch(int64_t m, int64_t n, int64_t k);

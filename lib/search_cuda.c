@@ -121,9 +121,9 @@ struct rag_gpu_dense {
 	uint16_t *dq16;
 	int64_t *didx;          /* didx, dval and dcount share dout */
 	int32_t *dcount;
-	void *dout, *dscratch, *ds1;   /* ds1: rag_cuda_search1's scratch */
+	void *dout, *dscratch;
 	uint8_t *dmask;
-	size_t cap_q, cap_q16, cap_qnorm, cap_scores, cap_out, cap_scratch, cap_mask, cap_s1;
+	size_t cap_q, cap_q16, cap_qnorm, cap_scores, cap_out, cap_scratch, cap_mask;
 	void *hbuf;            /* host copy of dout: one download per chunk */
 	float *hval;           /* within hbuf, laid out as didx, dval, dcount */
 	int64_t *hidx;
@@ -162,7 +162,6 @@ void rag_gpu_dense_free(struct rag_gpu_dense *g)
 	rag_cuda_free(g->dscores);
 	rag_cuda_free(g->dout);
 	rag_cuda_free(g->dscratch);
-	rag_cuda_free(g->ds1);
 	rag_cuda_free(g->dmask);
 	rag_cuda_blas_free(g->blas);
 	rag_free(g->hbuf);
@@ -303,20 +302,7 @@ int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, con
 		int64_t mg = m - q0 < p.group ? m - q0 : p.group;
 		for (int64_t c = 0; c < g->n_chunks; c++) {
 			int64_t r0 = c * g->chunk_rows, rows = g->n - r0 < g->chunk_rows ? g->n - r0 : g->chunk_rows;
-			int rc, fused = mg == 1 && g->dim % 8 == 0 && g->dim <= 12288 && kk <= RAG_CUDA_SEARCH1_MAXK &&
-					!getenv("RAG_CUDA_SEARCH_UNFUSED");
-			if (fused) {
-				/* batch 1: scores and selection in one pass, no score array */
-				if (dgrow(&g->ds1, &g->cap_s1, rag_cuda_search1_scratch(rows, kk)) ||
-				    rag_cuda_search1(g->dq + q0 * g->dim, g->dvec[c], g->storage == 1, rows, g->dim,
-						     g->metric_l2, mask ? g->dids + r0 : NULL, mask ? g->dmask : NULL, max_key,
-						     kk, g->dval, g->didx, g->dcount, g->ds1, NULL) ||
-				    rag_cuda_download(g->hbuf, g->dout, need_h))
-					return gpu_fail(err, "top-k");
-				rag_gpu_topk_merge(out + (size_t)q0 * k, &n_out[q0], k, g->hval, g->hidx, g->hcount[0], g->ids,
-						   r0);
-				continue;
-			}
+			int rc;
 			if (p.small)
 				rc = rag_cuda_scores_small(g->dscores, g->dq + q0 * g->dim, mg, g->dvec[c], g->storage == 1,
 							   rows, g->dim, g->metric_l2, NULL);

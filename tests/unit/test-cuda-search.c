@@ -89,11 +89,8 @@ Test(cuda_search, small_batches_exact_kernel)
 		}
 }
 
-/* Batch 1 with dim % 8 == 0 and k <= 256 takes the fused kernel (scores and
- * per-block top-k in one pass): enough rows that blocks fill and cut their
- * candidate buffers many times, k up to the limit, masks, both metrics;
- * then the same queries through the unfused kernels. */
-static void batch1_cases(void)
+/* Batch 1 at size: enough rows for several top-k segments, k up to 256, masks, both metrics. */
+Test(cuda_search, batch1_large)
 {
 	for (int storage = 0; storage <= 1; storage++)
 		for (int l2 = 0; l2 <= 1; l2++) {
@@ -101,14 +98,6 @@ static void batch1_cases(void)
 			search_case(100000, 384, storage, l2, 1, 256, 1);
 			search_case(50, 8, storage, l2, 1, 100, 0);      /* fewer rows than k */
 		}
-}
-
-Test(cuda_search, batch1_fused) { batch1_cases(); }
-
-Test(cuda_search, batch1_unfused)
-{
-	setenv("RAG_CUDA_SEARCH_UNFUSED", "1", 1);
-	batch1_cases();
 }
 
 Test(cuda_search, gemm_batches)
