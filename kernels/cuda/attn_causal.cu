@@ -132,38 +132,6 @@ extern "C" int rag_cuda_attn_causal(float *dout, const float *dq, const float *d
 
 /* ---- decode ------------------------------------------------------------- */
 
-__device__ static float dec_block_max(float v, float *sh)
-{
-	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-
-	for (int o = 16; o > 0; o >>= 1)
-		v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-	__syncthreads();
-	if (lane == 0)
-		sh[w] = v;
-	__syncthreads();
-	v = sh[0];
-	for (int i = 1; i < nw; i++)
-		v = fmaxf(v, sh[i]);
-	return v;
-}
-
-__device__ static float dec_block_fsum(float v, float *sh)
-{
-	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	__syncthreads();
-	if (lane == 0)
-		sh[w] = v;
-	__syncthreads();
-	v = 0.0f;
-	for (int i = 0; i < nw; i++)
-		v += sh[i];
-	return v;
-}
-
 /* Block DCH threads; part: per (head, chunk) hd + 2 floats (m, l, o[hd]). */
 __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, const float *q, const float *k,
 								  const float *v, int64_t n_kv, const int32_t *pos,
@@ -203,10 +171,10 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, c
 		}
 		s = __fmul_rn(d, scale);
 	}
-	mx = dec_block_max(s, red);
+	mx = rag_block_max(s, red);
 	p = t < nk ? expf(s - mx) : 0.0f;
 	ps[t] = p;
-	l = dec_block_fsum(p, red);  /* its barriers also publish ps */
+	l = rag_block_sum(p, red);  /* its barriers also publish ps */
 	if (hd <= DCH) {
 		int nsplit = DCH / hd, col = t % hd, sp = t / hd;
 		float a = 0.0f;

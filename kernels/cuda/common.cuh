@@ -40,4 +40,40 @@ static inline unsigned rag_cuda_blocks(int64_t n, int threads)
 	return (unsigned)((n + threads - 1) / threads);
 }
 
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024), every thread
+ * gets it; sh holds 32 values.  Shuffles within each warp, then the warps'
+ * partial sums in order, so the result does not depend on scheduling. */
+template <typename T> __device__ static inline T rag_block_sum(T v, T *sh)
+{
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	__syncthreads();  /* sh may still be read by a previous reduction */
+	if (lane == 0)
+		sh[w] = v;
+	__syncthreads();
+	v = 0;
+	for (int i = 0; i < nw; i++)
+		v += sh[i];
+	return v;
+}
+
+/* Maximum over the block, as rag_block_sum. */
+__device__ static inline float rag_block_max(float v, float *sh)
+{
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+
+	for (int o = 16; o > 0; o >>= 1)
+		v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+	__syncthreads();
+	if (lane == 0)
+		sh[w] = v;
+	__syncthreads();
+	v = sh[0];
+	for (int i = 1; i < nw; i++)
+		v = fmaxf(v, sh[i]);
+	return v;
+}
+
 #endif

@@ -7,23 +7,6 @@
 
 #include "common.cuh"
 
-/* Sum of a double over the block (blockDim.x a multiple of 32, at most 1024). */
-__device__ static double dec_block_sum(double v, double *sh)
-{
-	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	__syncthreads();
-	if (lane == 0)
-		sh[w] = v;
-	__syncthreads();
-	v = 0.0;
-	for (int i = 0; i < nw; i++)
-		v += sh[i];
-	return v;
-}
-
 /* One block per row: the mean of squares in double, as the CPU twin. */
 __global__ static void rmsnorm_kernel(float *y, const float *x, const float *w, int64_t n, float eps)
 {
@@ -35,7 +18,7 @@ __global__ static void rmsnorm_kernel(float *y, const float *x, const float *w, 
 
 	for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
 		ss += (double)xr[i] * (double)xr[i];
-	ss = dec_block_sum(ss, sh);
+	ss = rag_block_sum(ss, sh);
 	s = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
 	/* every thread has read its own elements above and writes only those */
 	for (int64_t i = threadIdx.x; i < n; i += blockDim.x)

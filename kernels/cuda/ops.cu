@@ -11,39 +11,6 @@
 
 #define ROW_THREADS 256
 
-/* Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it. */
-template <typename T> __device__ static T block_sum(T v, T *sh)
-{
-	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	__syncthreads();  /* sh may still be read by a previous reduction */
-	if (lane == 0)
-		sh[w] = v;
-	__syncthreads();
-	v = 0;
-	for (int i = 0; i < nw; i++)
-		v += sh[i];
-	return v;
-}
-
-__device__ static float block_max(float v, float *sh)
-{
-	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-
-	for (int o = 16; o > 0; o >>= 1)
-		v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-	__syncthreads();
-	if (lane == 0)
-		sh[w] = v;
-	__syncthreads();
-	v = sh[0];
-	for (int i = 1; i < nw; i++)
-		v = fmaxf(v, sh[i]);
-	return v;
-}
-
 __global__ static void layernorm_kernel(float *y, __half *y16, const float *x, const float *r, const float *g,
 					const float *b, int64_t n, float eps)
 {
@@ -58,12 +25,12 @@ __global__ static void layernorm_kernel(float *y, __half *y16, const float *x, c
 		yi[j] = z;
 		sum += z;
 	}
-	mean = block_sum(sum, sh) / (float)n;
+	mean = rag_block_sum(sum, sh) / (float)n;
 	for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
 		float d = __fsub_rn(yi[j], mean);
 		var = __fmaf_rn(d, d, var);
 	}
-	inv = 1.0f / sqrtf(block_sum(var, sh) / (float)n + eps);
+	inv = 1.0f / sqrtf(rag_block_sum(var, sh) / (float)n + eps);
 	for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
 		float v = __fmul_rn(__fsub_rn(yi[j], mean), inv);
 		if (g)
@@ -111,14 +78,14 @@ __global__ static void __launch_bounds__(128) layernorm_reg_kernel(float *y, __h
 			sum += z[i];
 		}
 	}
-	mean = block_sum(sum, sh) / (float)n;
+	mean = rag_block_sum(sum, sh) / (float)n;
 	#pragma unroll
 	for (int i = 0; i < LN_VPT; i++)
 		if (threadIdx.x + (int64_t)i * 128 < n) {
 			float d = __fsub_rn(z[i], mean);
 			var = __fmaf_rn(d, d, var);
 		}
-	inv = 1.0f / sqrtf(block_sum(var, sh) / (float)n + eps);
+	inv = 1.0f / sqrtf(rag_block_sum(var, sh) / (float)n + eps);
 	#pragma unroll
 	for (int i = 0; i < LN_VPT; i++) {
 		int64_t j = threadIdx.x + (int64_t)i * 128;
@@ -251,13 +218,13 @@ __global__ static void softmax_kernel(float *x, int64_t n)
 
 	for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
 		mx = fmaxf(mx, xi[j]);
-	mx = block_max(mx, sh);
+	mx = rag_block_max(mx, sh);
 	for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
 		float e = expf(__fsub_rn(xi[j], mx));
 		xi[j] = e;
 		sum += e;
 	}
-	inv = 1.0f / block_sum(sum, sh);
+	inv = 1.0f / rag_block_sum(sum, sh);
 	for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
 		xi[j] = __fmul_rn(xi[j], inv);
 }
@@ -316,7 +283,7 @@ __global__ static void l2norm_kernel(float *x, int64_t n)
 
 	for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
 		ss += (double)xi[j] * (double)xi[j];
-	ss = block_sum(ss, sh);
+	ss = rag_block_sum(ss, sh);
 	if (ss > 0.0) {
 		float inv = (float)(1.0 / sqrt(ss));
 		for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
