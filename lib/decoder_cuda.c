@@ -43,6 +43,8 @@ int rag_decoder_cuda_hidden(struct rag_decoder_cuda *c, const int32_t *ids, int6
 
 #include <cuda_runtime_api.h>
 
+#include "cuda_check.h"
+
 /* A weight matrix of n rows of k elements on the device. */
 struct dmat {
 	void *raw;          /* stored bytes (NULL once a half copy replaces them) */
@@ -80,22 +82,8 @@ struct rag_decoder_cuda {
 				     * every kernel loaded), 1 captured, -1 not used */
 };
 
-#define CU(stmt)                                                                                   \
-	do {                                                                                       \
-		cudaError_t e_ = (stmt);                                                           \
-		if (e_ != cudaSuccess) {                                                           \
-			rc = rag_error_set(err, RAG_EUNAVAILABLE, "GPU decoder: %s failed at %s:%d: %s", \
-					   #stmt, __FILE__, __LINE__, cudaGetErrorString(e_));     \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
-#define OP(expr)                                                                                   \
-	do {                                                                                       \
-		if (expr) {                                                                        \
-			rc = rag_error_set(err, RAG_EUNAVAILABLE, "GPU decoder: %s", rag_cuda_last_error()); \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
+#define CU(stmt) RAG_GPU_CU("GPU decoder", stmt)
+#define OP(expr) RAG_GPU_OP("GPU decoder", expr)
 
 static void dmat_free(struct dmat *m)
 {

@@ -53,6 +53,8 @@ int rag_encoder_cuda_run(struct rag_encoder_cuda *c, const struct rag_enc_seq *s
 
 #include <cuda_runtime_api.h>
 
+#include "cuda_check.h"
+
 struct dlayer {
 	uint16_t *qkv, *o, *up, *down;              /* half, [n][k] */
 	float *qkv_b, *o_b, *up_b, *down_b, *ln1_g, *ln1_b, *ln2_g, *ln2_b;
@@ -81,22 +83,8 @@ struct rag_encoder_cuda {
 	float *pin_out[2];
 };
 
-#define CU(stmt)                                                                                   \
-	do {                                                                                       \
-		cudaError_t e_ = (stmt);                                                           \
-		if (e_ != cudaSuccess) {                                                           \
-			rc = rag_error_set(err, RAG_EUNAVAILABLE, "GPU encoder: %s failed at %s:%d: %s", \
-					   #stmt, __FILE__, __LINE__, cudaGetErrorString(e_));     \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
-#define OP(expr)                                                                                   \
-	do {                                                                                       \
-		if (expr) {                                                                        \
-			rc = rag_error_set(err, RAG_EUNAVAILABLE, "GPU encoder: %s", rag_cuda_last_error()); \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
+#define CU(stmt) RAG_GPU_CU("GPU encoder", stmt)
+#define OP(expr) RAG_GPU_OP("GPU encoder", expr)
 
 static void scratch_free(struct rag_encoder_cuda *c)
 {
