@@ -197,7 +197,7 @@ static void check_rerank(const char *model, double max_err)
 }
 
 Test(cuda_encoder, rerank_f16) { check_rerank("models/tiny-rerank-f16.gguf", 0.02); }
-Test(cuda_encoder, rerank_q8_0) { check_rerank("models/tiny-rerank-q8_0.gguf", 0.03); }
+Test(cuda_encoder, rerank_q8_0) { check_rerank("models/tiny-rerank-q8_0.gguf", 0.02); }
 Test(cuda_encoder, rerank_f16_float32_activations)
 {
 	setenv("RAG_CUDA_F32_ACTIVATIONS", "1", 1);
