@@ -214,6 +214,14 @@ int rag_cuda_f32_to_f16(uint16_t *dy, const float *dx, int64_t n, void *stream);
 
 /* Matrix products on tensor cores through cuBLASLt: one handle and workspace. */
 struct rag_cuda_blas;
+/*
+ * Load cuBLASLt (dlopen of libcublasLt.so.<major>, once per process,
+ * thread-safe).  ragkit does not link it, so a process that never multiplies
+ * on the GPU never maps it; rag_cuda_blas_create calls this.  0 when every
+ * entry point resolved, -1 otherwise (rag_cuda_last_error() names the
+ * library and dlerror's reason).
+ */
+int rag_cuda_blas_load(void);
 /* Create a handle (workspace included); -1 on failure. Free with rag_cuda_blas_free (NULL safe). */
 int rag_cuda_blas_create(struct rag_cuda_blas **out);
 void rag_cuda_blas_free(struct rag_cuda_blas *h);

@@ -61,6 +61,18 @@ int rag_device_resolve(enum rag_device want, enum rag_device *got, char *desc, s
 			snprintf(desc, desc_len, "cpu (no GPU found)");
 		return RAG_OK;
 	}
+#ifdef RAG_HAVE_CUDA
+	/* a GPU is only usable with cuBLASLt, which is loaded here, not linked */
+	if (rag_cuda_blas_load()) {
+		if (want == RAG_DEVICE_CUDA)
+			return rag_error_set(err, RAG_EUNAVAILABLE, "cannot use --device cuda: %s",
+					     rag_cuda_last_error());
+		*got = RAG_DEVICE_CPU;
+		if (desc)
+			snprintf(desc, desc_len, "cpu (GPU found, but %s)", rag_cuda_last_error());
+		return RAG_OK;
+	}
+#endif
 	*got = RAG_DEVICE_CUDA;
 	if (desc)
 		snprintf(desc, desc_len, "cuda: %s", name);

@@ -9,6 +9,8 @@
 #include "kernels.h"
 
 void rag_cuda_set_error(const char *stmt, const char *file, int line, const char *reason);
+/* cuBLASLt's text for a status (gemm.cu: the library is loaded at run time). */
+const char *rag_cublas_status_string(int s);
 
 /* Run a CUDA runtime call; on failure record it and return -1 from the caller. */
 #define RAG_CUDA_TRY(stmt)                                                              \
@@ -24,12 +26,12 @@ void rag_cuda_set_error(const char *stmt, const char *file, int line, const char
  * clears the error, so the launch's own failure is what gets recorded). */
 #define RAG_CUDA_TRY_LAUNCH(what) RAG_CUDA_TRY(cudaGetLastError())
 
-/* Run a cuBLAS/cuBLASLt call; on failure record it and return -1. */
+/* Run a cuBLASLt call; on failure record it and return -1. */
 #define RAG_CUBLAS_TRY(stmt)                                                            \
 	do {                                                                            \
 		cublasStatus_t rag_s_ = (stmt);                                         \
 		if (rag_s_ != CUBLAS_STATUS_SUCCESS) {                                  \
-			rag_cuda_set_error(#stmt, __FILE__, __LINE__, cublasGetStatusString(rag_s_)); \
+			rag_cuda_set_error(#stmt, __FILE__, __LINE__, rag_cublas_status_string((int)rag_s_)); \
 			return -1;                                                      \
 		}                                                                       \
 	} while (0)

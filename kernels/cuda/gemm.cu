@@ -1,13 +1,90 @@
 /* gemm.cu: matrix products on tensor cores through cuBLASLt (half inputs,
  * float32 accumulation and output, bias fused in the epilogue), and the
  * weight preparation (GPU dequantization, then rounding to half). */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cublasLt.h>
 #include <cuda_fp16.h>
 
 #include "common.cuh"
+
+/*
+ * cuBLASLt is loaded when the first handle is made, not linked: mapping it
+ * costs about 0.07 s and 200 MB of address space at every process start
+ * (measured on rag-retrieve --version), which BM25 queries, tokenization and
+ * every CPU run would otherwise pay.  The entry points have the header's own
+ * types (decltype), so a signature mismatch does not compile.
+ */
+#define RAG_STR_(x) #x
+#define RAG_STR(x) RAG_STR_(x)
+#define CUBLASLT_SONAME "libcublasLt.so." RAG_STR(CUBLAS_VER_MAJOR)
+
+#define LT_FUNCS(X)                                                                     \
+	X(cublasLtCreate) X(cublasLtDestroy) X(cublasLtGetStatusString) X(cublasLtMatmul) \
+	X(cublasLtMatmulAlgoGetHeuristic) X(cublasLtMatmulDescCreate)                     \
+	X(cublasLtMatmulDescDestroy) X(cublasLtMatmulDescSetAttribute)                    \
+	X(cublasLtMatmulPreferenceCreate) X(cublasLtMatmulPreferenceDestroy)              \
+	X(cublasLtMatmulPreferenceSetAttribute) X(cublasLtMatrixLayoutCreate)             \
+	X(cublasLtMatrixLayoutDestroy)
+
+static struct {
+#define LT_MEMBER(f) decltype(&::f) f;
+	LT_FUNCS(LT_MEMBER)
+#undef LT_MEMBER
+} lt_api;
+static pthread_once_t lt_once = PTHREAD_ONCE_INIT;
+static char lt_failure[512];   /* empty when loaded */
+
+static void lt_load_once(void)
+{
+	void *lib = dlopen(CUBLASLT_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+	if (!lib) {
+		snprintf(lt_failure, sizeof lt_failure, "%s", dlerror());
+		return;
+	}
+#define LT_RESOLVE(f)                                                                   \
+	if (!lt_failure[0] && !(lt_api.f = (decltype(&::f))dlsym(lib, #f)))             \
+		snprintf(lt_failure, sizeof lt_failure, "%s: no symbol %s", CUBLASLT_SONAME, #f);
+	LT_FUNCS(LT_RESOLVE)
+#undef LT_RESOLVE
+	/* the library stays loaded for the life of the process */
+}
+
+extern "C" int rag_cuda_blas_load(void)
+{
+	pthread_once(&lt_once, lt_load_once);
+	if (lt_failure[0]) {
+		rag_cuda_set_error("dlopen(\"" CUBLASLT_SONAME "\")", __FILE__, __LINE__, lt_failure);
+		return -1;
+	}
+	return 0;
+}
+
+/* Status text for RAG_CUBLAS_TRY (only reached after a loaded entry point ran). */
+const char *rag_cublas_status_string(int s)
+{
+	return lt_api.cublasLtGetStatusString ? lt_api.cublasLtGetStatusString((cublasStatus_t)s)
+					      : "cuBLASLt status";
+}
+
+/* From here on every cuBLASLt call goes through the loaded table. */
+#define cublasLtCreate lt_api.cublasLtCreate
+#define cublasLtDestroy lt_api.cublasLtDestroy
+#define cublasLtMatmul lt_api.cublasLtMatmul
+#define cublasLtMatmulAlgoGetHeuristic lt_api.cublasLtMatmulAlgoGetHeuristic
+#define cublasLtMatmulDescCreate lt_api.cublasLtMatmulDescCreate
+#define cublasLtMatmulDescDestroy lt_api.cublasLtMatmulDescDestroy
+#define cublasLtMatmulDescSetAttribute lt_api.cublasLtMatmulDescSetAttribute
+#define cublasLtMatmulPreferenceCreate lt_api.cublasLtMatmulPreferenceCreate
+#define cublasLtMatmulPreferenceDestroy lt_api.cublasLtMatmulPreferenceDestroy
+#define cublasLtMatmulPreferenceSetAttribute lt_api.cublasLtMatmulPreferenceSetAttribute
+#define cublasLtMatrixLayoutCreate lt_api.cublasLtMatrixLayoutCreate
+#define cublasLtMatrixLayoutDestroy lt_api.cublasLtMatrixLayoutDestroy
 
 #define WORKSPACE_BYTES ((size_t)32 << 20)
 #define ALGO_CACHE 64
@@ -43,6 +120,8 @@ extern "C" void rag_cuda_blas_free(struct rag_cuda_blas *h)
 
 static int blas_init(struct rag_cuda_blas *h)
 {
+	if (rag_cuda_blas_load())
+		return -1;
 	RAG_CUBLAS_TRY(cublasLtCreate(&h->lt));
 	RAG_CUDA_TRY(cudaMalloc(&h->workspace, WORKSPACE_BYTES));
 	h->workspace_bytes = WORKSPACE_BYTES;
