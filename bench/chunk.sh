@@ -18,5 +18,5 @@ model=${RAG_CHUNK_MODEL:-$top/tests/data/fixtures/models/tiny-embed-mean-f16.ggu
 hf=${RAG_CHUNK_HF_TOKENIZER:-$top/../shared/fixtures/tokenizers/bert/tokenizer.json}
 prog=${RAG_CHUNK:-$top/build/cmd/rag-chunk}
 python3 -m pip install --quiet langchain-text-splitters tokenizers >/dev/null 2>&1 || true
-exec python3 "$top/bench/chunk.py" --corpus "$corpus" --max "$max" --overlap "$overlap" \
+exec python3 "$top/bench/chunk-peer.py" --corpus "$corpus" --max "$max" --overlap "$overlap" \
 	--reps "$reps" --model "$model" --hf-tokenizer "$hf" --rag-chunk "$prog"

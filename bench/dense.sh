@@ -22,7 +22,6 @@ cc -O3 -march=native -std=gnu11 -fopenmp -I"$top/lib" -I"$top/kernels" -I"$build
 	-o "$work/dense-driver" "$top/bench/dense-driver.c" \
 	-L"$build/lib/.libs" -lrag -Wl,-rpath,"$build/lib/.libs" -lm
 
-# -P: bench/tokenize.py must not shadow the standard library module
 python3 -P "$top/bench/dense.py" --driver "$work/dense-driver" --workdir "$work" \
 	--sizes "${1:-200000x384 100000x768}" --threads "${DENSE_THREADS:-2}" \
 	--nq1 "${DENSE_NQ1:-32}" --nqb "${DENSE_NQB:-256}" --block "${DENSE_BLOCK:-64}" \

@@ -10,18 +10,14 @@ included, model loading excluded where the peer allows (ragkit is timed as a
 whole process, load included, so the figure is conservative for ragkit).
 Best of REPS runs; prints texts/s and ratios, appends a markdown table.
 """
+import argparse
+import json
 import os
+import random
+import resource
+import subprocess
 import sys
-
-# bench/tokenize.py would shadow the standard tokenize module the peers import
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+import time
 
 
 def log(*a):

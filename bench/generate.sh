@@ -23,7 +23,7 @@ fi
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
 		"$dir/venv/bin/python" -m pip install --quiet llama-cpp-python
 
-# the files (python -P: bench/ holds a tokenize.py that must not shadow the stdlib)
+# the files
 cd "$top"
 for t in F16 Q8_0; do
 	f=$dir/qwen05-$(echo $t | tr A-Z a-z).gguf

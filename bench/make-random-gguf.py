@@ -10,17 +10,13 @@ ggml-vocab-bert-bge.gguf (tests/data/fixtures/vocab/).  Needs numpy and gguf
 shape as a transformers BertConfig, so sentence-transformers can build a
 random-init model of the same shape.
 """
+import argparse
+import json
 import os
 import sys
 
-# bench/tokenize.py would shadow the standard tokenize module numpy imports
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-
-import numpy as np  # noqa: E402
-import gguf  # noqa: E402
+import gguf
+import numpy as np
 
 SHAPES = {
     # name: hidden, layers, heads, ffn, context

@@ -36,9 +36,9 @@ for v in bert gpt2; do
 		set -- $("$tmp/tokenize-lib" "$model" "$corpus" "$th" "$reps")
 		lib=$1 lib_tok=$2 bytes=$4
 		if [ "$th" -eq 1 ]; then
-			set -- $(RAYON_NUM_THREADS=1 python3 "$top/bench/tokenize.py" "$hf/$v/tokenizer.json" "$corpus" single "$reps")
+			set -- $(RAYON_NUM_THREADS=1 python3 "$top/bench/tokenize-peer.py" "$hf/$v/tokenizer.json" "$corpus" single "$reps")
 		else
-			set -- $(RAYON_NUM_THREADS=$th python3 "$top/bench/tokenize.py" "$hf/$v/tokenizer.json" "$corpus" batch "$reps")
+			set -- $(RAYON_NUM_THREADS=$th python3 "$top/bench/tokenize-peer.py" "$hf/$v/tokenizer.json" "$corpus" batch "$reps")
 		fi
 		hfr=$1 hf_tok=$2
 		[ "$lib_tok" = "$hf_tok" ] || echo "warning: $v: ragkit counted $lib_tok tokens, HF $hf_tok" >&2

@@ -1,19 +1,14 @@
 #!/usr/bin/env python3
-"""bench/chunk.py: the measuring half of bench/chunk.sh (see there)."""
+"""bench/chunk-peer.py: the measuring half of bench/chunk.sh (see there)."""
+import argparse
+import json
 import os
+import platform
+import resource
+import subprocess
 import sys
-
-# bench/ holds other scripts (tokenize.py) that would shadow standard modules.
-_here = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import tempfile
+import time
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tokenizers import Tokenizer

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""tokenize.py: the Hugging Face side of bench/tokenize.sh.
+"""tokenize-peer.py: the Hugging Face side of bench/tokenize.sh.
 
 Reads the `text` field of every JSON Lines record, checks nothing, and times
 Tokenizer.encode_batch (all threads) or encode one text at a time with
 RAYON_NUM_THREADS=1 (single thread).  Prints: MB/s tokens texts bytes.
-Usage: tokenize.py tokenizer.json corpus.jsonl single|batch reps
+Usage: tokenize-peer.py tokenizer.json corpus.jsonl single|batch reps
 """
 import json
 import sys
