@@ -31,6 +31,11 @@ struct hit {
 	const char *qtext;           /* this hit's own query */
 	size_t qlen;
 	const char *key;             /* qid as a string key (in an arena) */
+	/* the output record up to the rerank score, rendered by the checking
+	 * thread: block.render[rt] from roff, rlen bytes; scores_kept says
+	 * whether the open "scores" object already has members */
+	int rt, scores_kept;
+	size_t roff, rlen;
 };
 
 struct block {
@@ -39,6 +44,7 @@ struct block {
 	size_t n, cap;
 	char *name;
 	struct rag_arena *arenas;    /* per host thread */
+	struct rag_buf *render;      /* per host thread: rendered record prefixes */
 	/* good hits, in order */
 	size_t *good;                /* index in hits */
 	const char **gq;             /* the query each is scored with */
@@ -60,12 +66,12 @@ struct block {
 /* The group being assembled for output. */
 struct group {
 	struct rag_buf qid;
-	struct rag_buf raw;          /* hits' lines, NUL-separated */
-	size_t *raw_off;
+	struct rag_buf raw;          /* hits' rendered prefixes (struct hit), back to back */
+	size_t *raw_off;             /* n + 1 offsets */
+	unsigned char *scores_kept;
 	float *scores;
 	struct order { float s; size_t i; } *order;
 	size_t n, cap;
-	struct rag_arena arena;
 	struct rag_buf out;
 };
 
@@ -160,6 +166,9 @@ static void block_release(struct block *b, int threads)
 	for (int t = 0; b->arenas && t < threads; t++)
 		rag_arena_free(&b->arenas[t]);
 	rag_free(b->arenas);
+	for (int t = 0; b->render && t < threads; t++)
+		rag_buf_free(&b->render[t]);
+	rag_free(b->render);
 	for (int t = 0; b->pairs && t < threads; t++)
 		rag_rerank_pairs_release(&b->pairs[t]);
 	rag_free(b->pairs);
@@ -180,9 +189,9 @@ static void group_release(struct group *g)
 	rag_buf_free(&g->raw);
 	rag_buf_free(&g->out);
 	rag_free(g->raw_off);
+	rag_free(g->scores_kept);
 	rag_free(g->scores);
 	rag_free(g->order);
-	rag_arena_free(&g->arena);
 }
 
 int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro,
@@ -215,20 +224,21 @@ int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro
 	rag_buf_init(&p->g.qid);
 	rag_buf_init(&p->g.raw);
 	rag_buf_init(&p->g.out);
-	rag_arena_init(&p->g.arena);
 	for (int i = 0; i < 2; i++) {
 		struct block *b = &p->blk[i];
 		rag_buf_init(&b->lines);
 		rag_buf_init(&b->carry);
 		b->arenas = rag_calloc((size_t)p->threads, sizeof *b->arenas);
 		b->pairs = rag_calloc((size_t)p->threads, sizeof *b->pairs);
-		if (!b->arenas || !b->pairs) {
+		b->render = rag_calloc((size_t)p->threads, sizeof *b->render);
+		if (!b->arenas || !b->pairs || !b->render) {
 			rag_rerank_pipe_free(p);
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 		}
 		for (int t = 0; t < p->threads; t++) {
 			rag_arena_init(&b->arenas[t]);
 			rag_rerank_pairs_init(&b->pairs[t]);
+			rag_buf_init(&b->render[t]);
 		}
 	}
 	if (pthread_create(&p->th, NULL, encoder_main, p) != 0) {
@@ -280,6 +290,7 @@ static void block_reset(struct rag_rerank_pipe *p, struct block *b)
 	for (int t = 0; t < p->threads; t++) {
 		rag_arena_reset(&b->arenas[t]);
 		rag_rerank_pairs_reset(&b->pairs[t]);
+		rag_buf_reset(&b->render[t]);
 	}
 }
 
@@ -349,6 +360,37 @@ static void reject(const struct block *b, struct hit *h, const char *fmt, ...)
 }
 
 /* Parse and check hit i (any thread), as rag-rerank always has, in the same order. */
+/*
+ * The output record as far as the rerank score, while the parsed hit is at
+ * hand: every field but score, rank and scores, then "scores" opened with
+ * the earlier legs' entries.  group_flush appends the rest once the group is
+ * sorted, so no line is parsed twice.
+ */
+static void render_prefix(struct block *b, struct hit *h, const struct rag_json *v, int t)
+{
+	static const char *const drop[] = { "score", "rank", "scores", NULL };
+	static const char *const drop_rerank[] = { "rerank", NULL };
+	struct rag_buf *rb = &b->render[t];
+	const struct rag_json *old = rag_json_get(v, "scores");
+	struct rag_objw w, s;
+	struct rag_error e;
+
+	h->rt = t;
+	h->roff = rb->len;
+	rag_objw_begin(&w, rb);
+	rag_objw_copy(&w, v, drop);
+	rag_objw_key(&w, "scores");
+	rag_objw_begin(&s, rb);
+	if (old && old->type == RAG_JSON_OBJECT)
+		rag_objw_copy(&s, old, drop_rerank);
+	h->scores_kept = s.n > 0;
+	h->rlen = rb->len - h->roff;
+	if (rag_buf_failed(rb)) {
+		rag_error_set(&e, RAG_EINTERNAL, "out of memory");
+		hit_fail(h, HIT_FATAL, &e);
+	}
+}
+
 static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int t)
 {
 	struct hit *h = &b->hits[i];
@@ -413,6 +455,7 @@ static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 	if (rag_text_check(h->qtext, h->qlen, &e2))
 		REJECT("query: %s", e2.msg);
 #undef REJECT
+	render_prefix(b, h, v, t);
 }
 
 static int block_reserve(struct block *b)
@@ -575,11 +618,10 @@ static int cmp_order(const void *a, const void *b)
 	return x->i < y->i ? -1 : (x->i > y->i);
 }
 
-/* Sort, cut and write the assembled group. */
+/* Sort, cut and write the assembled group: each hit's rendered prefix, then
+ * its rerank entry, score and rank. */
 static int group_flush(struct rag_rerank_pipe *p, struct rag_error *err)
 {
-	static const char *const drop[] = { "score", "rank", "scores", NULL };
-	static const char *const drop_rerank[] = { "rerank", NULL };
 	struct group *g = &p->g;
 	size_t keep;
 	int rc;
@@ -597,33 +639,17 @@ static int group_flush(struct rag_rerank_pipe *p, struct rag_error *err)
 	rag_buf_reset(&g->out);
 	for (size_t k = 0; k < keep; k++) {
 		size_t i = g->order[k].i;
-		struct rag_json *rec;
-		const struct rag_json *old;
-		struct rag_objw w, s;
-		rag_arena_reset(&g->arena);
-		if ((rc = rag_json_parse(&g->arena, g->raw.data + g->raw_off[i], strlen(g->raw.data + g->raw_off[i]), &rec,
-					 err)))
-			return rc;
-		rag_objw_begin(&w, &g->out);
-		rag_objw_copy(&w, rec, drop);
-		rag_objw_key(&w, "scores");
-		rag_objw_begin(&s, &g->out);
-		old = rag_json_get(rec, "scores");
-		if (old && old->type == RAG_JSON_OBJECT)
-			rag_objw_copy(&s, old, drop_rerank);
-		rag_objw_key(&s, "rerank"); /* same shape as rag-retrieve's legs */
-		rag_buf_adds(&g->out, "{\"score\":");
+		rag_buf_add(&g->out, g->raw.data + g->raw_off[i], g->raw_off[i + 1] - g->raw_off[i]);
+		/* same shape as rag-retrieve's legs */
+		rag_buf_adds(&g->out, g->scores_kept[i] ? ",\"rerank\":{\"score\":" : "\"rerank\":{\"score\":");
 		rag_json_write_float(&g->out, g->scores[i]);
 		rag_buf_adds(&g->out, ",\"rank\":");
 		rag_json_write_num(&g->out, (double)(k + 1));
-		rag_buf_addc(&g->out, '}');
-		rag_objw_end(&s);
-		rag_objw_key(&w, "score");
+		rag_buf_adds(&g->out, "}},\"score\":");
 		rag_json_write_float(&g->out, g->scores[i]);
-		rag_objw_key(&w, "rank");
+		rag_buf_adds(&g->out, ",\"rank\":");
 		rag_json_write_num(&g->out, (double)(k + 1));
-		rag_objw_end(&w);
-		rag_buf_addc(&g->out, '\n');
+		rag_buf_adds(&g->out, "}\n");
 	}
 	if (rag_buf_failed(&g->out))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -637,16 +663,20 @@ static int group_flush(struct rag_rerank_pipe *p, struct rag_error *err)
 	return RAG_OK;
 }
 
-static int group_add(struct group *g, const char *line, size_t len, float score)
+static int group_add(struct group *g, const char *prefix, size_t len, int scores_kept, float score)
 {
-	if (g->n == g->cap) {
+	if (g->n + 1 >= g->cap) {
 		size_t cap = g->cap ? 2 * g->cap : 64;
 		size_t *ro = rag_reallocarray(g->raw_off, cap, sizeof *ro);
+		unsigned char *kept;
 		float *sc;
 		struct order *o;
 		if (!ro)
 			return -1;
 		g->raw_off = ro;
+		if (!(kept = rag_reallocarray(g->scores_kept, cap, sizeof *kept)))
+			return -1;
+		g->scores_kept = kept;
 		if (!(sc = rag_reallocarray(g->scores, cap, sizeof *sc)))
 			return -1;
 		g->scores = sc;
@@ -656,12 +686,13 @@ static int group_add(struct group *g, const char *line, size_t len, float score)
 		g->cap = cap;
 	}
 	g->raw_off[g->n] = g->raw.len;
+	g->scores_kept[g->n] = (unsigned char)scores_kept;
 	g->scores[g->n] = score;
-	rag_buf_add(&g->raw, line, len);
-	rag_buf_addc(&g->raw, '\0');
+	rag_buf_add(&g->raw, prefix, len);
 	if (rag_buf_failed(&g->raw))
 		return -1;
 	g->n++;
+	g->raw_off[g->n] = g->raw.len;
 	return 0;
 }
 
@@ -682,7 +713,7 @@ static int block_deliver(struct rag_rerank_pipe *p, struct block *b, struct rag_
 			if (rag_buf_failed(&g->qid))
 				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 		}
-		if (group_add(g, b->lines.data + h->off, h->len, b->scores[k]))
+		if (group_add(g, b->render[h->rt].data + h->roff, h->rlen, h->scores_kept, b->scores[k]))
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	return RAG_OK;

@@ -38,6 +38,12 @@ test_expect_success 'other stage scores are kept; score and rank are replaced' '
 	grep_q "\"scores\":{\"bm25\": 2.5,\"rerank\":{\"score\":[-0-9.e]*,\"rank\":[0-9]*}}" out &&
 	awk -F"\"rank\":" "NF != 3 { exit 1 }" out
 '
+test_expect_success 'a second rerank replaces the first one'"'"'s entry, keeping the others' '
+	hits >in && rag-rerank --model "$m-f16.gguf" in >once && rag-rerank --model "$m-f16.gguf" once >twice &&
+	test_cmp once twice &&
+	hits | sed "s/\"scores\": {\"bm25\": 2.5}/\"scores\": {}/" >bare && rag-rerank --model "$m-f16.gguf" bare >out &&
+	grep_q "\"scores\":{\"rerank\":{\"score\":[-0-9.e]*,\"rank\":[0-9]*}}" out && ! grep_q bm25 out
+'
 test_expect_success '--top-k 1 keeps the best hit of each query' '
 	hits >in && rag-rerank --model "$m-f16.gguf" in >all && rag-rerank --model "$m-f16.gguf" --top-k 1 in >out &&
 	test $(wc -l <out) -eq 3 && grep "\"rank\":1}" all >best && test_cmp best out
