@@ -119,22 +119,29 @@ static int same_letters(const char *a, const char *b)
 	return 1;
 }
 
-int cli_bad_option(char *const argv[], const struct option *longopts)
+int cli_bad_option(int c, char *const argv[], const struct option *longopts)
 {
 	const char *arg = argv[optind - 1];
 	const struct option *o;
 	char name[128];
 	const char *cand[4];
 	size_t n_cand = 0, bestd = 3, len;
+	int is_long = strncmp(arg, "--", 2) == 0;
 
-	if (optopt && optopt != '?') {
-		/* A known option without its argument. */
-		for (o = longopts; o->name; o++)
-			if (o->val == optopt && strncmp(arg, "--", 2) == 0)
+	if (c == ':') {
+		/* a known option without its argument (the optstring starts with ':') */
+		for (o = longopts; is_long && o->name; o++)
+			if (o->val == optopt)
 				return cli_usage("option '--%s' requires an argument", o->name);
-		if (optopt < 256 && strncmp(arg, "--", 2) != 0)
-			return cli_usage("option requires an argument -- '%c'", optopt);
+		return cli_usage("option requires an argument -- '%c'", optopt);
+	}
+	if (optopt && !is_long)
 		return cli_usage("invalid option -- '%c'", optopt);
+	if (optopt) {
+		/* a known long option given an argument it does not take */
+		for (o = longopts; o->name; o++)
+			if (o->val == optopt)
+				return cli_usage("option '--%s' doesn't allow an argument", o->name);
 	}
 	if (strncmp(arg, "--", 2) != 0)
 		return cli_usage("invalid option '%s'", arg);
@@ -190,7 +197,7 @@ int cli_option(struct rag_opts *o, int c, const char *arg, char *const argv[],
 	struct rag_error err;
 
 	if (c == '?' || c == ':')
-		return cli_bad_option(argv, longopts);
+		return cli_bad_option(c, argv, longopts);
 	rag_error_clear(&err);
 	switch (rag_opts_handle(o, c, arg, &err)) {
 	case RAG_OK:

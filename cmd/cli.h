@@ -25,11 +25,13 @@ int cli_report(const struct rag_error *err);
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Explain why getopt_long returned '?' or ':' (unknown option, with a
- * suggestion for a near miss, or a missing argument); returns 64.  The
- * option table must be the one passed to getopt_long, and opterr must be 0.
+ * Explain why getopt_long returned c, '?' or ':' (unknown option, with a
+ * suggestion for a near miss; an argument given to an option that takes
+ * none; a missing argument); returns 64.  The option table must be the one
+ * passed to getopt_long, its optstring must start with ':' (as
+ * RAG_SHORTOPTS_BASIC does), and opterr must be 0.
  */
-int cli_bad_option(char *const argv[], const struct option *longopts);
+int cli_bad_option(int c, char *const argv[], const struct option *longopts);
 
 /*
  * The default: branch of a program's getopt loop, for everything that is not

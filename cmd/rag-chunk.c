@@ -435,7 +435,7 @@ int main(int argc, char **argv)
 		case OPT_ACL: acl = optarg; break;
 		case OPT_FIELD: c.field = optarg; break;
 		case OPT_IDS: ids = optarg; break;
-		case '?': return cli_bad_option(argv, longopts);
+		case '?': case ':': return cli_bad_option(c_, argv, longopts);
 		default:
 			if (rag_opts_handle(&o, c_, optarg, &err) == RAG_EUSAGE)
 				return cli_usage("%s", err.msg);

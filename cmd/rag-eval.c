@@ -544,7 +544,7 @@ int main(int argc, char **argv)
 		return RAG_EINTERNAL;
 	}
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "m:l:cqvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":m:l:cqvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_QRELS: cfg.qrels = optarg; break;
 		case OPT_FORMAT:
@@ -603,7 +603,7 @@ int main(int argc, char **argv)
 			break;
 		case '?':
 		case ':':
-			rc = cli_bad_option(argv, longopts);
+			rc = cli_bad_option(c, argv, longopts);
 			goto out;
 		default:
 			if (rag_opts_handle(&cfg.o, c, optarg, &err) == RAG_EUSAGE) {

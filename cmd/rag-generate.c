@@ -560,7 +560,7 @@ int main(int argc, char **argv)
 	if (rag_opts_init(&r.o, &err))
 		return cli_usage("%s", err.msg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "p:" RAG_SHORTOPTS_BASIC, longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, RAG_SHORTOPTS_BASIC "p:", longopts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
 		case 'p': r.prompt = optarg; break;
@@ -601,7 +601,7 @@ int main(int argc, char **argv)
 		case OPT_PRESENCE: bad = num_opt(optarg, -100, 100, &r.gp.sampling.presence_penalty, "--presence-penalty", &err); break;
 		case OPT_FREQUENCY: bad = num_opt(optarg, -100, 100, &r.gp.sampling.frequency_penalty, "--frequency-penalty", &err); break;
 		case OPT_CTX: bad = rag_parse_long(optarg, 16, 1L << 20, &ctx, "--ctx-size", &err); break;
-		case '?': case ':': rc = cli_bad_option(argv, longopts); goto out;
+		case '?': case ':': rc = cli_bad_option(c, argv, longopts); goto out;
 		default:
 			if (rag_opts_handle(&r.o, c, optarg, &err) == RAG_EUSAGE)
 				bad = 1;

@@ -271,7 +271,7 @@ int main(int argc, char **argv)
 		case OPT_REPLACE_DOC: a.replace_doc = 1; break;
 		case '?':
 		case ':':
-			rc = cli_bad_option(argv, longopts);
+			rc = cli_bad_option(c, argv, longopts);
 			goto out;
 		default:
 			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE) {

@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 			if (parse_type(optarg, &type))
 				return cli_usage("--type must be f32, f16, bf16 or q8_0, not '%s'", optarg);
 			break;
-		case '?': return cli_bad_option(argv, longopts);
+		case '?': case ':': return cli_bad_option(c, argv, longopts);
 		default:
 			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
 				return cli_usage("%s", err.msg);

@@ -593,7 +593,7 @@ int main(int argc, char **argv)
 		case OPT_RUN_TAG: c.run_tag = optarg; break;
 		case '?':
 		case ':':
-			rc = cli_bad_option(argv, longopts);
+			rc = cli_bad_option(ch, argv, longopts);
 			goto out;
 		default:
 			if (rag_opts_handle(&o, ch, optarg, &err) == RAG_EUSAGE) {

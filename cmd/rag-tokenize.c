@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 		case OPT_PARSE_SPECIAL: parse_special = 1; break;
 		case OPT_DECODE: ro.decode = 1; break;
 		case OPT_SKIP_SPECIAL: ro.skip_special = 1; break;
-		case '?': return cli_bad_option(argv, longopts);
+		case '?': case ':': return cli_bad_option(c, argv, longopts);
 		default:
 			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
 				return cli_usage("%s", err.msg);

@@ -55,7 +55,7 @@ enum {
 	{ "help", no_argument, NULL, 'h' }, \
 	{ "version", no_argument, NULL, RAG_OPT_VERSION }
 /* Short options every program has: -v -q -h (add "o:" when it has -o). */
-#define RAG_SHORTOPTS_BASIC "vqh"
+#define RAG_SHORTOPTS_BASIC ":vqh"
 
 /* Defaults, then the environment.  RAG_EUSAGE for a bad RAG_DEVICE/RAG_THREADS. */
 int rag_opts_init(struct rag_opts *o, struct rag_error *err);

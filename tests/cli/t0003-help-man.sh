@@ -22,7 +22,23 @@ for p in $progs; do
 	test_expect_code 64 "$p: an unknown option is exit 64 with a hint" "
 		$p --no-such-option 2>err; rc=\$?; grep_q \"Try '$p --help'\" err; exit \$rc
 	"
+	# getopt's three failures, each told apart (-j is no program's option)
+	test_expect_code 64 "$p: an unknown short option is named as such" "
+		$p -j x 2>err; rc=\$?; grep_q \"invalid option -- 'j'\" err; exit \$rc
+	"
+	# the first option --help shows with an argument (e.g. "--model FILE")
+	opt=$($p --help | sed -n 's/^ *\(-[a-z], \)\{0,1\}\(--[a-z-]*\)[ =][A-Z].*/\2/p' | head -n 1)
+	test_expect_code 64 "$p: a long option without its argument ($opt)" "
+		test -n '$opt' && $p $opt 2>err; rc=\$?; grep_q \"option '$opt' requires an argument\" err; exit \$rc
+	"
+	test_expect_code 64 "$p: an argument to an option that takes none" "
+		$p --help=yes 2>err; rc=\$?; grep_q \"option '--help' doesn't allow an argument\" err; exit \$rc
+	"
 done
+
+test_expect_code 64 'a short option without its argument' "
+	rag-retrieve x -k 2>err; rc=\$?; grep_q \"option requires an argument -- 'k'\" err; exit \$rc
+"
 
 # EXAMPLES: lines starting with '$ ' between .EX and .EE are run in a scratch
 # directory that holds the fixture models under the names the pages use.
