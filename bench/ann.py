@@ -171,6 +171,22 @@ def scifact_lsa(d, dim):
     return b, q
 
 
+def load_vectors(path):
+    """Rows from a .npy file, or from JSON Lines records' `embedding` fields
+    (rag-embed's output)."""
+    if path.endswith(".npy"):
+        return np.load(path).astype(np.float32)
+    rows = []
+    with open(path) as f:
+        for line in f:
+            rows.append(json.loads(line)["embedding"])
+    return np.asarray(rows, dtype=np.float32)
+
+
+def unit_rows(x):
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--driver", required=True)
@@ -186,7 +202,10 @@ def main():
     ap.add_argument("--ef", default="10,20,40,80,160,320")
     ap.add_argument("--storages", default="f32,f16,i8")
     ap.add_argument("--peers", default="hnswlib,faiss")
-    ap.add_argument("--embeddings", default="", help=".npy of real embeddings (rows); skipped when absent")
+    ap.add_argument("--embeddings", default="", help="real embeddings (.npy rows, or JSON Lines records with an "
+                    "`embedding`); skipped when absent")
+    ap.add_argument("--queries", default="", help="the queries for --embeddings (same formats); without it, "
+                    "queries are held out of --embeddings")
     ap.add_argument("--scifact", default="", help="SciFact folder: also run on its LSA vectors")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
@@ -195,23 +214,27 @@ def main():
     peers = [p for p in a.peers.split(",") if p]
 
     datasets = []
+    # the small real-data sets first: a long random run that is cut off keeps them
+    if a.embeddings and os.path.exists(a.embeddings):
+        e = unit_rows(load_vectors(a.embeddings))
+        if a.queries:
+            datasets.append(("embeddings from %s, queries from %s" % (os.path.basename(a.embeddings),
+                             os.path.basename(a.queries)), e, unit_rows(load_vectors(a.queries))))
+        else:
+            np.random.default_rng(1234).shuffle(e)
+            nq = min(a.nq, len(e) // 10)
+            datasets.append(("embeddings from %s" % os.path.basename(a.embeddings), e[nq:], e[:nq]))
+    elif a.embeddings:
+        print("ann.py: %s not found: real-embedding run skipped" % a.embeddings, file=sys.stderr)
+    if a.scifact and os.path.exists(os.path.join(a.scifact, "corpus.jsonl")):
+        b, qq = scifact_lsa(a.scifact, a.dim)
+        datasets.append(("SciFact, 384-d LSA vectors (TF-IDF + SVD) of title+text; its 300 queries", b, qq))
     rng = np.random.default_rng(1234)
     base = rng.standard_normal((a.n, a.dim), dtype=np.float32)
     base /= np.linalg.norm(base, axis=1, keepdims=True)
     q = rng.standard_normal((a.nq, a.dim), dtype=np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     datasets.append(("random unit vectors", base, q))
-    if a.embeddings and os.path.exists(a.embeddings):
-        e = np.load(a.embeddings).astype(np.float32)
-        e /= np.linalg.norm(e, axis=1, keepdims=True)
-        rng.shuffle(e)
-        nq = min(a.nq, len(e) // 10)
-        datasets.append(("embeddings from %s" % os.path.basename(a.embeddings), e[nq:], e[:nq]))
-    elif a.embeddings:
-        print("ann.py: %s not found: real-embedding run skipped" % a.embeddings, file=sys.stderr)
-    if a.scifact and os.path.exists(os.path.join(a.scifact, "corpus.jsonl")):
-        b, qq = scifact_lsa(a.scifact, a.dim)
-        datasets.append(("SciFact, 384-d LSA vectors (TF-IDF + SVD) of title+text; its 300 queries", b, qq))
 
     text = ""
     nsweep = a.ef

@@ -1,9 +1,13 @@
 #!/bin/sh
 # ann.sh: ANN benchmark: ragkit's HNSW (f32, f16, i8 storage) against hnswlib and
 # FAISS IndexHNSWFlat with the same M/efConstruction/efSearch on random unit
-# vectors (and on real embeddings given as a .npy file, skipped when absent).
+# vectors, and on real embeddings when given (skipped when absent).
 #
-#   bench/ann.sh [N] [EMBEDDINGS.npy]        (after make; any directory)
+#   bench/ann.sh [N] [EMBEDDINGS [QUERIES]]      (after make; any directory)
+#   EMBEDDINGS, QUERIES: .npy rows or rag-embed output (JSON Lines with
+#   `embedding`), e.g. SciFact's corpus and queries embedded by bench/real-quality.sh
+#   (its WORK_DIR/scifact/emb.jsonl and q.jsonl); without QUERIES some
+#   embeddings are held out as queries.
 #   N: base vectors (default 100000; the issue asks for 1000000: run it as
 #   `nice -n 15 bench/ann.sh 1000000 2>rows.jsonl >table.md &`; each system's
 #   rows go to stderr as JSON lines as soon as it finishes).  Env: ANN_BUILD (build dir, default build),
@@ -15,6 +19,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${ANN_BUILD:-$top/build}
 n=${1:-100000}
 emb=${2:-$top/../shared/datasets/scifact/embeddings.npy}
+queries=${3:-}
 scifact=${ANN_SCIFACT:-$top/../shared/datasets/scifact}
 work=$(mktemp -d "${TMPDIR:-/tmp}/ann.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -28,4 +33,4 @@ cc -O3 -march=native -std=gnu11 -I"$top/lib" -I"$top/kernels" -I"$build" \
 
 python3 -P "$top/bench/ann.py" --driver "$work/ann-driver" --workdir "$work" --n "$n" \
 	--threads "${ANN_THREADS:-2}" --ef "${ANN_EF:-10,20,40,80,160,320,640,1280}" \
-	--nq "${ANN_NQ:-500}" --embeddings "$emb" --scifact "$scifact" ${ANN_ARGS:-}
+	--nq "${ANN_NQ:-500}" --embeddings "$emb" ${queries:+--queries "$queries"} --scifact "$scifact" ${ANN_ARGS:-}
