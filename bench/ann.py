@@ -93,18 +93,17 @@ def run_faiss(base, q, gt, a, rows):
     del idx
 
 
-def run_ragkit(a, files, rows):
-    for storage in a.storages:
-        cmd = [a.driver, "--base", files["base"], "--n", str(a.n), "--dim", str(a.dim),
-               "--queries", files["q"], "--nq", str(a.nq), "--gt", files["gt"],
-               "--M", str(a.M), "--efc", str(a.efc), "--threads", str(a.threads),
-               "--metric", a.metric, "--storage", storage, "--reps", str(a.reps),
-               "--ef", ",".join(str(e) for e in a.ef),
-               "--save", os.path.join(a.workdir, "ann-%s.hnsw" % storage)]
-        p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
-        for line in p.stdout.splitlines():
-            rows.append(json.loads(line))
-        os.unlink(os.path.join(a.workdir, "ann-%s.hnsw" % storage))
+def run_ragkit(a, storage, files, rows):
+    cmd = [a.driver, "--base", files["base"], "--n", str(a.n), "--dim", str(a.dim),
+           "--queries", files["q"], "--nq", str(a.nq), "--gt", files["gt"],
+           "--M", str(a.M), "--efc", str(a.efc), "--threads", str(a.threads),
+           "--metric", a.metric, "--storage", storage, "--reps", str(a.reps),
+           "--ef", ",".join(str(e) for e in a.ef),
+           "--save", os.path.join(a.workdir, "ann-%s.hnsw" % storage)]
+    p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    for line in p.stdout.splitlines():
+        rows.append(json.loads(line))
+    os.unlink(os.path.join(a.workdir, "ann-%s.hnsw" % storage))
 
 
 def report(rows, a, title):
@@ -210,7 +209,7 @@ def main():
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     a.ef = [int(x) for x in a.ef.split(",")]
-    a.storages = a.storages.split(",")
+    a.storages = [s for s in a.storages.split(",") if s]
     peers = [p for p in a.peers.split(",") if p]
 
     datasets = []
@@ -257,8 +256,9 @@ def main():
                 print(json.dumps(dict(r, dataset=title, n=a.n)), file=sys.stderr, flush=True)
             return len(rows)
         done = 0
-        run_ragkit(a, files, rows)
-        done = progress(done)
+        for storage in a.storages:
+            run_ragkit(a, storage, files, rows)
+            done = progress(done)
         if "hnswlib" in peers:
             run_hnswlib(base, q, gt, a, rows)
             done = progress(done)
