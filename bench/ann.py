@@ -144,6 +144,28 @@ def report(rows, a, title):
     return "\n".join(out) + "\n"
 
 
+def report_files(a, paths):
+    """The tables of rows read back from files (one JSON object a line), by dataset."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("{"):
+                    rows.append(json.loads(line))
+    text = ""
+    for title in dict.fromkeys(r["dataset"] for r in rows):
+        rs = [r for r in rows if r["dataset"] == title]
+        order = {"ragkit-f32": 0, "ragkit-f16": 1, "ragkit-i8": 2, "hnswlib": 3, "faiss": 4}
+        rs.sort(key=lambda r: order.get(r["system"], 9))
+        a.n = rs[0]["n"]
+        a.dim = rs[0].get("dim", a.dim)
+        a.nq = rs[0].get("nq", a.nq)
+        a.ef = sorted({r["ef"] for r in rs if "ef" in r and all(
+            any(x["system"] == s and x.get("ef") == r["ef"] for x in rs) for s in {y["system"] for y in rs})})
+        text += report(rs, a, title) + "\n"
+    return text
+
+
 def scifact_lsa(d, dim):
     """SciFact corpus and queries as 384-d LSA vectors (TF-IDF + truncated SVD).
 
@@ -207,8 +229,14 @@ def main():
                     "queries are held out of --embeddings")
     ap.add_argument("--scifact", default="", help="SciFact folder: also run on its LSA vectors")
     ap.add_argument("--out", default="")
+    ap.add_argument("--report", nargs="+", default=None, metavar="ROWS",
+                    help="only print the tables of rows written earlier (this script's stderr), "
+                         "e.g. of ragkit and the peers run as two processes")
     a = ap.parse_args()
     a.ef = [int(x) for x in a.ef.split(",")]
+    if a.report:
+        print(report_files(a, a.report))
+        return
     a.storages = [s for s in a.storages.split(",") if s]
     peers = [p for p in a.peers.split(",") if p]
 
@@ -253,7 +281,7 @@ def main():
         def progress(start):
             # each system's rows as soon as it finishes (a long run that is cut off keeps them)
             for r in rows[start:]:
-                print(json.dumps(dict(r, dataset=title, n=a.n)), file=sys.stderr, flush=True)
+                print(json.dumps(dict(r, dataset=title, n=a.n, dim=a.dim, nq=a.nq)), file=sys.stderr, flush=True)
             return len(rows)
         done = 0
         for storage in a.storages:
