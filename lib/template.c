@@ -22,6 +22,16 @@ enum vt { V_UNDEF, V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_LIST, V_DICT, V_NS }
 struct list;
 struct dict;
 
+/*
+ * A model file's chat template is untrusted input: these limits keep a
+ * hostile or broken one from exhausting the stack, memory or time.  Real
+ * templates stay far below them (nesting under 20, well under a megabyte).
+ */
+#define MAX_NEST 256                  /* nested expressions and blocks (parser) */
+#define MAX_EVAL_DEPTH 1000           /* expression tree depth at run time, and value nesting */
+#define MAX_RENDER_BYTES (256u << 20) /* memory one rendering may take, output included */
+#define MAX_STEPS 50000000ull         /* evaluations and loop iterations of one rendering */
+
 struct val {
 	enum vt t;
 	union {
@@ -118,6 +128,7 @@ struct parser {
 	const char *p, *end;
 	int line;
 	struct tok cur;
+	int depth;      /* nesting of the expression or block being parsed */
 };
 
 static void perr(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -318,6 +329,13 @@ static struct expr *new_expr(struct parser *ps, enum ek k)
 
 static struct expr *parse_expr(struct parser *ps);
 static struct expr *parse_or(struct parser *ps);
+
+/* One more level of nesting (an operand, a bracket, a block); perr past MAX_NEST. */
+static void nest_in(struct parser *ps)
+{
+	if (++ps->depth > MAX_NEST)
+		perr(ps, "nested more than %d deep", MAX_NEST);
+}
 
 /* Arguments of a call: (a, b, name=c); the '(' is current. */
 static void parse_args(struct parser *ps, struct expr *e)
@@ -562,15 +580,22 @@ static struct expr *parse_filtered(struct parser *ps)
 
 static struct expr *parse_unary(struct parser *ps)
 {
+	struct expr *x;
+
 	if (is_op(ps, "-")) {
-		struct expr *x = new_expr(ps, E_NEG);
+		x = new_expr(ps, E_NEG);
 		next_tok(ps);
+		nest_in(ps);
 		x->a = parse_unary(ps);
+		ps->depth--;
 		return x;
 	}
 	if (is_op(ps, "+")) {
 		next_tok(ps);
-		return parse_unary(ps);
+		nest_in(ps);
+		x = parse_unary(ps);
+		ps->depth--;
+		return x;
 	}
 	return parse_filtered(ps);
 }
@@ -670,7 +695,9 @@ static struct expr *parse_not(struct parser *ps)
 	if (is_name(ps, "not")) {
 		struct expr *x = new_expr(ps, E_NOT);
 		next_tok(ps);
+		nest_in(ps);
 		x->a = parse_not(ps);
+		ps->depth--;
 		return x;
 	}
 	return parse_cmp(ps);
@@ -704,7 +731,10 @@ static struct expr *parse_or(struct parser *ps)
 
 static struct expr *parse_expr(struct parser *ps)
 {
-	struct expr *e = parse_or(ps);
+	struct expr *e;
+
+	nest_in(ps);   /* every bracket, argument and operand in brackets comes here */
+	e = parse_or(ps);
 	if (is_name(ps, "if")) {
 		struct expr *x = new_expr(ps, E_COND);
 		next_tok(ps);
@@ -714,8 +744,9 @@ static struct expr *parse_expr(struct parser *ps)
 			next_tok(ps);
 			x->c = parse_expr(ps);
 		}
-		return x;
+		e = x;
 	}
+	ps->depth--;
 	return e;
 }
 
@@ -746,6 +777,7 @@ static struct node *parse_body(struct parser *ps, const char *const *closers, in
 	struct node *head = NULL, **tail = &head;
 
 	*ended = -1;
+	nest_in(ps);   /* blocks inside blocks */
 	while (ps->ipc < ps->npc) {
 		const struct piece *pc = &ps->pc[ps->ipc];
 		struct node *n;
@@ -773,6 +805,7 @@ static struct node *parse_body(struct parser *ps, const char *const *closers, in
 			for (int i = 0; closers && closers[i]; i++)
 				if (is_name(ps, closers[i])) {
 					*ended = i;
+					ps->depth--;
 					return head;  /* the closer stays current for the caller */
 				}
 			for (int i = 0; unsupported[i]; i++)
@@ -882,6 +915,7 @@ static struct node *parse_body(struct parser *ps, const char *const *closers, in
 		*tail = n;
 		tail = &n->next;
 	}
+	ps->depth--;
 	return head;
 }
 
@@ -1057,6 +1091,10 @@ struct ev {
 	struct scope *sc;
 	int line;
 	int loop_ctl;   /* 1 break, 2 continue */
+	int depth;      /* eval() recursion */
+	uint64_t steps; /* evaluations and loop iterations so far */
+	size_t bytes;   /* arena memory taken so far */
+	size_t out0;    /* the output's length when rendering began */
 };
 
 static void eerr(struct ev *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -1074,7 +1112,11 @@ static void eerr(struct ev *ev, const char *fmt, ...)
 
 static void *ealloc(struct ev *ev, size_t n)
 {
-	void *p = rag_arena_alloc(&ev->a, n ? n : 1);
+	void *p;
+
+	if (n > MAX_RENDER_BYTES || (ev->bytes += n) > MAX_RENDER_BYTES)
+		eerr(ev, "the template needs more than %u MiB (a runaway template?)", MAX_RENDER_BYTES >> 20);
+	p = rag_arena_alloc(&ev->a, n ? n : 1);
 	if (!p) {
 		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
 		longjmp(ev->jb, 1);
@@ -1284,6 +1326,8 @@ static void fmt_float(struct rag_buf *b, double f)
 /* Python json.dumps(v, ensure_ascii=False, indent=indent). */
 static void to_json(struct ev *ev, struct rag_buf *b, struct val v, int indent, int depth)
 {
+	if (depth > MAX_EVAL_DEPTH)
+		eerr(ev, "a value nested more than %d deep", MAX_EVAL_DEPTH);
 	switch (v.t) {
 	case V_UNDEF: case V_NONE: rag_buf_adds(b, "null"); break;
 	case V_BOOL: rag_buf_adds(b, v.u.b ? "true" : "false"); break;
@@ -1325,16 +1369,19 @@ static void to_json(struct ev *ev, struct rag_buf *b, struct val v, int indent, 
 	}
 }
 
-static void repr(struct rag_buf *b, struct val v, int top);
+static void repr(struct ev *ev, struct rag_buf *b, struct val v, int depth);
 
 /* How a value prints: str(v) in Python terms. */
-static void to_text(struct rag_buf *b, struct val v)
+static void to_text(struct ev *ev, struct rag_buf *b, struct val v)
 {
-	repr(b, v, 1);
+	repr(ev, b, v, 0);
 }
 
-static void repr(struct rag_buf *b, struct val v, int top)
+/* Python's str() at depth 0 (strings bare), repr() below it. */
+static void repr(struct ev *ev, struct rag_buf *b, struct val v, int depth)
 {
+	if (depth > MAX_EVAL_DEPTH)
+		eerr(ev, "a value nested more than %d deep", MAX_EVAL_DEPTH);
 	switch (v.t) {
 	case V_UNDEF: break;
 	case V_NONE: rag_buf_adds(b, "None"); break;
@@ -1342,7 +1389,7 @@ static void repr(struct rag_buf *b, struct val v, int top)
 	case V_INT: rag_buf_printf(b, "%lld", (long long)v.u.i); break;
 	case V_FLOAT: fmt_float(b, v.u.f); break;
 	case V_STR:
-		if (top) {
+		if (depth == 0) {
 			rag_buf_add(b, v.u.s.s, v.u.s.n);
 		} else {
 			rag_buf_addc(b, '\'');
@@ -1355,7 +1402,7 @@ static void repr(struct rag_buf *b, struct val v, int top)
 		for (size_t i = 0; i < v.u.l->n; i++) {
 			if (i)
 				rag_buf_adds(b, ", ");
-			repr(b, v.u.l->v[i], 0);
+			repr(ev, b, v.u.l->v[i], depth + 1);
 		}
 		rag_buf_addc(b, ']');
 		break;
@@ -1364,9 +1411,9 @@ static void repr(struct rag_buf *b, struct val v, int top)
 		for (size_t i = 0; i < v.u.d->n; i++) {
 			if (i)
 				rag_buf_adds(b, ", ");
-			repr(b, mk_str(v.u.d->k[i], v.u.d->kn[i]), 0);
+			repr(ev, b, mk_str(v.u.d->k[i], v.u.d->kn[i]), depth + 1);
 			rag_buf_adds(b, ": ");
-			repr(b, v.u.d->v[i], 0);
+			repr(ev, b, v.u.d->v[i], depth + 1);
 		}
 		rag_buf_addc(b, '}');
 		break;
@@ -1381,7 +1428,7 @@ static struct val stringify(struct ev *ev, struct val v)
 	if (v.t == V_STR)
 		return v;
 	rag_buf_init(&b);
-	to_text(&b, v);
+	to_text(ev, &b, v);
 	if (rag_buf_failed(&b)) {
 		rag_buf_free(&b);
 		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
@@ -1404,8 +1451,10 @@ static struct val concat(struct ev *ev, struct val a, struct val b)
 	return mk_str(s, a.u.s.n + b.u.s.n);
 }
 
-static int equal(struct val a, struct val b)
+static int equal(struct ev *ev, struct val a, struct val b, int depth)
 {
+	if (depth > MAX_EVAL_DEPTH)
+		eerr(ev, "a value nested more than %d deep", MAX_EVAL_DEPTH);
 	if ((a.t == V_INT || a.t == V_FLOAT || a.t == V_BOOL) &&
 	    (b.t == V_INT || b.t == V_FLOAT || b.t == V_BOOL)) {
 		double x = a.t == V_INT ? (double)a.u.i : a.t == V_FLOAT ? a.u.f : a.u.b;
@@ -1421,7 +1470,7 @@ static int equal(struct val a, struct val b)
 		if (a.u.l->n != b.u.l->n)
 			return 0;
 		for (size_t i = 0; i < a.u.l->n; i++)
-			if (!equal(a.u.l->v[i], b.u.l->v[i]))
+			if (!equal(ev, a.u.l->v[i], b.u.l->v[i], depth + 1))
 				return 0;
 		return 1;
 	default: return a.u.d == b.u.d;
@@ -1437,6 +1486,20 @@ static double num(struct ev *ev, struct val v)
 	if (v.t == V_BOOL)
 		return v.u.b;
 	eerr(ev, "expected a number, got %s", type_name(v));
+}
+
+/* A number as an integer: the float's integer part, which must be exact
+ * (|x| <= 2^53; converting a larger or non-finite one is undefined in C). */
+static int64_t inum(struct ev *ev, struct val v)
+{
+	double x;
+
+	if (v.t == V_INT)
+		return v.u.i;
+	x = num(ev, v);
+	if (!(x >= -9007199254740992.0 && x <= 9007199254740992.0))
+		eerr(ev, "the number %g is too large for an integer here", x);
+	return (int64_t)x;
 }
 
 static int compare(struct ev *ev, struct val a, struct val b)
@@ -1466,7 +1529,7 @@ static int contains(struct ev *ev, struct val hay, struct val needle)
 		return 0;
 	case V_LIST:
 		for (size_t i = 0; i < hay.u.l->n; i++)
-			if (equal(hay.u.l->v[i], needle))
+			if (equal(ev, hay.u.l->v[i], needle, 0))
 				return 1;
 		return 0;
 	case V_DICT: case V_NS:
@@ -1699,11 +1762,11 @@ static int run_test(struct ev *ev, const char *name, struct val v, const struct 
 	if (!strcmp(name, "mapping")) return v.t == V_DICT;
 	if (!strcmp(name, "iterable")) return v.t == V_STR || v.t == V_LIST || v.t == V_DICT;
 	if (!strcmp(name, "sequence")) return v.t == V_STR || v.t == V_LIST || v.t == V_DICT;
-	if (!strcmp(name, "even")) return (int64_t)num(ev, v) % 2 == 0;
-	if (!strcmp(name, "odd")) return (int64_t)num(ev, v) % 2 != 0;
+	if (!strcmp(name, "even")) return inum(ev, v) % 2 == 0;
+	if (!strcmp(name, "odd")) return inum(ev, v) % 2 != 0;
 	if (!strcmp(name, "equalto") || !strcmp(name, "eq") || !strcmp(name, "sameas"))
-		return equal(v, a0);
-	if (!strcmp(name, "ne")) return !equal(v, a0);
+		return equal(ev, v, a0, 0);
+	if (!strcmp(name, "ne")) return !equal(ev, v, a0, 0);
 	eerr(ev, "unsupported template feature: test '%s'", name);
 }
 
@@ -1821,7 +1884,7 @@ static struct val do_filter(struct ev *ev, const char *f, struct val v, const st
 			tmp[n] = 0;
 			return mk_int(strtoll(tmp, NULL, 10));
 		}
-		return mk_int((int64_t)num(ev, v));
+		return mk_int(inum(ev, v));
 	}
 	if (!strcmp(f, "float"))
 		return mk_float(num(ev, v));
@@ -1881,18 +1944,18 @@ static struct val call_global(struct ev *ev, const char *name, const struct expr
 		int64_t lo = 0, hi, st = 1;
 		struct list *l;
 		if (e->nargs == 1) {
-			hi = (int64_t)num(ev, a[0]);
+			hi = inum(ev, a[0]);
 		} else if (e->nargs >= 2) {
-			lo = (int64_t)num(ev, a[0]);
-			hi = (int64_t)num(ev, a[1]);
+			lo = inum(ev, a[0]);
+			hi = inum(ev, a[1]);
 			if (e->nargs == 3)
-				st = (int64_t)num(ev, a[2]);
+				st = inum(ev, a[2]);
 		} else {
 			eerr(ev, "range() needs arguments");
 		}
 		if (st == 0)
 			eerr(ev, "range() step must not be zero");
-		if ((hi - lo) / st > 1000000)
+		if (((double)hi - (double)lo) / (double)st > 1000000.0)
 			eerr(ev, "range() too long");
 		l = new_list(ev, 8);
 		for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st)
@@ -1929,7 +1992,7 @@ static int64_t norm_index(int64_t i, int64_t n)
 
 static struct val slice(struct ev *ev, struct val v, struct val lo, struct val hi, struct val st)
 {
-	int64_t n, step = st.t == V_UNDEF || st.t == V_NONE ? 1 : (int64_t)num(ev, st), a, b;
+	int64_t n, step = st.t == V_UNDEF || st.t == V_NONE ? 1 : inum(ev, st), a, b;
 	struct list *l = NULL;
 	struct rag_buf sb;
 	if (v.t == V_LIST)
@@ -1941,13 +2004,13 @@ static struct val slice(struct ev *ev, struct val v, struct val lo, struct val h
 	if (step == 0)
 		eerr(ev, "slice step must not be zero");
 	if (step > 0) {
-		a = lo.t == V_UNDEF || lo.t == V_NONE ? 0 : norm_index((int64_t)num(ev, lo), n);
-		b = hi.t == V_UNDEF || hi.t == V_NONE ? n : norm_index((int64_t)num(ev, hi), n);
+		a = lo.t == V_UNDEF || lo.t == V_NONE ? 0 : norm_index(inum(ev, lo), n);
+		b = hi.t == V_UNDEF || hi.t == V_NONE ? n : norm_index(inum(ev, hi), n);
 		if (a < 0) a = 0;
 		if (b > n) b = n;
 	} else {
-		a = lo.t == V_UNDEF || lo.t == V_NONE ? n - 1 : norm_index((int64_t)num(ev, lo), n);
-		b = hi.t == V_UNDEF || hi.t == V_NONE ? -1 : norm_index((int64_t)num(ev, hi), n);
+		a = lo.t == V_UNDEF || lo.t == V_NONE ? n - 1 : norm_index(inum(ev, lo), n);
+		b = hi.t == V_UNDEF || hi.t == V_NONE ? -1 : norm_index(inum(ev, hi), n);
 		if (a > n - 1) a = n - 1;
 		if (b < -1) b = -1;
 	}
@@ -1978,7 +2041,7 @@ static struct val slice(struct ev *ev, struct val v, struct val lo, struct val h
 	}
 }
 
-static struct val eval(struct ev *ev, const struct expr *e)
+static struct val eval_node(struct ev *ev, const struct expr *e)
 {
 	struct val a, b;
 
@@ -2001,7 +2064,7 @@ static struct val eval(struct ev *ev, const struct expr *e)
 		a = eval(ev, e->a);
 		b = eval(ev, e->b);
 		if (a.t == V_LIST) {
-			int64_t i = norm_index((int64_t)num(ev, b), (int64_t)a.u.l->n);
+			int64_t i = norm_index(inum(ev, b), (int64_t)a.u.l->n);
 			return i >= 0 && i < (int64_t)a.u.l->n ? a.u.l->v[i] : undef();
 		}
 		if (a.t == V_DICT || a.t == V_NS) {
@@ -2009,7 +2072,7 @@ static struct val eval(struct ev *ev, const struct expr *e)
 			return v ? *v : undef();
 		}
 		if (a.t == V_STR) {
-			int64_t i = norm_index((int64_t)num(ev, b), (int64_t)a.u.s.n);
+			int64_t i = norm_index(inum(ev, b), (int64_t)a.u.s.n);
 			return i >= 0 && i < (int64_t)a.u.s.n ? mk_str(a.u.s.s + i, 1) : undef();
 		}
 		if (a.t == V_UNDEF)
@@ -2038,6 +2101,8 @@ static struct val eval(struct ev *ev, const struct expr *e)
 		return mk_bool(!truthy(eval(ev, e->a)));
 	case E_NEG:
 		a = eval(ev, e->a);
+		if (a.t == V_INT && a.u.i == INT64_MIN)
+			eerr(ev, "integer overflow");
 		return a.t == V_INT ? mk_int(-a.u.i) : mk_float(-num(ev, a));
 	case E_AND:
 		a = eval(ev, e->a);
@@ -2085,26 +2150,45 @@ static struct val eval(struct ev *ev, const struct expr *e)
 			/* fall through */
 		case B_SUB: case B_MUL: case B_MOD: case B_FDIV:
 			if (e->op == B_MUL && a.t == V_STR && b.t == V_INT) {
-				struct val r = mk_str("", 0);
-				for (int64_t i = 0; i < b.u.i && i < 100000; i++)
-					r = concat(ev, r, a);
-				return r;
+				/* Python's str * n, in one allocation */
+				size_t n = b.u.i > 0 ? (size_t)b.u.i : 0;
+				char *r;
+				if (a.u.s.n && n > MAX_RENDER_BYTES / a.u.s.n)
+					eerr(ev, "a string repeated %zu times is longer than %u MiB", n,
+					     MAX_RENDER_BYTES >> 20);
+				r = ealloc(ev, a.u.s.n * n + 1);
+				for (size_t i = 0; i < n; i++)
+					memcpy(r + i * a.u.s.n, a.u.s.s, a.u.s.n);
+				r[a.u.s.n * n] = 0;
+				return mk_str(r, a.u.s.n * n);
 			}
 			if (a.t == V_INT && b.t == V_INT) {
+				int64_t r;
 				switch (e->op) {
-				case B_ADD: return mk_int(a.u.i + b.u.i);
-				case B_SUB: return mk_int(a.u.i - b.u.i);
-				case B_MUL: return mk_int(a.u.i * b.u.i);
+				case B_ADD:
+					if (__builtin_add_overflow(a.u.i, b.u.i, &r))
+						eerr(ev, "integer overflow");
+					return mk_int(r);
+				case B_SUB:
+					if (__builtin_sub_overflow(a.u.i, b.u.i, &r))
+						eerr(ev, "integer overflow");
+					return mk_int(r);
+				case B_MUL:
+					if (__builtin_mul_overflow(a.u.i, b.u.i, &r))
+						eerr(ev, "integer overflow");
+					return mk_int(r);
 				default:
 					if (b.u.i == 0)
 						eerr(ev, "division by zero");
+					if (b.u.i == -1 && a.u.i == INT64_MIN)
+						eerr(ev, "integer overflow");
 					{
-						int64_t q = a.u.i / b.u.i, r = a.u.i % b.u.i;
-						if (r && ((r < 0) != (b.u.i < 0))) {
+						int64_t q = a.u.i / b.u.i, m = a.u.i % b.u.i;
+						if (m && ((m < 0) != (b.u.i < 0))) {
 							q--;
-							r += b.u.i;
+							m += b.u.i;
 						}
-						return mk_int(e->op == B_MOD ? r : q);
+						return mk_int(e->op == B_MOD ? m : q);
 					}
 				}
 			} else {
@@ -2120,13 +2204,17 @@ static struct val eval(struct ev *ev, const struct expr *e)
 		case B_DIV:
 			return mk_float(num(ev, a) / num(ev, b));
 		case B_POW:
-			if (a.t == V_INT && b.t == V_INT && b.u.i >= 0)
-				return mk_int((int64_t)pow((double)a.u.i, (double)b.u.i));
+			if (a.t == V_INT && b.t == V_INT && b.u.i >= 0) {
+				double r = pow((double)a.u.i, (double)b.u.i);
+				if (!(r >= -9007199254740992.0 && r <= 9007199254740992.0))
+					eerr(ev, "integer overflow");
+				return mk_int((int64_t)r);
+			}
 			return mk_float(pow(num(ev, a), num(ev, b)));
 		case B_CAT:
 			return concat(ev, stringify(ev, a), stringify(ev, b));
-		case B_EQ: return mk_bool(equal(a, b));
-		case B_NE: return mk_bool(!equal(a, b));
+		case B_EQ: return mk_bool(equal(ev, a, b, 0));
+		case B_NE: return mk_bool(!equal(ev, a, b, 0));
 		case B_LT: return mk_bool(compare(ev, a, b) < 0);
 		case B_LE: return mk_bool(compare(ev, a, b) <= 0);
 		case B_GT: return mk_bool(compare(ev, a, b) > 0);
@@ -2136,6 +2224,20 @@ static struct val eval(struct ev *ev, const struct expr *e)
 		}
 	}
 	eerr(ev, "internal: bad expression");
+}
+
+/* Every evaluation counts against the depth and step limits. */
+static struct val eval(struct ev *ev, const struct expr *e)
+{
+	struct val v;
+
+	if (++ev->depth > MAX_EVAL_DEPTH)
+		eerr(ev, "expression nested more than %d deep", MAX_EVAL_DEPTH);
+	if (++ev->steps > MAX_STEPS)
+		eerr(ev, "more than %llu steps (a runaway template?)", MAX_STEPS);
+	v = eval_node(ev, e);
+	ev->depth--;
+	return v;
 }
 
 static void set_var(struct ev *ev, const char *name, struct val v)
@@ -2182,6 +2284,8 @@ static void exec_for(struct ev *ev, const struct node *n)
 	}
 	for (size_t i = 0; i < len; i++) {
 		struct val x = items->v[i];
+		if (++ev->steps > MAX_STEPS)
+			eerr(ev, "more than %llu steps (a runaway template?)", MAX_STEPS);
 		memset(&sc, 0, sizeof sc);
 		sc.up = ev->sc;
 		ev->sc = &sc;
@@ -2223,7 +2327,7 @@ static void exec_nodes(struct ev *ev, const struct node *n)
 			rag_buf_add(ev->out, n->text, n->len);
 			break;
 		case N_OUT:
-			to_text(ev->out, eval(ev, n->e));
+			to_text(ev, ev->out, eval(ev, n->e));
 			break;
 		case N_IF:
 			if (truthy(eval(ev, n->e)))
@@ -2257,6 +2361,8 @@ static void exec_nodes(struct ev *ev, const struct node *n)
 			rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
 			longjmp(ev->jb, 1);
 		}
+		if (ev->out->len - ev->out0 > MAX_RENDER_BYTES)
+			eerr(ev, "the output is longer than %u MiB (a runaway template?)", MAX_RENDER_BYTES >> 20);
 	}
 }
 
@@ -2273,6 +2379,7 @@ int rag_template_render(const struct rag_template *t, const struct rag_json *mes
 	rag_arena_init(&ev.a);
 	ev.err = err;
 	ev.out = out;
+	ev.out0 = out->len;
 	ev.sc = &top;
 	if (setjmp(ev.jb)) {
 		rc = err ? err->code : RAG_EDATA;

@@ -3,6 +3,7 @@
  * plus the engine's features and error messages one by one. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -174,4 +175,91 @@ Test(template, errors_name_the_feature)
 			  cases[i].msg);
 		rag_buf_free(&out);
 	}
+}
+
+/* "<pre>" + rep copies of unit + "<post>", allocated (the caller frees). */
+static char *repeat(const char *pre, const char *unit, size_t rep, const char *post)
+{
+	size_t u = strlen(unit), n = strlen(pre) + u * rep + strlen(post);
+	char *s = malloc(n + 1), *p = s;
+
+	cr_assert_not_null(s);
+	p = stpcpy(p, pre);
+	for (size_t i = 0; i < rep; i++)
+		p = stpcpy(p, unit);
+	strcpy(p, post);
+	return s;
+}
+
+/*
+ * A model's chat template is untrusted input: a hostile or broken one ends
+ * in an error naming the limit it hit, never a crash (stack overflow, found
+ * by fuzz/template-fuzz.c), an endless loop or all of memory.
+ */
+Test(template, hostile_templates_end_in_errors)
+{
+	char *deep_parens = repeat("{{ ", "(", 300000, "1 }}"), *deep_ifs = repeat("", "{% if true %}", 300000, "x");
+	char *long_sum = repeat("{{ 1", " + 1", 300000, " }}"), *deep_not = repeat("{{ ", "not ", 300000, "1 }}");
+	char *deep_list = repeat("{{ ", "[", 300000, " }}");
+	const struct { const char *src, *msg; } cases[] = {
+		{ deep_parens, "nested more than 256 deep" },
+		{ deep_ifs, "nested more than 256 deep" },
+		{ deep_not, "nested more than 256 deep" },
+		{ deep_list, "nested more than 256 deep" },
+		{ long_sum, "expression nested more than 1000 deep" },
+		{ "{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}", "runaway" },
+		{ "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+		  "runaway" },
+		{ "{% for i in range(1000000) %}{{ 'x' * 1000 }}{% endfor %}", "runaway" },
+		{ "{{ 'x' * 9223372036854775807 }}", "longer than 256 MiB" },
+		{ "{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns | tojson }}", "a value nested more than 1000 deep" },
+		{ "{% set ns = namespace(a=1) %}{% set ns.me = [ns] %}{{ ns.me }}", "a value nested more than 1000 deep" },
+		{ "{{ 9223372036854775807 + 1 }}", "integer overflow" },
+		{ "{{ -9223372036854775807 - 2 }}", "integer overflow" },
+		{ "{{ 3037000500 * 3037000500 }}", "integer overflow" },
+		{ "{{ 2 ** 64 }}", "integer overflow" },
+		{ "{{ (-9223372036854775807 - 1) // -1 }}", "integer overflow" },
+		{ "{{ range(100000000000000000000.0) }}", "too large for an integer" },
+		{ "{{ range(-9000000000000000000, 9000000000000000000) }}", "range() too long" },
+		{ "{{ x[100000000000000000000.0] }}", "too large for an integer" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct rag_buf out;
+		struct rag_error err;
+		int rc = render(cases[i].src, "{\"x\":[1]}", &out, &err);
+		cr_expect_eq(rc, RAG_EDATA, "case %zu: rc %d", i, rc);
+		cr_expect(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg,
+			  cases[i].msg);
+		rag_buf_free(&out);
+	}
+	free(deep_parens);
+	free(deep_ifs);
+	free(long_sum);
+	free(deep_not);
+	free(deep_list);
+}
+
+/* What the limits must not stop: repetition past the old 100,000-copy cap,
+ * nesting and loops of realistic size. */
+Test(template, limits_leave_real_work_alone)
+{
+	char *nest = repeat("{{ ", "(", 200, "1");
+	char *nest_src = repeat(nest, ")", 200, " }}");
+	const struct { const char *src, *want; } cases[] = {
+		{ "{{ ('ab' * 3) }}|{{ 'x' * 0 }}|{{ 'x' * -2 }}|{{ ('x' * 300000) | length }}", "ababab|||300000" },
+		{ nest_src, "1" },
+		{ "{% set ns = namespace(n=0) %}{% for i in range(1000) %}{% for j in range(100) %}{% set ns.n = ns.n + 1 %}"
+		  "{% endfor %}{% endfor %}{{ ns.n }}", "100000" },
+		{ "{{ 9223372036854775806 + 1 }}|{{ -3 // 2 }}|{{ 2 ** 52 }}", "9223372036854775807|-2|4503599627370496" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct rag_buf out;
+		struct rag_error err;
+		int rc = render(cases[i].src, NULL, &out, &err);
+		cr_expect_eq(rc, 0, "case %zu: %s", i, err.msg);
+		cr_expect_str_eq(out.data ? out.data : "", cases[i].want, "case %zu", i);
+		rag_buf_free(&out);
+	}
+	free(nest);
+	free(nest_src);
 }
