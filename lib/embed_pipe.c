@@ -16,7 +16,7 @@
 #include "options.h"
 
 /* What the parallel pass found for one input line. */
-enum { REC_OK, REC_BAD, REC_FATAL };
+enum { REC_OK, REC_BAD, REC_FATAL, REC_OTHER_SHARD };
 
 struct rec {
 	size_t off, len;             /* the line in block.lines */
@@ -335,10 +335,16 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 	struct rag_error e;
 	int st;
 
+	static const char *const shard_keys[] = { "doc_id", "id", NULL };
+
 	rag_error_clear(&e);
 	st = rag_json_parse(&b->arenas[t], line, rc->len, &v, &e);
 	if (st == RAG_EINTERNAL) {
 		rec_fail(rc, REC_FATAL, &e);
+		return;
+	}
+	if (!rag_shard_keeps_record(&p->po.shard, st == RAG_OK ? v : NULL, shard_keys, rc->lineno)) {
+		rc->status = REC_OTHER_SHARD;
 		return;
 	}
 	if (st == RAG_OK && v->type != RAG_JSON_OBJECT) {
@@ -403,6 +409,8 @@ static int block_prepare(struct rag_embed_pipe *p, struct block *b, struct rag_e
 			row += nr;
 			continue;
 		}
+		if (rc->status == REC_OTHER_SHARD)
+			continue;
 		if (!rc->err) {
 			b->n_rows = row;
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
