@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """shard-check.py: check that --shard outputs split an unsharded output, independently of ragkit's code.
 
-usage: shard-check.py [--tol T] [--key F[,F...]] [--hash F[,F...]] FULL SHARD0 SHARD1 ...
+usage: shard-check.py [--tol T] [--ignore P[,P...]] [--key F[,F...]] [--hash F[,F...]] FULL SHARD0 SHARD1 ...
 
 FULL is the output of a run without --shard; SHARDi the output of the same run
 with --shard i/N (N = the number of SHARD files).  Checks:
@@ -17,7 +17,8 @@ with --shard i/N (N = the number of SHARD files).  Checks:
     definition in rag(7).
 Records are compared as parsed JSON; with --tol, numbers that are not integers
 may differ by T (embeddings and scores depend on batch composition in the last
-bits).  Prints "records R in N shards" and exits 1 on any violation.
+bits); --ignore drops fields (dotted paths, e.g. usage.seconds) that
+differ between runs anyway.  Prints "records R in N shards" and exits 1 on any violation.
 """
 import argparse
 import json
@@ -51,12 +52,23 @@ def close(a, b, tol):
     return a == b
 
 
-def load(path):
+def drop(rec, paths):
+    for p in paths:
+        *up, last = p.split(".")
+        d = rec
+        for k in up:
+            d = d.get(k) if isinstance(d, dict) else None
+        if isinstance(d, dict):
+            d.pop(last, None)
+    return rec
+
+
+def load(path, ignore):
     recs = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if line.strip():
-                recs.append((json.loads(line), json.loads(line, parse_int=Num, parse_float=Num), path, n))
+                recs.append((drop(json.loads(line), ignore), json.loads(line, parse_int=Num, parse_float=Num), path, n))
     return recs
 
 
@@ -71,13 +83,15 @@ def first(rec, fields):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tol", type=float, default=0.0)
+    ap.add_argument("--ignore", default="")
     ap.add_argument("--key", default="")
     ap.add_argument("--hash", default="")
     ap.add_argument("full")
     ap.add_argument("shards", nargs="+")
     a = ap.parse_args()
-    full = load(a.full)
-    shards = [load(p) for p in a.shards]
+    ignore = [p for p in a.ignore.split(",") if p]
+    full = load(a.full, ignore)
+    shards = [load(p, ignore) for p in a.shards]
     n = len(shards)
     pos = [0] * n
     bad = 0
