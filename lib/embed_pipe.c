@@ -332,10 +332,9 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 	const char *line = b->lines.data + rc->off;
 	struct rag_json *v;
 	const struct rag_json *f;
+	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 	struct rag_error e;
 	int st;
-
-	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 
 	rag_error_clear(&e);
 	st = rag_json_parse(&b->arenas[t], line, rc->len, &v, &e);

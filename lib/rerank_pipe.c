@@ -639,6 +639,8 @@ static int block_tokenize(struct rag_rerank_pipe *p, struct block *b, struct rag
 	}
 	b->n_seq = 0;
 	for (int t = 0; t < p->threads; t++) {
+		if (!b->pairs[t].n_seq)
+			continue;  /* a thread that had no share: seq_doc may be NULL */
 		rag_rerank_pairs_seqs(&b->pairs[t], b->seqs + b->n_seq);
 		memcpy(b->seq_doc + b->n_seq, b->pairs[t].seq_doc, b->pairs[t].n_seq * sizeof *b->seq_doc);
 		b->n_seq += b->pairs[t].n_seq;

@@ -95,14 +95,13 @@ int rag_tokenize_record(const struct rag_tokenizer *t, const struct rag_tokrec_o
 			struct rag_arena *a, struct rag_buf *out, struct rag_error *err)
 {
 	static const char *const drop[] = { "ids", "pieces", "offsets", "type_ids", "n_tokens", "truncated", NULL };
+	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 	const char *field = o->field ? o->field : "text";
 	struct rag_json *rec = NULL;
 	struct rag_objw w;
 	const char *text = line, *ptext = NULL;
 	size_t tlen = len, plen = 0;
 	int rc, truncated = 0;
-
-	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 
 	rag_arena_reset(a);
 	if (o->lines && !rag_shard_keeps_line(o->shard, lineno))
