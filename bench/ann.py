@@ -93,18 +93,17 @@ def run_faiss(base, q, gt, a, rows):
     del idx
 
 
-def run_ragkit(a, files, rows):
-    for storage in a.storages:
-        cmd = [a.driver, "--base", files["base"], "--n", str(a.n), "--dim", str(a.dim),
-               "--queries", files["q"], "--nq", str(a.nq), "--gt", files["gt"],
-               "--M", str(a.M), "--efc", str(a.efc), "--threads", str(a.threads),
-               "--metric", a.metric, "--storage", storage, "--reps", str(a.reps),
-               "--ef", ",".join(str(e) for e in a.ef),
-               "--save", os.path.join(a.workdir, "ann-%s.hnsw" % storage)]
-        p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
-        for line in p.stdout.splitlines():
-            rows.append(json.loads(line))
-        os.unlink(os.path.join(a.workdir, "ann-%s.hnsw" % storage))
+def run_ragkit(a, storage, files, rows):
+    cmd = [a.driver, "--base", files["base"], "--n", str(a.n), "--dim", str(a.dim),
+           "--queries", files["q"], "--nq", str(a.nq), "--gt", files["gt"],
+           "--M", str(a.M), "--efc", str(a.efc), "--threads", str(a.threads),
+           "--metric", a.metric, "--storage", storage, "--reps", str(a.reps),
+           "--ef", ",".join(str(e) for e in a.ef),
+           "--save", os.path.join(a.workdir, "ann-%s.hnsw" % storage)]
+    p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    for line in p.stdout.splitlines():
+        rows.append(json.loads(line))
+    os.unlink(os.path.join(a.workdir, "ann-%s.hnsw" % storage))
 
 
 def report(rows, a, title):
@@ -143,6 +142,28 @@ def report(rows, a, title):
         else:
             out.append("- %s: no swept ef reached 0.95" % s)
     return "\n".join(out) + "\n"
+
+
+def report_files(a, paths):
+    """The tables of rows read back from files (one JSON object a line), by dataset."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("{"):
+                    rows.append(json.loads(line))
+    text = ""
+    for title in dict.fromkeys(r["dataset"] for r in rows):
+        rs = [r for r in rows if r["dataset"] == title]
+        order = {"ragkit-f32": 0, "ragkit-f16": 1, "ragkit-i8": 2, "hnswlib": 3, "faiss": 4}
+        rs.sort(key=lambda r: order.get(r["system"], 9))
+        a.n = rs[0]["n"]
+        a.dim = rs[0].get("dim", a.dim)
+        a.nq = rs[0].get("nq", a.nq)
+        a.ef = sorted({r["ef"] for r in rs if "ef" in r and all(
+            any(x["system"] == s and x.get("ef") == r["ef"] for x in rs) for s in {y["system"] for y in rs})})
+        text += report(rs, a, title) + "\n"
+    return text
 
 
 def scifact_lsa(d, dim):
@@ -208,9 +229,15 @@ def main():
                     "queries are held out of --embeddings")
     ap.add_argument("--scifact", default="", help="SciFact folder: also run on its LSA vectors")
     ap.add_argument("--out", default="")
+    ap.add_argument("--report", nargs="+", default=None, metavar="ROWS",
+                    help="only print the tables of rows written earlier (this script's stderr), "
+                         "e.g. of ragkit and the peers run as two processes")
     a = ap.parse_args()
     a.ef = [int(x) for x in a.ef.split(",")]
-    a.storages = a.storages.split(",")
+    if a.report:
+        print(report_files(a, a.report))
+        return
+    a.storages = [s for s in a.storages.split(",") if s]
     peers = [p for p in a.peers.split(",") if p]
 
     datasets = []
@@ -254,11 +281,12 @@ def main():
         def progress(start):
             # each system's rows as soon as it finishes (a long run that is cut off keeps them)
             for r in rows[start:]:
-                print(json.dumps(dict(r, dataset=title, n=a.n)), file=sys.stderr, flush=True)
+                print(json.dumps(dict(r, dataset=title, n=a.n, dim=a.dim, nq=a.nq)), file=sys.stderr, flush=True)
             return len(rows)
         done = 0
-        run_ragkit(a, files, rows)
-        done = progress(done)
+        for storage in a.storages:
+            run_ragkit(a, storage, files, rows)
+            done = progress(done)
         if "hnswlib" in peers:
             run_hnswlib(base, q, gt, a, rows)
             done = progress(done)

@@ -111,9 +111,7 @@ static int open_decoder(struct rag_embedder *m, const struct rag_encoder_opts *o
 		return rag_error_set(err, RAG_EMODEL, "'%s' is a reranker (%s = rank), not an embedding model",
 				     path, key);
 	m->dec_pool = r == 1 ? (int)v : -1;
-	if (opts && opts->cuda)
-		return rag_error_set(err, RAG_EUNAVAILABLE,
-				     "'%s': decoder embedding models run on the CPU only", path);
+	p.cuda = opts && opts->cuda;   /* lib/decoder_cuda.c; RAG_EUNAVAILABLE without a GPU */
 	snprintf(key, sizeof key, "%s.context_length", arch);
 	if (rag_gguf_get_int(m->g, key, &ctx) != 1 || ctx <= 0)
 		ctx = DECODER_EMBED_CTX;

@@ -1,7 +1,7 @@
 /* embed_pipe.c: the rag-embed pipeline: parallel parse and tokenize, the encoder in its own thread, ordered output. */
 #include "config.h"
 
-#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "arena.h"
+#include "blockpipe.h"
 #include "buf.h"
 #include "embed_pipe.h"
 #include "json.h"
@@ -19,8 +20,6 @@
 enum { REC_OK, REC_BAD, REC_FATAL, REC_OTHER_SHARD };
 
 struct rec {
-	size_t off, len;             /* the line in block.lines */
-	size_t lineno;
 	const struct rag_json *json; /* parsed (in one of the block's arenas) */
 	int status;
 	struct rag_error *err;       /* REC_BAD / REC_FATAL: the error (allocated) */
@@ -33,10 +32,9 @@ struct good {
 };
 
 struct block {
-	struct rag_buf lines;        /* the block's lines, each NUL-terminated */
-	struct rec *recs;
-	size_t n, cap;
-	char *name;                  /* input name, for messages */
+	struct rag_blockpipe_block bp; /* the lines, their input name, the encoder's status */
+	struct rec *recs;            /* per line */
+	size_t rec_cap;
 	struct rag_embed_seq *seqs;  /* per rec (ids owned, reused across blocks) */
 	size_t seq_cap;
 	struct good *good;
@@ -45,9 +43,9 @@ struct block {
 	float *vec;
 	size_t vec_cap;
 	struct rag_arena *arenas;    /* one per host thread: parse trees */
-	int rc;                      /* encoder result */
-	struct rag_error err;
 };
+
+#define BLOCK(bb) ((struct block *)((char *)(bb) - offsetof(struct block, bp)))
 
 struct rag_embed_pipe {
 	struct rag_embedder *m;
@@ -59,19 +57,9 @@ struct rag_embed_pipe {
 	struct rag_embed_scratch *scratch; /* per host thread */
 	struct rag_buf *outb;        /* per host thread: formatted records */
 	struct block blk[2];
-	int cur;                     /* the block being filled */
-	struct block *inflight;      /* at the encoder, not yet written */
+	struct rag_blockpipe bp;     /* reading, the encoder thread, ordered delivery */
 	uint64_t n_written, rows;
 	size_t n_bad;
-	int broken;                  /* a write or encoder error: write nothing more */
-	struct rag_error broken_err;
-	/* the encoder thread */
-	pthread_t th;
-	int th_started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct block *job;           /* handed over, not yet finished */
-	int quit;
 };
 
 void rag_embed_pipe_opts_init(struct rag_embed_pipe_opts *po)
@@ -79,52 +67,18 @@ void rag_embed_pipe_opts_init(struct rag_embed_pipe_opts *po)
 	memset(po, 0, sizeof *po);
 }
 
-static void *encoder_main(void *arg)
+/* On the encoder thread. */
+static int block_run(void *ctx, struct rag_blockpipe_block *bb, struct rag_error *err)
 {
-	struct rag_embed_pipe *p = arg;
+	struct rag_embed_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
 
-#ifdef _OPENMP
-	/* a new thread starts with the default team size, not rag_set_threads' */
-	omp_set_num_threads(rag_get_threads());
-#endif
-	pthread_mutex_lock(&p->mu);
-	for (;;) {
-		struct block *b;
-		while (!p->job && !p->quit)
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (!p->job)
-			break;
-		b = p->job;
-		pthread_mutex_unlock(&p->mu);
-		rag_error_clear(&b->err);
-		b->rc = rag_embed_run(p->m, b->run, b->n_good, &p->eo, b->vec, &b->err);
-		pthread_mutex_lock(&p->mu);
-		p->job = NULL;
-		pthread_cond_broadcast(&p->cv);
-	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
-}
-
-static void encoder_start(struct rag_embed_pipe *p, struct block *b)
-{
-	pthread_mutex_lock(&p->mu);
-	p->job = b;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-}
-
-static void encoder_wait(struct rag_embed_pipe *p)
-{
-	pthread_mutex_lock(&p->mu);
-	while (p->job)
-		pthread_cond_wait(&p->cv, &p->mu);
-	pthread_mutex_unlock(&p->mu);
+	return rag_embed_run(p->m, b->run, b->n_good, &p->eo, b->vec, err);
 }
 
 static void block_clear_errors(struct block *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->bp.n && b->recs; i++) {
 		rag_free(b->recs[i].err);
 		b->recs[i].err = NULL;
 	}
@@ -133,12 +87,10 @@ static void block_clear_errors(struct block *b)
 static void block_release(struct block *b, int threads)
 {
 	block_clear_errors(b);
-	rag_buf_free(&b->lines);
 	for (size_t i = 0; i < b->seq_cap; i++)
 		rag_embed_seq_free(&b->seqs[i]);
 	rag_free(b->seqs);
 	rag_free(b->recs);
-	rag_free(b->name);
 	rag_free(b->good);
 	rag_free(b->run);
 	rag_free(b->vec);
@@ -148,168 +100,50 @@ static void block_release(struct block *b, int threads)
 	memset(b, 0, sizeof *b);
 }
 
-int rag_embed_pipe_new(struct rag_embedder *m, const struct rag_embed_opts *eo,
-		       const struct rag_embed_pipe_opts *po, struct rag_embed_pipe **out, struct rag_error *err)
+/* The blockpipe's reset: b is about to be refilled. */
+static void block_reset(void *ctx, struct rag_blockpipe_block *bb)
 {
-	struct rag_embed_pipe *p;
+	struct rag_embed_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
 
-	*out = NULL;
-	if (!(p = rag_calloc(1, sizeof *p)))
-		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	p->m = m;
-	p->eo = *eo;
-	p->po = *po;
-	if (!p->po.field)
-		p->po.field = "text";
-	if (!p->po.out_name)
-		p->po.out_name = "standard output";
-	if (!p->po.npy_name)
-		p->po.npy_name = "the vectors file";
-	if (!p->po.block_bytes)
-		p->po.block_bytes = 64 * (p->eo.batch_tokens ? p->eo.batch_tokens : 2048);
-	if (!p->po.block_records)
-		p->po.block_records = 16384;
-	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
-	if (p->threads < 1)
-		p->threads = 1;
-	p->dim = rag_embedder_dim(m);  /* an encoder or a decoder */
-	p->pool = rag_embed_pooling(m, eo);
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	p->scratch = rag_calloc((size_t)p->threads, sizeof *p->scratch);
-	p->outb = rag_calloc((size_t)p->threads, sizeof *p->outb);
-	for (int i = 0; i < 2; i++)
-		p->blk[i].arenas = rag_calloc((size_t)p->threads, sizeof *p->blk[i].arenas);
-	if (!p->scratch || !p->outb || !p->blk[0].arenas || !p->blk[1].arenas) {
-		rag_embed_pipe_free(p);
-		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	}
-	for (int t = 0; t < p->threads; t++) {
-		rag_embed_scratch_init(&p->scratch[t]);
-		rag_buf_init(&p->outb[t]);
-		rag_arena_init(&p->blk[0].arenas[t]);
-		rag_arena_init(&p->blk[1].arenas[t]);
-	}
-	for (int i = 0; i < 2; i++)
-		rag_buf_init(&p->blk[i].lines);
-	if (pthread_create(&p->th, NULL, encoder_main, p) != 0) {
-		rag_embed_pipe_free(p);
-		return rag_error_set(err, RAG_EINTERNAL, "cannot start the encoder thread");
-	}
-	p->th_started = 1;
-	*out = p;
-	return RAG_OK;
-}
-
-void rag_embed_pipe_free(struct rag_embed_pipe *p)
-{
-	if (!p)
-		return;
-	if (p->th_started) {
-		pthread_mutex_lock(&p->mu);
-		p->quit = 1;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-		pthread_join(p->th, NULL);
-	}
-	for (int i = 0; i < 2; i++)
-		block_release(&p->blk[i], p->threads);
-	for (int t = 0; p->scratch && t < p->threads; t++)
-		rag_embed_scratch_release(&p->scratch[t]);
-	for (int t = 0; p->outb && t < p->threads; t++)
-		rag_buf_free(&p->outb[t]);
-	rag_free(p->scratch);
-	rag_free(p->outb);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	rag_free(p);
-}
-
-uint64_t rag_embed_pipe_n_written(const struct rag_embed_pipe *p) { return p->n_written; }
-uint64_t rag_embed_pipe_n_rows(const struct rag_embed_pipe *p) { return p->rows; }
-size_t rag_embed_pipe_n_bad(const struct rag_embed_pipe *p) { return p->n_bad; }
-
-/* Whitespace-only lines are not records (as rag_jsonl_next). */
-static int blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return 0;
-	return 1;
-}
-
-static void block_reset(struct rag_embed_pipe *p, struct block *b)
-{
 	block_clear_errors(b);
-	rag_buf_reset(&b->lines);
-	b->n = b->n_good = b->n_rows = 0;
+	b->n_good = b->n_rows = 0;
 	for (int t = 0; t < p->threads; t++)
 		rag_arena_reset(&b->arenas[t]);
-}
-
-/* Read lines into b until it is full or the input ends (*eof).  On a read
- * error the lines read so far stay in b. */
-static int block_fill(struct rag_embed_pipe *p, struct block *b, struct rag_jsonl_reader *r, int *eof,
-		      struct rag_error *err)
-{
-	const char *line;
-	size_t len;
-	int rc;
-
-	*eof = 0;
-	while (b->n < p->po.block_records && b->lines.len < p->po.block_bytes) {
-		if ((rc = rag_jsonl_next_line(r, &line, &len, err)))
-			return rc;
-		if (!line) {
-			*eof = 1;
-			break;
-		}
-		if (blank(line, len))
-			continue;
-		if (b->n == b->cap) {
-			size_t cap = b->cap ? 2 * b->cap : 256;
-			struct rec *nr = rag_reallocarray(b->recs, cap, sizeof *nr);
-			if (!nr)
-				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			b->recs = nr;
-			b->cap = cap;
-		}
-		b->recs[b->n].off = b->lines.len;
-		b->recs[b->n].len = len;
-		b->recs[b->n].lineno = r->lineno;
-		b->recs[b->n].json = NULL;
-		b->recs[b->n].err = NULL;
-		b->recs[b->n].status = REC_OK;
-		rag_buf_add(&b->lines, line, len);
-		rag_buf_addc(&b->lines, '\0');
-		if (rag_buf_failed(&b->lines))
-			return rag_error_set(err, RAG_EINTERNAL, "out of memory reading '%s'", r->name);
-		b->n++;
-	}
-	return RAG_OK;
 }
 
 /* Room for n records' sequences, good list and run copies. */
 static int block_reserve(struct block *b)
 {
-	if (b->n > b->seq_cap) {
-		struct rag_embed_seq *s = rag_reallocarray(b->seqs, b->n, sizeof *s);
+	size_t n = b->bp.n;
+
+	if (n > b->rec_cap) {
+		struct rec *r = rag_reallocarray(b->recs, n, sizeof *r);
+		if (!r)
+			return -1;
+		b->recs = r;
+		b->rec_cap = n;
+	}
+	if (n)
+		memset(b->recs, 0, n * sizeof *b->recs);
+	if (n > b->seq_cap) {
+		struct rag_embed_seq *s = rag_reallocarray(b->seqs, n, sizeof *s);
 		if (!s)
 			return -1;
-		memset(s + b->seq_cap, 0, (b->n - b->seq_cap) * sizeof *s);
+		memset(s + b->seq_cap, 0, (n - b->seq_cap) * sizeof *s);
 		b->seqs = s;
-		b->seq_cap = b->n;
+		b->seq_cap = n;
 	}
-	if (b->n > b->good_cap) {
-		struct good *g = rag_reallocarray(b->good, b->n, sizeof *g);
+	if (n > b->good_cap) {
+		struct good *g = rag_reallocarray(b->good, n, sizeof *g);
 		struct rag_embed_seq *run;
 		if (!g)
 			return -1;
 		b->good = g;
-		if (!(run = rag_reallocarray(b->run, b->n, sizeof *run)))
+		if (!(run = rag_reallocarray(b->run, n, sizeof *run)))
 			return -1;
 		b->run = run;
-		b->good_cap = b->n;
+		b->good_cap = n;
 	}
 	return 0;
 }
@@ -329,7 +163,8 @@ static void rec_fail(struct rec *rc, int status, const struct rag_error *e)
 static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int t)
 {
 	struct rec *rc = &b->recs[i];
-	const char *line = b->lines.data + rc->off;
+	const struct rag_blockpipe_line *ln = &b->bp.line[i];
+	const char *line = b->bp.lines.data + ln->off;
 	struct rag_json *v;
 	const struct rag_json *f;
 	static const char *const shard_keys[] = { "doc_id", "id", NULL };
@@ -337,12 +172,12 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 	int st;
 
 	rag_error_clear(&e);
-	st = rag_json_parse(&b->arenas[t], line, rc->len, &v, &e);
+	st = rag_json_parse(&b->arenas[t], line, ln->len, &v, &e);
 	if (st == RAG_EINTERNAL) {
 		rec_fail(rc, REC_FATAL, &e);
 		return;
 	}
-	if (!rag_shard_keeps_record(&p->po.shard, st == RAG_OK ? v : NULL, shard_keys, rc->lineno)) {
+	if (!rag_shard_keeps_record(&p->po.shard, st == RAG_OK ? v : NULL, shard_keys, ln->lineno)) {
 		rc->status = REC_OTHER_SHARD;
 		return;
 	}
@@ -351,7 +186,7 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 		st = RAG_EDATA;
 	}
 	if (st) {
-		rag_error_prefix(&e, "%s: line %zu: ", b->name, rc->lineno);
+		rag_error_prefix(&e, "%s: line %zu: ", b->bp.name, ln->lineno);
 		rec_fail(rc, REC_BAD, &e);
 		return;
 	}
@@ -359,14 +194,14 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 	f = rag_json_get(v, p->po.field);
 	if (!f || f->type != RAG_JSON_STRING) {
 		rag_error_set(&e, RAG_EDATA, f ? "%s: line %zu: field '%s' is not a string" : "%s: line %zu: no field '%s'",
-			      b->name, rc->lineno, p->po.field);
+			      b->bp.name, ln->lineno, p->po.field);
 		rec_fail(rc, REC_BAD, &e);
 		return;
 	}
 	st = rag_embed_prepare_r(p->m, f->u.str.s, f->u.str.len, &p->eo, &p->scratch[t], &b->seqs[i], &e);
 	if (st == RAG_EDATA) {
 		struct rag_error e2;
-		rag_error_set(&e2, RAG_EDATA, "%s: line %zu: %s", b->name, rc->lineno, e.msg);
+		rag_error_set(&e2, RAG_EDATA, "%s: line %zu: %s", b->bp.name, ln->lineno, e.msg);
 		rec_fail(rc, REC_BAD, &e2);
 	} else if (st) {
 		rec_fail(rc, REC_FATAL, &e);
@@ -375,13 +210,13 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 
 /* The parallel pass, then the serial one in input order.  Returns the first
  * fatal error (the block then ends before that record). */
-static int block_prepare(struct rag_embed_pipe *p, struct block *b, struct rag_error *err)
+static int prepare_records(struct rag_embed_pipe *p, struct block *b, struct rag_error *err)
 {
 	size_t row = 0;
 
 	if (block_reserve(b))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if (b->n > 1 && p->threads > 1) {
+	if (b->bp.n > 1 && p->threads > 1) {
 		#pragma omp parallel num_threads(p->threads)
 		{
 			int t = 0;
@@ -389,15 +224,15 @@ static int block_prepare(struct rag_embed_pipe *p, struct block *b, struct rag_e
 			t = omp_get_thread_num();
 #endif
 			#pragma omp for schedule(dynamic, 8)
-			for (size_t i = 0; i < b->n; i++)
+			for (size_t i = 0; i < b->bp.n; i++)
 				prepare_one(p, b, i, t);
 		}
 	} else {
-		for (size_t i = 0; i < b->n; i++)
+		for (size_t i = 0; i < b->bp.n; i++)
 			prepare_one(p, b, i, 0);
 	}
 	b->n_good = 0;
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->bp.n; i++) {
 		struct rec *rc = &b->recs[i];
 		if (rc->status == REC_OK) {
 			size_t nr = p->pool == RAG_POOL_NONE ? b->seqs[i].n : 1;
@@ -425,6 +260,16 @@ static int block_prepare(struct rag_embed_pipe *p, struct block *b, struct rag_e
 		return err->code ? err->code : RAG_EDATA;
 	}
 	b->n_rows = row;
+	return RAG_OK;
+}
+
+/* The blockpipe's prepare: a bad record stops the input after the good
+ * ones before it. */
+static int block_prepare(void *ctx, struct rag_blockpipe_block *bb, int *stop_rc, struct rag_error *stop_err,
+			 struct rag_error *err)
+{
+	(void)err;
+	*stop_rc = prepare_records(ctx, BLOCK(bb), stop_err);
 	return RAG_OK;
 }
 
@@ -467,8 +312,10 @@ static void format_one(struct rag_embed_pipe *p, const struct block *b, size_t k
 
 /* Format b's records on the host threads (contiguous shares, so that
  * writing the buffers in thread order keeps input order) and write them. */
-static int block_write(struct rag_embed_pipe *p, struct block *b, struct rag_error *err)
+static int block_write(void *ctx, struct rag_blockpipe_block *bb, struct rag_error *err)
 {
+	struct rag_embed_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
 	int T = p->threads;
 	int rc;
 
@@ -507,111 +354,108 @@ static int block_write(struct rag_embed_pipe *p, struct block *b, struct rag_err
 	return RAG_OK;
 }
 
-static int set_broken(struct rag_embed_pipe *p, int rc, const struct rag_error *err)
+/* The blockpipe's start: room for the block's vectors; anything to run? */
+static int block_start(void *ctx, struct rag_blockpipe_block *bb, int *go, struct rag_error *err)
 {
-	p->broken = rc;
-	p->broken_err = *err;
-	return rc;
-}
+	struct rag_embed_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
+	size_t n = b->n_rows * (size_t)p->dim;
 
-/* Wait for the block at the encoder; then hand b over (if any) and write the
- * finished one meanwhile. */
-static int submit(struct rag_embed_pipe *p, struct block *b, struct rag_error *err)
-{
-	struct block *prev = p->inflight;
-	int rc;
-
-	if (prev) {
-		encoder_wait(p);
-		p->inflight = NULL;
-		if (prev->rc) {
-			*err = prev->err;
-			return set_broken(p, prev->rc, err);
-		}
+	*go = b->n_good > 0;
+	if (*go && n > b->vec_cap) {
+		float *v = rag_realloc(b->vec, n * sizeof *v);
+		if (!v)
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		b->vec = v;
+		b->vec_cap = n;
 	}
-	if (b && b->n_good) {
-		size_t rows = b->n_rows * (size_t)p->dim;
-		if (rows > b->vec_cap) {
-			float *v = rag_realloc(b->vec, rows * sizeof *v);
-			if (!v) {
-				rag_error_set(err, RAG_EINTERNAL, "out of memory");
-				return set_broken(p, RAG_EINTERNAL, err);
-			}
-			b->vec = v;
-			b->vec_cap = rows;
-		}
-		p->inflight = b;
-		encoder_start(p, b);
-	}
-	if (prev && (rc = block_write(p, prev, err)))
-		return set_broken(p, rc, err);
 	return RAG_OK;
 }
 
+static const struct rag_blockpipe_ops block_ops = {
+	.reset = block_reset,
+	.prepare = block_prepare,
+	.start = block_start,
+	.run = block_run,
+	.deliver = block_write,
+};
+
 int rag_embed_pipe_file(struct rag_embed_pipe *p, const char *path, struct rag_error *err)
 {
-	struct rag_jsonl_reader r;
-	int rc, eof = 0;
-
-	if (p->broken) {
-		*err = p->broken_err;
-		return p->broken;
-	}
-	if ((rc = rag_jsonl_open(&r, path, err)))
-		return rc;
-	while (!eof) {
-		struct block *b = &p->blk[p->cur];
-		struct rag_error rerr, perr;
-		int rrc, prc;
-		if (b == p->inflight) { /* cannot happen: the other block is the one in flight */
-			rc = rag_error_set(err, RAG_EINTERNAL, "pipeline state");
-			break;
-		}
-		block_reset(p, b);
-		rag_free(b->name);
-		if (!(b->name = rag_strdup(r.name))) {
-			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			break;
-		}
-		rag_error_clear(&rerr);
-		rag_error_clear(&perr);
-		rrc = block_fill(p, b, &r, &eof, &rerr);
-		prc = block_prepare(p, b, &perr);
-		/* the good records before a bad one still go out; an earlier
-		 * block's write or encoder error comes first, then a bad record,
-		 * then a read error after it (the order a serial reader meets them) */
-		rc = submit(p, b, err);
-		p->cur ^= 1;
-		if (rc)
-			break;
-		if (prc) {
-			*err = perr;
-			rc = prc;
-			break;
-		}
-		if (rrc) {
-			*err = rerr;
-			rc = rrc;
-			break;
-		}
-		if (b->n == 0 && eof)
-			break;
-	}
-	rag_jsonl_release(&r);
-	return rc;
+	return rag_blockpipe_file(&p->bp, path, err);
 }
 
 int rag_embed_pipe_finish(struct rag_embed_pipe *p, struct rag_error *err)
 {
+	return rag_blockpipe_finish(&p->bp, err);
+}
+
+int rag_embed_pipe_new(struct rag_embedder *m, const struct rag_embed_opts *eo,
+		       const struct rag_embed_pipe_opts *po, struct rag_embed_pipe **out, struct rag_error *err)
+{
+	struct rag_embed_pipe *p;
 	int rc;
 
-	if (p->broken) {
-		encoder_wait(p);
-		p->inflight = NULL;
-		*err = p->broken_err;
-		return p->broken;
+	*out = NULL;
+	if (!(p = rag_calloc(1, sizeof *p)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	p->m = m;
+	p->eo = *eo;
+	p->po = *po;
+	if (!p->po.field)
+		p->po.field = "text";
+	if (!p->po.out_name)
+		p->po.out_name = "standard output";
+	if (!p->po.npy_name)
+		p->po.npy_name = "the vectors file";
+	if (!p->po.block_bytes)
+		p->po.block_bytes = 64 * (p->eo.batch_tokens ? p->eo.batch_tokens : 2048);
+	if (!p->po.block_records)
+		p->po.block_records = 16384;
+	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
+	if (p->threads < 1)
+		p->threads = 1;
+	p->dim = rag_embedder_dim(m);  /* an encoder or a decoder */
+	p->pool = rag_embed_pooling(m, eo);
+	p->scratch = rag_calloc((size_t)p->threads, sizeof *p->scratch);
+	p->outb = rag_calloc((size_t)p->threads, sizeof *p->outb);
+	for (int i = 0; i < 2; i++)
+		p->blk[i].arenas = rag_calloc((size_t)p->threads, sizeof *p->blk[i].arenas);
+	if (!p->scratch || !p->outb || !p->blk[0].arenas || !p->blk[1].arenas) {
+		rag_embed_pipe_free(p);
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
-	if ((rc = submit(p, NULL, err)))
+	for (int t = 0; t < p->threads; t++) {
+		rag_embed_scratch_init(&p->scratch[t]);
+		rag_buf_init(&p->outb[t]);
+		rag_arena_init(&p->blk[0].arenas[t]);
+		rag_arena_init(&p->blk[1].arenas[t]);
+	}
+	if ((rc = rag_blockpipe_init(&p->bp, &block_ops, p, &p->blk[0].bp, &p->blk[1].bp, p->po.block_bytes,
+				     p->po.block_records, err))) {
+		rag_embed_pipe_free(p);
 		return rc;
+	}
+	*out = p;
 	return RAG_OK;
 }
+
+void rag_embed_pipe_free(struct rag_embed_pipe *p)
+{
+	if (!p)
+		return;
+	rag_blockpipe_release(&p->bp);  /* the encoder thread stops first */
+	for (int i = 0; i < 2; i++)
+		block_release(&p->blk[i], p->threads);
+	for (int t = 0; p->scratch && t < p->threads; t++)
+		rag_embed_scratch_release(&p->scratch[t]);
+	for (int t = 0; p->outb && t < p->threads; t++)
+		rag_buf_free(&p->outb[t]);
+	rag_free(p->scratch);
+	rag_free(p->outb);
+	rag_free(p);
+}
+
+uint64_t rag_embed_pipe_n_written(const struct rag_embed_pipe *p) { return p->n_written; }
+uint64_t rag_embed_pipe_n_rows(const struct rag_embed_pipe *p) { return p->rows; }
+size_t rag_embed_pipe_n_bad(const struct rag_embed_pipe *p) { return p->n_bad; }

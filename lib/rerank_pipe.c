@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "arena.h"
+#include "blockpipe.h"
 #include "buf.h"
 #include "embed.h"
 #include "json.h"
@@ -25,7 +26,6 @@
 enum { HIT_OK, HIT_BAD, HIT_FATAL, HIT_OTHER, HIT_OTHER_GOOD };
 
 struct hit {
-	size_t off, len, lineno;     /* the line in block.lines */
 	int status;
 	int other;                   /* its qid is another shard's */
 	int starts;                  /* a good hit that starts a new group */
@@ -43,10 +43,9 @@ struct hit {
 };
 
 struct block {
-	struct rag_buf lines;
-	struct hit *hits;
-	size_t n, cap;
-	char *name;
+	struct rag_blockpipe_block bp; /* the lines, their input name, the encoder's status */
+	struct hit *hits;            /* per line */
+	size_t hit_cap;
 	struct rag_arena *arenas;    /* per host thread */
 	struct rag_buf *render;      /* per host thread: rendered record prefixes */
 	/* good hits, in order */
@@ -63,9 +62,9 @@ struct block {
 	size_t *seq_doc;
 	float *logits;
 	size_t n_seq, seq_cap;
-	int rc;
-	struct rag_error err;
 };
+
+#define BLOCK(bb) ((struct block *)((char *)(bb) - offsetof(struct block, bp)))
 
 /* The group being assembled for output. */
 struct group {
@@ -86,22 +85,12 @@ struct rag_rerank_pipe {
 	int threads;
 	int64_t n_labels;
 	struct block blk[2];
-	int cur;
-	struct block *inflight;
+	struct rag_blockpipe bp;     /* reading, the encoder thread, ordered delivery */
 	struct rag_buf rd_key, rd_query; /* the open group as the reader sees it */
 	int rd_open;
 	struct group g;
 	uint64_t n_written;
 	size_t n_bad;
-	int input_failed;
-	int broken;
-	struct rag_error broken_err;
-	pthread_t th;
-	int th_started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct block *job;
-	int quit;
 };
 
 void rag_rerank_pipe_opts_init(struct rag_rerank_pipe_opts *po)
@@ -109,52 +98,19 @@ void rag_rerank_pipe_opts_init(struct rag_rerank_pipe_opts *po)
 	memset(po, 0, sizeof *po);
 }
 
-static void *encoder_main(void *arg)
+/* On the encoder thread. */
+static int block_run(void *ctx, struct rag_blockpipe_block *bb, struct rag_error *err)
 {
-	struct rag_rerank_pipe *p = arg;
+	struct rag_rerank_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
 
-#ifdef _OPENMP
-	omp_set_num_threads(rag_get_threads());
-#endif
-	pthread_mutex_lock(&p->mu);
-	for (;;) {
-		struct block *b;
-		while (!p->job && !p->quit)
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (!p->job)
-			break;
-		b = p->job;
-		pthread_mutex_unlock(&p->mu);
-		rag_error_clear(&b->err);
-		b->rc = rag_encoder_run(rag_reranker_encoder(p->r), b->seqs, b->n_seq, p->ro.batch_tokens, RAG_POOL_RANK,
-					0, b->logits, &b->err);
-		pthread_mutex_lock(&p->mu);
-		p->job = NULL;
-		pthread_cond_broadcast(&p->cv);
-	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
-}
-
-static void encoder_start(struct rag_rerank_pipe *p, struct block *b)
-{
-	pthread_mutex_lock(&p->mu);
-	p->job = b;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-}
-
-static void encoder_wait(struct rag_rerank_pipe *p)
-{
-	pthread_mutex_lock(&p->mu);
-	while (p->job)
-		pthread_cond_wait(&p->cv, &p->mu);
-	pthread_mutex_unlock(&p->mu);
+	return rag_encoder_run(rag_reranker_encoder(p->r), b->seqs, b->n_seq, p->ro.batch_tokens, RAG_POOL_RANK, 0,
+			       b->logits, err);
 }
 
 static void block_clear_errors(struct block *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->bp.n && b->hits; i++) {
 		rag_free(b->hits[i].err);
 		b->hits[i].err = NULL;
 	}
@@ -163,10 +119,8 @@ static void block_clear_errors(struct block *b)
 static void block_release(struct block *b, int threads)
 {
 	block_clear_errors(b);
-	rag_buf_free(&b->lines);
 	rag_buf_free(&b->carry);
 	rag_free(b->hits);
-	rag_free(b->name);
 	for (int t = 0; b->arenas && t < threads; t++)
 		rag_arena_free(&b->arenas[t]);
 	rag_free(b->arenas);
@@ -198,144 +152,22 @@ static void group_release(struct group *g)
 	rag_free(g->order);
 }
 
-int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro,
-			const struct rag_rerank_pipe_opts *po, struct rag_rerank_pipe **out, struct rag_error *err)
-{
-	struct rag_rerank_pipe *p;
-
-	*out = NULL;
-	if (!(p = rag_calloc(1, sizeof *p)))
-		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	p->r = r;
-	p->ro = *ro;
-	p->po = *po;
-	if (!p->po.field)
-		p->po.field = "text";
-	if (!p->po.out_name)
-		p->po.out_name = "standard output";
-	if (!p->po.block_bytes)
-		p->po.block_bytes = 64 * (p->ro.batch_tokens ? p->ro.batch_tokens : 2048);
-	if (!p->po.block_records)
-		p->po.block_records = 16384;
-	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
-	if (p->threads < 1)
-		p->threads = 1;
-	p->n_labels = rag_encoder_n_labels(rag_reranker_encoder(r));
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	rag_buf_init(&p->rd_key);
-	rag_buf_init(&p->rd_query);
-	rag_buf_init(&p->g.qid);
-	rag_buf_init(&p->g.raw);
-	rag_buf_init(&p->g.out);
-	for (int i = 0; i < 2; i++) {
-		struct block *b = &p->blk[i];
-		rag_buf_init(&b->lines);
-		rag_buf_init(&b->carry);
-		b->arenas = rag_calloc((size_t)p->threads, sizeof *b->arenas);
-		b->pairs = rag_calloc((size_t)p->threads, sizeof *b->pairs);
-		b->render = rag_calloc((size_t)p->threads, sizeof *b->render);
-		if (!b->arenas || !b->pairs || !b->render) {
-			rag_rerank_pipe_free(p);
-			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-		}
-		for (int t = 0; t < p->threads; t++) {
-			rag_arena_init(&b->arenas[t]);
-			rag_rerank_pairs_init(&b->pairs[t]);
-			rag_buf_init(&b->render[t]);
-		}
-	}
-	if (pthread_create(&p->th, NULL, encoder_main, p) != 0) {
-		rag_rerank_pipe_free(p);
-		return rag_error_set(err, RAG_EINTERNAL, "cannot start the encoder thread");
-	}
-	p->th_started = 1;
-	*out = p;
-	return RAG_OK;
-}
-
-void rag_rerank_pipe_free(struct rag_rerank_pipe *p)
-{
-	if (!p)
-		return;
-	if (p->th_started) {
-		pthread_mutex_lock(&p->mu);
-		p->quit = 1;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-		pthread_join(p->th, NULL);
-	}
-	for (int i = 0; i < 2; i++)
-		block_release(&p->blk[i], p->threads);
-	group_release(&p->g);
-	rag_buf_free(&p->rd_key);
-	rag_buf_free(&p->rd_query);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	rag_free(p);
-}
-
 uint64_t rag_rerank_pipe_n_written(const struct rag_rerank_pipe *p) { return p->n_written; }
 size_t rag_rerank_pipe_n_bad(const struct rag_rerank_pipe *p) { return p->n_bad; }
 
-static int blank(const char *s, size_t n)
+/* The blockpipe's reset: b is about to be refilled. */
+static void block_reset(void *ctx, struct rag_blockpipe_block *bb)
 {
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return 0;
-	return 1;
-}
+	struct rag_rerank_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
 
-static void block_reset(struct rag_rerank_pipe *p, struct block *b)
-{
 	block_clear_errors(b);
-	rag_buf_reset(&b->lines);
-	b->n = b->n_good = b->n_seq = 0;
+	b->n_good = b->n_seq = 0;
 	for (int t = 0; t < p->threads; t++) {
 		rag_arena_reset(&b->arenas[t]);
 		rag_rerank_pairs_reset(&b->pairs[t]);
 		rag_buf_reset(&b->render[t]);
 	}
-}
-
-static int block_fill(struct rag_rerank_pipe *p, struct block *b, struct rag_jsonl_reader *r, int *eof,
-		      struct rag_error *err)
-{
-	const char *line;
-	size_t len;
-	int rc;
-
-	*eof = 0;
-	while (b->n < p->po.block_records && b->lines.len < p->po.block_bytes) {
-		struct hit *h;
-		if ((rc = rag_jsonl_next_line(r, &line, &len, err)))
-			return rc;
-		if (!line) {
-			*eof = 1;
-			break;
-		}
-		if (blank(line, len))
-			continue;
-		if (b->n == b->cap) {
-			size_t cap = b->cap ? 2 * b->cap : 256;
-			struct hit *nh = rag_reallocarray(b->hits, cap, sizeof *nh);
-			if (!nh)
-				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			b->hits = nh;
-			b->cap = cap;
-		}
-		h = &b->hits[b->n];
-		memset(h, 0, sizeof *h);
-		h->off = b->lines.len;
-		h->len = len;
-		h->lineno = r->lineno;
-		rag_buf_add(&b->lines, line, len);
-		rag_buf_addc(&b->lines, '\0');
-		if (rag_buf_failed(&b->lines))
-			return rag_error_set(err, RAG_EINTERNAL, "out of memory reading '%s'", r->name);
-		b->n++;
-	}
-	return RAG_OK;
 }
 
 static void hit_fail(struct hit *h, int status, const struct rag_error *e)
@@ -359,11 +191,10 @@ static void reject(const struct block *b, struct hit *h, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
-	rag_error_set(&e, RAG_EDATA, "%s: line %zu: %s", b->name, h->lineno, reason);
+	rag_error_set(&e, RAG_EDATA, "%s: line %zu: %s", b->bp.name, b->bp.line[h - b->hits].lineno, reason);
 	hit_fail(h, HIT_BAD, &e);
 }
 
-/* Parse and check hit i (any thread), as rag-rerank always has, in the same order. */
 /*
  * The output record as far as the rerank score, while the parsed hit is at
  * hand: every field but score, rank and scores, then "scores" opened with
@@ -395,8 +226,11 @@ static void render_prefix(struct block *b, struct hit *h, const struct rag_json 
 	}
 }
 
-static void check_hit(struct rag_rerank_pipe *p, struct block *b, struct hit *h, int t)
+/* Parse and check hit i (any thread), as rag-rerank always has, in the same order. */
+static void check_hit(struct rag_rerank_pipe *p, struct block *b, size_t i, int t)
 {
+	struct hit *h = &b->hits[i];
+	const struct rag_blockpipe_line *ln = &b->bp.line[i];
 	struct rag_arena *a = &b->arenas[t];
 	struct rag_json *v;
 	const struct rag_json *qid, *text, *query;
@@ -407,7 +241,7 @@ static void check_hit(struct rag_rerank_pipe *p, struct block *b, struct hit *h,
 
 	rag_error_clear(&e);
 	h->status = HIT_OK;
-	st = rag_json_parse(a, b->lines.data + h->off, h->len, &v, &e);
+	st = rag_json_parse(a, b->bp.lines.data + ln->off, ln->len, &v, &e);
 	if (st == RAG_EINTERNAL) {
 		hit_fail(h, HIT_FATAL, &e);
 		return;
@@ -415,7 +249,7 @@ static void check_hit(struct rag_rerank_pipe *p, struct block *b, struct hit *h,
 	/* another shard's qid: checked on (never reported) only to learn whether
 	 * it is a good hit, which would end the open group */
 	sk = st == RAG_OK ? rag_shard_json_key(rag_json_get(v, "qid"), &sklen) : NULL;
-	h->other = sk ? !rag_shard_keeps(&p->po.shard, sk, sklen) : !rag_shard_keeps_line(&p->po.shard, h->lineno);
+	h->other = sk ? !rag_shard_keeps(&p->po.shard, sk, sklen) : !rag_shard_keeps_line(&p->po.shard, ln->lineno);
 	if (h->other && !sk) {
 		h->status = HIT_OTHER;
 		return;
@@ -425,7 +259,7 @@ static void check_hit(struct rag_rerank_pipe *p, struct block *b, struct hit *h,
 		st = RAG_EDATA;
 	}
 	if (st) {
-		rag_error_prefix(&e, "%s: line %zu: ", b->name, h->lineno);
+		rag_error_prefix(&e, "%s: line %zu: ", b->bp.name, ln->lineno);
 		hit_fail(h, HIT_BAD, &e);
 		return;
 	}
@@ -479,7 +313,7 @@ static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 {
 	struct hit *h = &b->hits[i];
 
-	check_hit(p, b, h, t);
+	check_hit(p, b, i, t);
 	if (h->other && h->status == HIT_BAD) {
 		rag_free(h->err);  /* another shard reports it */
 		h->err = NULL;
@@ -489,8 +323,18 @@ static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 
 static int block_reserve(struct block *b)
 {
-	if (b->n > b->good_cap) {
-		size_t n = b->n;
+	size_t n = b->bp.n;
+
+	if (n > b->hit_cap) {
+		struct hit *h = rag_reallocarray(b->hits, n, sizeof *h);
+		if (!h)
+			return -1;
+		b->hits = h;
+		b->hit_cap = n;
+	}
+	if (n)
+		memset(b->hits, 0, n * sizeof *b->hits);
+	if (n > b->good_cap) {
 		size_t *g = rag_reallocarray(b->good, n, sizeof *g);
 		if (g)
 			b->good = g;
@@ -522,7 +366,7 @@ static int block_check(struct rag_rerank_pipe *p, struct block *b, struct rag_er
 
 	if (block_reserve(b))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-	if (b->n > 1 && p->threads > 1) {
+	if (b->bp.n > 1 && p->threads > 1) {
 		#pragma omp parallel num_threads(p->threads)
 		{
 			int t = 0;
@@ -530,11 +374,11 @@ static int block_check(struct rag_rerank_pipe *p, struct block *b, struct rag_er
 			t = omp_get_thread_num();
 #endif
 			#pragma omp for schedule(dynamic, 8)
-			for (size_t i = 0; i < b->n; i++)
+			for (size_t i = 0; i < b->bp.n; i++)
 				check_one(p, b, i, t);
 		}
 	} else {
-		for (size_t i = 0; i < b->n; i++)
+		for (size_t i = 0; i < b->bp.n; i++)
 			check_one(p, b, i, 0);
 	}
 	rag_buf_reset(&b->carry);
@@ -544,7 +388,7 @@ static int block_check(struct rag_rerank_pipe *p, struct block *b, struct rag_er
 	cq = b->carry.data;
 	cqlen = b->carry.len;
 	b->n_good = 0;
-	for (size_t i = 0; i < b->n && !err->code; i++) {
+	for (size_t i = 0; i < b->bp.n && !err->code; i++) {
 		struct hit *h = &b->hits[i];
 		if (h->status == HIT_OTHER)
 			continue;
@@ -640,7 +484,7 @@ static int block_tokenize(struct rag_rerank_pipe *p, struct block *b, struct rag
 	b->n_seq = 0;
 	for (int t = 0; t < p->threads; t++) {
 		if (!b->pairs[t].n_seq)
-			continue;  /* a thread that had no share: seq_doc may be NULL */
+			continue;   /* a thread without pairs has no arrays either */
 		rag_rerank_pairs_seqs(&b->pairs[t], b->seqs + b->n_seq);
 		memcpy(b->seq_doc + b->n_seq, b->pairs[t].seq_doc, b->pairs[t].n_seq * sizeof *b->seq_doc);
 		b->n_seq += b->pairs[t].n_seq;
@@ -735,8 +579,10 @@ static int group_add(struct group *g, const char *prefix, size_t len, int scores
 }
 
 /* The scored block's hits into groups, in order; finished groups written. */
-static int block_deliver(struct rag_rerank_pipe *p, struct block *b, struct rag_error *err)
+static int block_deliver(void *ctx, struct rag_blockpipe_block *bb, struct rag_error *err)
 {
+	struct rag_rerank_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
 	struct group *g = &p->g;
 	int rc;
 
@@ -757,102 +603,116 @@ static int block_deliver(struct rag_rerank_pipe *p, struct block *b, struct rag_
 	return RAG_OK;
 }
 
-static int set_broken(struct rag_rerank_pipe *p, int rc, const struct rag_error *err)
+/* The blockpipe's prepare: the checks (a bad hit stops the input after the
+ * good ones before it), then the pairs' tokens (a failure there stops all). */
+static int block_prepare(void *ctx, struct rag_blockpipe_block *bb, int *stop_rc, struct rag_error *stop_err,
+			 struct rag_error *err)
 {
-	p->broken = rc;
-	p->broken_err = *err;
-	return rc;
+	struct rag_rerank_pipe *p = ctx;
+	struct block *b = BLOCK(bb);
+
+	/* the good hits before a bad one still go through: the groups they
+	 * finish are written, the one the bad hit interrupts is not */
+	*stop_rc = block_check(p, b, stop_err);
+	return block_tokenize(p, b, err);
 }
 
-static int submit(struct rag_rerank_pipe *p, struct block *b, struct rag_error *err)
+static int block_start(void *ctx, struct rag_blockpipe_block *bb, int *go, struct rag_error *err)
 {
-	struct block *prev = p->inflight;
-	int rc;
-
-	if (prev) {
-		encoder_wait(p);
-		p->inflight = NULL;
-		if (prev->rc) {
-			*err = prev->err;
-			return set_broken(p, prev->rc, err);
-		}
-	}
-	if (b && b->n_seq) {
-		p->inflight = b;
-		encoder_start(p, b);
-	}
-	if (prev && (rc = block_deliver(p, prev, err)))
-		return set_broken(p, rc, err);
+	(void)ctx;
+	(void)err;
+	*go = BLOCK(bb)->n_seq > 0;
 	return RAG_OK;
 }
 
+static const struct rag_blockpipe_ops block_ops = {
+	.reset = block_reset,
+	.prepare = block_prepare,
+	.start = block_start,
+	.run = block_run,
+	.deliver = block_deliver,
+};
+
 int rag_rerank_pipe_file(struct rag_rerank_pipe *p, const char *path, struct rag_error *err)
 {
-	struct rag_jsonl_reader r;
-	int rc, eof = 0;
-
-	if (p->broken) {
-		*err = p->broken_err;
-		return p->broken;
-	}
-	if ((rc = rag_jsonl_open(&r, path, err))) {
-		p->input_failed = 1;
-		return rc;
-	}
-	while (!eof) {
-		struct block *b = &p->blk[p->cur];
-		struct rag_error rerr, cerr;
-		int rrc, crc;
-		block_reset(p, b);
-		rag_free(b->name);
-		if (!(b->name = rag_strdup(r.name))) {
-			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			break;
-		}
-		rag_error_clear(&rerr);
-		rag_error_clear(&cerr);
-		rrc = block_fill(p, b, &r, &eof, &rerr);
-		/* the good hits before a bad one still go through: the groups they
-		 * finish are written, the one the bad hit interrupts is not */
-		crc = block_check(p, b, &cerr);
-		if ((rc = block_tokenize(p, b, err))) {
-			set_broken(p, rc, err);
-			break;
-		}
-		rc = submit(p, b, err);
-		p->cur ^= 1;
-		if (rc)
-			break;
-		if (crc) {
-			*err = cerr;
-			rc = crc;
-			break;
-		}
-		if (rrc) {
-			*err = rerr;
-			rc = rrc;
-			break;
-		}
-	}
-	rag_jsonl_release(&r);
-	if (rc && !p->broken)
-		p->input_failed = 1;
-	return rc;
+	return rag_blockpipe_file(&p->bp, path, err);
 }
 
 int rag_rerank_pipe_finish(struct rag_rerank_pipe *p, struct rag_error *err)
 {
 	int rc;
 
-	if (p->broken) {
-		encoder_wait(p);
-		p->inflight = NULL;
-		*err = p->broken_err;
-		return p->broken;
-	}
-	if ((rc = submit(p, NULL, err)))
+	if ((rc = rag_blockpipe_finish(&p->bp, err)))
 		return rc;
-	if (!p->input_failed && (rc = group_flush(p, err)))
-		return set_broken(p, rc, err);
+	/* the last group, unless an input failed in the middle of it */
+	if (!p->bp.input_failed && (rc = group_flush(p, err)))
+		return rag_blockpipe_set_broken(&p->bp, rc, err);
 	return RAG_OK;
+}
+
+int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro,
+			const struct rag_rerank_pipe_opts *po, struct rag_rerank_pipe **out, struct rag_error *err)
+{
+	struct rag_rerank_pipe *p;
+	int rc;
+
+	*out = NULL;
+	if (!(p = rag_calloc(1, sizeof *p)))
+		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+	p->r = r;
+	p->ro = *ro;
+	p->po = *po;
+	if (!p->po.field)
+		p->po.field = "text";
+	if (!p->po.out_name)
+		p->po.out_name = "standard output";
+	if (!p->po.block_bytes)
+		p->po.block_bytes = 64 * (p->ro.batch_tokens ? p->ro.batch_tokens : 2048);
+	if (!p->po.block_records)
+		p->po.block_records = 16384;
+	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
+	if (p->threads < 1)
+		p->threads = 1;
+	p->n_labels = rag_encoder_n_labels(rag_reranker_encoder(r));
+	rag_buf_init(&p->rd_key);
+	rag_buf_init(&p->rd_query);
+	rag_buf_init(&p->g.qid);
+	rag_buf_init(&p->g.raw);
+	rag_buf_init(&p->g.out);
+	for (int i = 0; i < 2; i++) {
+		struct block *b = &p->blk[i];
+		rag_buf_init(&b->carry);
+		b->arenas = rag_calloc((size_t)p->threads, sizeof *b->arenas);
+		b->pairs = rag_calloc((size_t)p->threads, sizeof *b->pairs);
+		b->render = rag_calloc((size_t)p->threads, sizeof *b->render);
+		if (!b->arenas || !b->pairs || !b->render) {
+			rag_rerank_pipe_free(p);
+			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
+		}
+		for (int t = 0; t < p->threads; t++) {
+			rag_arena_init(&b->arenas[t]);
+			rag_rerank_pairs_init(&b->pairs[t]);
+			rag_buf_init(&b->render[t]);
+		}
+	}
+	if ((rc = rag_blockpipe_init(&p->bp, &block_ops, p, &p->blk[0].bp, &p->blk[1].bp, p->po.block_bytes,
+				     p->po.block_records, err))) {
+		rag_rerank_pipe_free(p);
+		return rc;
+	}
+	*out = p;
+	return RAG_OK;
+}
+
+void rag_rerank_pipe_free(struct rag_rerank_pipe *p)
+{
+	if (!p)
+		return;
+	rag_blockpipe_release(&p->bp);  /* the encoder thread stops first */
+	for (int i = 0; i < 2; i++)
+		block_release(&p->blk[i], p->threads);
+	group_release(&p->g);
+	rag_buf_free(&p->rd_key);
+	rag_buf_free(&p->rd_query);
+	rag_free(p);
 }

@@ -2,10 +2,11 @@
  *
  * For one (sequence, head) pair of L tokens: K is transposed into kt[d][L16]
  * (L16 = L rounded up to 16, zero-filled) so that scores are computed for 4
- * query rows x 16 keys at a time with the accumulators in registers and one
+ * query rows x 32 keys at a time with the accumulators in registers and one
  * load of kt per 4 multiply-adds (the inner loops are contiguous and
- * vectorize); then a softmax per row; then o = P V, again 4 rows x 16 columns
- * of the head at a time.  Work is spread over threads by (head, sequence,
+ * vectorize), each row's maximum taken on the way; then the exponentials;
+ * then o = P V, 4 rows x 32 columns of the head at a time, scaled by the
+ * softmax's 1/sum.  Work is spread over threads by (head, sequence,
  * block of 256 query rows). */
 #include "config.h"
 
@@ -27,14 +28,54 @@ typedef float v16 __attribute__((vector_size(CB * sizeof(float))));
 #define load16(p) ({ v16 v16_; __builtin_memcpy(&v16_, (p), sizeof v16_); v16_; })
 #define store16(p, v) __builtin_memcpy((p), &(v), sizeof(v16))
 
-/* Scores of RB query rows (pointers q[r], already scaled) against the keys in
- * kt (hd rows of len16).  The build keeps -ffp-contract=off for bit-exact
- * dequantization; here fused multiply-adds are wanted. */
-__attribute__((optimize("fp-contract=fast")))
-static void scores4(float *sc, int64_t ldsc, const float *const q[RB], const float *kt, int64_t len16,
-		    int64_t hd)
+/* The sum of n floats (n a multiple of 16), 16 lanes at a time. */
+static float sum16(const float *x, int64_t n)
 {
-	for (int64_t j0 = 0; j0 < len16; j0 += CB) {
+	v16 acc = { 0 };
+	float s = 0.0f;
+
+	for (int64_t j = 0; j < n; j += CB)
+		acc += load16(x + j);
+	for (int l = 0; l < CB; l++)
+		s += acc[l];
+	return s;
+}
+
+/* Scores of RB query rows (pointers q[r], already scaled) against the keys in
+ * kt (hd rows of len16); mx[r] gets each row's maximum over its first len
+ * keys.  Two blocks of 16 keys at a time where they exist: 8 independent
+ * accumulators keep both FMA ports busy (4 would wait on the FMA latency).
+ * The build keeps -ffp-contract=off for bit-exact dequantization; here fused
+ * multiply-adds are wanted. */
+__attribute__((optimize("fp-contract=fast")))
+static void scores4(float *sc, int64_t ldsc, const float *const q[RB], const float *kt, int64_t len,
+		    int64_t len16, int64_t hd, float mx[RB])
+{
+	int64_t j0 = 0;
+	for (; j0 + 2 * CB <= len16; j0 += 2 * CB) {
+		v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+		v16 b0 = { 0 }, b1 = { 0 }, b2 = { 0 }, b3 = { 0 };
+		for (int64_t t = 0; t < hd; t++) {
+			v16 k0 = load16(kt + t * len16 + j0), k1 = load16(kt + t * len16 + j0 + CB);
+			a0 += q[0][t] * k0;
+			b0 += q[0][t] * k1;
+			a1 += q[1][t] * k0;
+			b1 += q[1][t] * k1;
+			a2 += q[2][t] * k0;
+			b2 += q[2][t] * k1;
+			a3 += q[3][t] * k0;
+			b3 += q[3][t] * k1;
+		}
+		store16(sc + 0 * ldsc + j0, a0);
+		store16(sc + 0 * ldsc + j0 + CB, b0);
+		store16(sc + 1 * ldsc + j0, a1);
+		store16(sc + 1 * ldsc + j0 + CB, b1);
+		store16(sc + 2 * ldsc + j0, a2);
+		store16(sc + 2 * ldsc + j0 + CB, b2);
+		store16(sc + 3 * ldsc + j0, a3);
+		store16(sc + 3 * ldsc + j0 + CB, b3);
+	}
+	for (; j0 < len16; j0 += CB) {
 		v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
 		for (int64_t t = 0; t < hd; t++) {
 			v16 kr = load16(kt + t * len16 + j0);
@@ -48,15 +89,51 @@ static void scores4(float *sc, int64_t ldsc, const float *const q[RB], const flo
 		store16(sc + 2 * ldsc + j0, a2);
 		store16(sc + 3 * ldsc + j0, a3);
 	}
+	for (int r = 0; r < RB; r++) {
+		const float *row = sc + r * ldsc;
+		float m = row[0];
+		#pragma omp simd reduction(max:m)
+		for (int64_t j = 0; j < len; j++)
+			m = row[j] > m ? row[j] : m;
+		mx[r] = m;
+	}
 }
 
-/* o[r] = sum_j p[r][j] v[j] for RB rows: 16 columns of the head at a time,
- * the remainder column by column. */
+/* o[r] = w[r] * sum_j p[r][j] v[j] for RB rows (w: the softmax's 1/sum,
+ * applied once per output instead of to every probability): 32 columns of
+ * the head at a time (8 accumulators), then 16, then the remainder column
+ * by column. */
 __attribute__((optimize("fp-contract=fast")))
 static void pv4(float *const o[RB], const float *p, int64_t ldp, const float *v, int64_t ld,
-		int64_t len, int64_t hd)
+		int64_t len, int64_t hd, const float w[RB])
 {
 	int64_t t0 = 0;
+	for (; t0 + 2 * CB <= hd; t0 += 2 * CB) {
+		v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+		v16 b0 = { 0 }, b1 = { 0 }, b2 = { 0 }, b3 = { 0 };
+		for (int64_t j = 0; j < len; j++) {
+			v16 v0 = load16(v + j * ld + t0), v1 = load16(v + j * ld + t0 + CB);
+			float p0 = p[0 * ldp + j], p1 = p[1 * ldp + j], p2 = p[2 * ldp + j], p3 = p[3 * ldp + j];
+			a0 += p0 * v0;
+			b0 += p0 * v1;
+			a1 += p1 * v0;
+			b1 += p1 * v1;
+			a2 += p2 * v0;
+			b2 += p2 * v1;
+			a3 += p3 * v0;
+			b3 += p3 * v1;
+		}
+		a0 *= w[0]; b0 *= w[0]; a1 *= w[1]; b1 *= w[1];
+		a2 *= w[2]; b2 *= w[2]; a3 *= w[3]; b3 *= w[3];
+		store16(o[0] + t0, a0);
+		store16(o[0] + t0 + CB, b0);
+		store16(o[1] + t0, a1);
+		store16(o[1] + t0 + CB, b1);
+		store16(o[2] + t0, a2);
+		store16(o[2] + t0 + CB, b2);
+		store16(o[3] + t0, a3);
+		store16(o[3] + t0 + CB, b3);
+	}
 	for (; t0 + CB <= hd; t0 += CB) {
 		v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
 		for (int64_t j = 0; j < len; j++) {
@@ -66,6 +143,7 @@ static void pv4(float *const o[RB], const float *p, int64_t ldp, const float *v,
 			a2 += p[2 * ldp + j] * vj;
 			a3 += p[3 * ldp + j] * vj;
 		}
+		a0 *= w[0]; a1 *= w[1]; a2 *= w[2]; a3 *= w[3];
 		store16(o[0] + t0, a0);
 		store16(o[1] + t0, a1);
 		store16(o[2] + t0, a2);
@@ -76,7 +154,7 @@ static void pv4(float *const o[RB], const float *p, int64_t ldp, const float *v,
 			float a = 0.0f;
 			for (int64_t j = 0; j < len; j++)
 				a += p[r * ldp + j] * v[j * ld + t0];
-			o[r][t0] = a;
+			o[r][t0] = a * w[r];
 		}
 }
 
@@ -129,16 +207,19 @@ int rag_attention(float *o, const float *q, const float *k, const float *v, int6
 				int64_t c = h * head_dim;
 				if (!kt)
 					continue;
-				for (int64_t t = 0; t < head_dim; t++) {
-					float *kr = kt + t * len16;
-					for (int64_t j = 0; j < len; j++)
-						kr[j] = k[(a + j) * ld + c + t];
-					for (int64_t j = len; j < len16; j++)
-						kr[j] = 0.0f;
+				/* row by row: each key's head slice is read contiguously,
+				 * the head_dim rows of kt being written stay in L1 */
+				for (int64_t j = 0; j < len; j++) {
+					const float *kj = k + (a + j) * ld + c;
+					for (int64_t t = 0; t < head_dim; t++)
+						kt[t * len16 + j] = kj[t];
 				}
+				for (int64_t t = 0; t < head_dim; t++)
+					for (int64_t j = len; j < len16; j++)
+						kt[t * len16 + j] = 0.0f;
 				for (int64_t i = r0; i < r1; i += RB) {
 					const float *qp[RB];
-					float *op[RB];
+					float *op[RB], mx[RB], inv[RB];
 					/* rows past r1 repeat the last row and are not stored */
 					for (int r = 0; r < RB; r++) {
 						int64_t row = i + r < r1 ? i + r : r1 - 1;
@@ -147,26 +228,19 @@ int rag_attention(float *o, const float *q, const float *k, const float *v, int6
 							qs[r * head_dim + t] = qi[t] * scale;
 						qp[r] = qs + r * head_dim;
 					}
-					scores4(sc, len16, qp, kt, len16, head_dim);
+					scores4(sc, len16, qp, kt, len, len16, head_dim, mx);
 					for (int r = 0; r < RB; r++) {
-						float *row = sc + r * len16;
-						float mx = row[0], sum = 0.0f, inv;
-						#pragma omp simd reduction(max:mx)
-						for (int64_t j = 0; j < len; j++)
-							mx = row[j] > mx ? row[j] : mx;
-						#pragma omp simd reduction(+:sum)
-						for (int64_t j = 0; j < len; j++) {
-							row[j] = rag_vexpf(row[j] - mx);
-							sum += row[j];
-						}
-						inv = 1.0f / sum;
+						float *row = sc + r * len16, m = mx[r];
 						#pragma omp simd
 						for (int64_t j = 0; j < len; j++)
-							row[j] *= inv;
+							row[j] = rag_vexpf(row[j] - m);
+						for (int64_t j = len; j < len16; j++)
+							row[j] = 0.0f;
+						inv[r] = 1.0f / sum16(row, len16);
 					}
 					for (int r = 0; r < RB; r++)
 						op[r] = i + r < r1 ? o + (i + r) * (n_head * head_dim) + c : dump + r * head_dim;
-					pv4(op, sc, len16, v + a * ld + c, ld, len, head_dim);
+					pv4(op, sc, len16, v + a * ld + c, ld, len, head_dim, inv);
 				}
 			}
 		free(kt);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # rag-embed with a decoder model: last-token pooling on request, the refusals
-# (no pooling type, per-token vectors, the GPU) and their exit codes.  The
+# (no pooling type, per-token vectors) and their exit codes, the GPU.  The
 # values themselves are checked against Hugging Face in tests/unit/test-embed-decoder.c.
 . "$top_srcdir/tests/cli/lib.sh"
 
@@ -40,9 +40,25 @@ test_expect_code 64 'per-token vectors are not available for decoders: exit 64' 
 	echo "{\"text\":\"a\"}" | rag-embed --model "$q" --pooling none 2>err; rc=$?
 	grep_q "pooling .none. is not available for decoder models" err && exit $rc
 '
-test_expect_code 69 '--device cuda: decoder embedding runs on the CPU only (or no GPU): exit 69' '
-	echo "{\"text\":\"a\"}" | rag-embed --model "$q" --pooling last --device cuda 2>err
-'
+# --device cuda: the GPU decoder where there is one (its values are checked in
+# test-embed-decoder's golden_gpu), exit 69 where there is none
+if echo '{"text":"a"}' | rag-embed --model "$FIXTURES/models/tiny-embed-mean-f16.gguf" --device cuda >/dev/null 2>&1; then
+	test_expect_success '--device cuda embeds with the GPU decoder, as the CPU does' '
+		echo "{\"text\":\"The capital of France is Paris.\"}" >in &&
+		rag-embed --model "$q" --pooling last --device cuda in >gpu &&
+		rag-embed --model "$q" --pooling last --device cpu in >cpu &&
+		python3 -c "
+import json
+a = json.loads(open(\"gpu\").read())[\"embedding\"]; b = json.loads(open(\"cpu\").read())[\"embedding\"]
+assert sum(x * y for x, y in zip(a, b)) >= 0.999
+"
+	'
+else
+	test_expect_code 69 '--device cuda without a GPU: exit 69' '
+		echo "{\"text\":\"a\"}" | rag-embed --model "$q" --pooling last --device cuda 2>err; rc=$?
+		grep_q "CUDA\|GPU" err && exit $rc
+	'
+fi
 test_expect_code 65 'a text longer than --max-tokens with --no-truncate is a bad record' '
 	echo "{\"text\":\"one two three four five\"}" |
 		rag-embed --model "$q" --pooling last --max-tokens 3 --no-truncate 2>err; rc=$?

@@ -108,15 +108,16 @@ Test(encoder_ops, softmax_rows)
 }
 
 /* Packed sequences of lengths 1, 5, 70, 300 (crossing the 256-row blocks and
- * the 16-key register blocks). */
-Test(encoder_ops, attention_varlen)
+ * the 16- and 32-key register blocks), for head sizes that take each of the
+ * column paths (32 at a time, 16, single columns, and their mixes). */
+static void attention_varlen_case(int64_t hd)
 {
 	const int32_t off[5] = { 0, 1, 6, 76, 376 };
-	int64_t n_seq = 4, T = 376, H = 3, hd = 16, ld = 3 * H * hd + 5;
+	int64_t n_seq = 4, T = 376, H = 3, ld = 3 * H * hd + 5;
 	float *qkv = rnd((size_t)(T * ld), 2.0f);
 	float *o = malloc((size_t)(T * H * hd + 8) * sizeof *o);
 	double *ref = calloc((size_t)(T * H * hd), sizeof *ref), *p = malloc((size_t)T * sizeof *p);
-	float scale = 1.0f / 4.0f;
+	float scale = 1.0f / sqrtf((float)hd);
 	const float *q = qkv, *k = qkv + H * hd, *v = qkv + 2 * H * hd;
 
 	for (int i = 0; i < 8; i++)
@@ -139,10 +140,18 @@ Test(encoder_ops, attention_varlen)
 						ref[i * H * hd + h * hd + t] += p[j] / sum * v[j * ld + h * hd + t];
 			}
 	cr_assert_eq(rag_attention(o, q, k, v, ld, off, n_seq, H, hd, scale), 0);
-	cr_expect_leq(max_err(o, ref, (size_t)(T * H * hd)), 1e-5, "%g", max_err(o, ref, (size_t)(T * H * hd)));
+	cr_expect_leq(max_err(o, ref, (size_t)(T * H * hd)), 1e-5, "head size %lld: %g", (long long)hd,
+		      max_err(o, ref, (size_t)(T * H * hd)));
 	for (int i = 0; i < 8; i++)
-		cr_assert_eq(o[T * H * hd + i], 12345.0f, "write past the end");
+		cr_assert_eq(o[T * H * hd + i], 12345.0f, "head size %lld: write past the end", (long long)hd);
 	free(qkv); free(o); free(ref); free(p);
+}
+
+Test(encoder_ops, attention_varlen)
+{
+	static const int64_t head_sizes[] = { 16, 32, 40, 64, 7, 50 };
+	for (size_t i = 0; i < sizeof head_sizes / sizeof *head_sizes; i++)
+		attention_varlen_case(head_sizes[i]);
 }
 
 Test(encoder_ops, pooling_and_normalize)
