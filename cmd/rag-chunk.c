@@ -37,6 +37,7 @@ static const char usage[] =
 	"      --acl LIST        comma-separated principals for documents without an acl\n"
 	"      --field NAME      JSON Lines field holding the text (default: text)\n"
 	"      --ids KIND        content (default) or offsets: what chunk ids are made from\n"
+	"      --shard I/N       keep only shard I of N (by document id; RAG_SHARD)\n"
 	"      --threads N       documents chunked in parallel (default: all cores)\n"
 	"      --skip-bad        skip bad JSON Lines records instead of stopping\n"
 	"  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
@@ -65,6 +66,7 @@ static const struct option longopts[] = {
 	{ "acl", required_argument, NULL, OPT_ACL },
 	{ "field", required_argument, NULL, OPT_FIELD },
 	{ "ids", required_argument, NULL, OPT_IDS },
+	RAG_LONGOPT_SHARD,
 	RAG_LONGOPT_THREADS,
 	RAG_LONGOPT_SKIP_BAD,
 	RAG_LONGOPT_OUTPUT,
@@ -138,13 +140,36 @@ static const struct rag_json *rec_id(const struct rag_json *rec, const char **ke
 	return NULL;
 }
 
+/* The id a record's document gets: rec_id's value (a string's text, a
+ * number's JSON text), else "NAME:LINE" written into buf[64].  It is also the
+ * record's shard key, so a document's chunks (whose doc_id it is) stay in
+ * its shard when a later program shards them again. */
+static const char *doc_id(const struct rag_json *rec, const char *name, size_t lineno, char *buf, size_t *len)
+{
+	const char *idkey;
+	const struct rag_json *idv = rec_id(rec, &idkey);
+	int k;
+
+	if (idv && idv->type == RAG_JSON_STRING) {
+		*len = idv->u.str.len;
+		return idv->u.str.s;
+	}
+	if (idv) {
+		*len = idv->raw_len;
+		return idv->raw;
+	}
+	k = snprintf(buf, 64, "%s:%zu", name, lineno);
+	*len = k < 64 ? (size_t)k : 63;
+	return buf;
+}
+
 static void run_job(const struct ctx *c, struct job *j)
 {
 	struct rag_arena a;
 	struct rag_json *rec;
 	struct rag_chunk_docinfo info;
-	const struct rag_json *idv, *txt;
-	const char *idkey, *drop[2];
+	const struct rag_json *txt;
+	const char *drop[2];
 	char idbuf[64];
 	size_t tl;
 
@@ -154,18 +179,7 @@ static void run_job(const struct ctx *c, struct job *j)
 	if (j->rc)
 		goto out;
 	memset(&info, 0, sizeof info);
-	idv = rec_id(rec, &idkey);
-	if (idv && idv->type == RAG_JSON_STRING) {
-		info.doc_id = idv->u.str.s;
-		info.doc_id_len = idv->u.str.len;
-	} else if (idv) {
-		info.doc_id = idv->raw;
-		info.doc_id_len = idv->raw_len;
-	} else {
-		int k = snprintf(idbuf, sizeof idbuf, "%s:%zu", j->name, j->lineno);
-		info.doc_id = idbuf;
-		info.doc_id_len = k < (int)sizeof idbuf ? (size_t)k : sizeof idbuf - 1;
-	}
+	info.doc_id = doc_id(rec, j->name, j->lineno, idbuf, &info.doc_id_len);
 	info.rec = rec;
 	drop[0] = c->field;
 	drop[1] = NULL;
@@ -221,11 +235,17 @@ static int do_jsonl(struct ctx *c, FILE *f, const char *name, struct rag_error *
 	r.skip_bad = c->o->skip_bad;
 	r.on_bad = cli_on_bad;
 	r.on_bad_ctx = c->o;
+	r.shard = &c->o->shard;
 	for (;;) {
 		const struct rag_json *rec, *t, *m, *a;
-		const char *key;
+		const char *id;
+		char idbuf[64];
+		size_t idlen;
 		if ((rc = rag_jsonl_next(&r, &rec, err)) || !rec)
 			break;
+		id = doc_id(rec, r.name, r.lineno, idbuf, &idlen);
+		if (!rag_shard_keeps(&c->o->shard, id, idlen))
+			continue;  /* another shard's document */
 		t = rag_json_get(rec, c->field);
 		m = rag_json_get(rec, "meta");
 		a = rag_json_get(rec, "acl");
@@ -244,7 +264,6 @@ static int do_jsonl(struct ctx *c, FILE *f, const char *name, struct rag_error *
 				break;
 			continue;
 		}
-		(void)rec_id(rec, &key);
 		jobs[nj].line = rag_strndup(rec->raw, rec->raw_len);
 		if (!jobs[nj].line) {
 			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -323,6 +342,8 @@ static int do_input(struct ctx *c, const char *path, struct rag_error *err)
 		memset(&info, 0, sizeof info);
 		info.doc_id = c->doc_id ? c->doc_id : is_stdin ? "stdin" : path;
 		info.doc_id_len = strlen(info.doc_id);
+		if (!rag_shard_keeps(&c->o->shard, info.doc_id, info.doc_id_len))
+			goto done;  /* another shard's document */
 		info.meta_default = c->meta;
 		info.acl_default = c->acl;
 		rc = chunk_doc(c, in.data ? in.data : "", in.len, f, &info, &out, &n_chunks, &n_invalid, err);

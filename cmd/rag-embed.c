@@ -40,6 +40,7 @@ static const char usage[] =
 	"      --threads N         CPU threads (default: all cores); or RAG_THREADS\n"
 	"      --device DEV        auto, cpu or cuda (default: auto); or RAG_DEVICE\n"
 	"      --skip-bad          skip bad records instead of stopping (counted)\n"
+	"      --shard I/N         keep only shard I of N (by doc_id, else id; RAG_SHARD)\n"
 	"  -v, --verbose           more messages (device, model, counts)\n"
 	"  -q, --quiet             fewer messages\n"
 	"  -h, --help              show this help and exit\n"
@@ -75,6 +76,7 @@ static const struct option longopts[] = {
 	RAG_LONGOPT_THREADS,
 	RAG_LONGOPT_DEVICE,
 	RAG_LONGOPT_SKIP_BAD,
+	RAG_LONGOPT_SHARD,
 	RAG_LONGOPTS_BASIC,
 	{ NULL, 0, NULL, 0 },
 };
@@ -253,6 +255,7 @@ int main(int argc, char **argv)
 	rag_embed_pipe_opts_init(&po);
 	po.field = j.field;
 	po.skip_bad = o.skip_bad;
+	po.shard = o.shard;
 	po.on_bad = cli_on_bad;
 	po.on_bad_ctx = &o;
 	po.out = j.ids ? j.ids : stdout;

@@ -50,6 +50,8 @@ static const char usage[] =
 	"      --threads N           CPU threads (default: all cores)\n"
 	"      --device DEV          auto, cpu or cuda (default: auto); or RAG_DEVICE\n"
 	"      --skip-bad            skip bad records instead of stopping\n"
+	"      --shard I/N           record and rag modes: keep only shard I of N (by\n"
+	"                            qid; records without one by id; RAG_SHARD)\n"
 	"  -v, --verbose             more messages (speed after each text)\n"
 	"  -q, --quiet               fewer messages\n"
 	"  -h, --help                show this help and exit\n"
@@ -88,6 +90,7 @@ static const struct option longopts[] = {
 	RAG_LONGOPT_THREADS,
 	RAG_LONGOPT_DEVICE,
 	RAG_LONGOPT_SKIP_BAD,
+	RAG_LONGOPT_SHARD,
 	RAG_LONGOPTS_BASIC,
 	{ NULL, 0, NULL, 0 },
 };
@@ -255,6 +258,7 @@ static int flush_line(struct rag_buf *b, struct rag_error *err)
 static int run_records(struct run *r, struct rag_error *err)
 {
 	static const char *const drop[] = { "answer", "finish", "usage", NULL };
+	static const char *const shard_keys[] = { "qid", "id", NULL };
 	struct rag_jsonl_reader rd;
 	struct rag_buf prompt, answer, out;
 	const struct rag_json *rec;
@@ -265,6 +269,7 @@ static int run_records(struct run *r, struct rag_error *err)
 	rd.skip_bad = r->o.skip_bad;
 	rd.on_bad = cli_on_bad;
 	rd.on_bad_ctx = &r->o;
+	rd.shard = &r->o.shard;
 	rag_buf_init(&prompt);
 	rag_buf_init(&answer);
 	rag_buf_init(&out);
@@ -275,6 +280,8 @@ static int run_records(struct run *r, struct rag_error *err)
 		struct rag_gen_result res;
 		struct rag_objw w;
 
+		if (!rag_shard_keeps_record(&r->o.shard, rec, shard_keys, rd.lineno))
+			continue;  /* another shard's */
 		rag_buf_reset(&prompt);
 		rag_buf_reset(&answer);
 		rag_buf_reset(&out);
@@ -422,6 +429,7 @@ static char *qid_text(const struct rag_json *q, int *is_num)
 
 static int run_rag(struct run *r, struct rag_error *err)
 {
+	static const char *const shard_keys[] = { "qid", NULL };
 	struct rag_jsonl_reader rd;
 	const struct rag_json *rec;
 	struct group g;
@@ -433,11 +441,12 @@ static int run_rag(struct run *r, struct rag_error *err)
 	rd.skip_bad = r->o.skip_bad;
 	rd.on_bad = cli_on_bad;
 	rd.on_bad_ctx = &r->o;
+	rd.shard = &r->o.shard;
 	for (;;) {
 		const struct rag_json *qid, *qtext;
 		size_t tlen = 0, idlen = 0, qlen = 0;
 		const char *text, *id, *question;
-		int is_num;
+		int is_num, other, good;
 		char *qs;
 
 		rc = rag_jsonl_next(&rd, &rec, err);
@@ -456,8 +465,13 @@ static int run_rag(struct run *r, struct rag_error *err)
 		id = rag_json_get_str(rec, "id", &idlen);
 		question = qtext && qtext->type == RAG_JSON_STRING ? qtext->u.str.s : NULL;
 		qlen = question ? qtext->u.str.len : 0;
-		if (!qid || (qid->type != RAG_JSON_STRING && qid->type != RAG_JSON_NUMBER) || !question ||
-		    !text || !id) {
+		good = qid && (qid->type == RAG_JSON_STRING || qid->type == RAG_JSON_NUMBER) && question && text && id;
+		/* another shard's question: its bad hits are that shard's to report,
+		 * its good ones end our open group, as they would unsharded */
+		other = !rag_shard_keeps_record(&r->o.shard, rec, shard_keys, rd.lineno);
+		if (other && !good)
+			continue;
+		if (!good) {
 			if ((rc = rag_jsonl_reject(&rd, err, "a hit needs \"qid\", \"query\", \"id\" and "
 						   "\"text\"")))
 				break;
@@ -486,6 +500,10 @@ static int run_rag(struct run *r, struct rag_error *err)
 			group_clear(&g);
 		}
 add:
+		if (other) {
+			rag_free(qs);
+			continue;
+		}
 		if (!g.qid) {
 			g.qid = qs;
 			g.qid_is_num = is_num;
@@ -627,6 +645,10 @@ int main(int argc, char **argv)
 	}
 	if (!r.o.model) {
 		rc = cli_usage("--model is required");
+		goto out;
+	}
+	if (r.o.shard_flag && r.mode == MODE_PLAIN) {
+		rc = cli_usage("--shard is for record and rag modes");
 		goto out;
 	}
 	if (r.prompt && r.mode != MODE_PLAIN) {

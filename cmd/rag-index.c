@@ -48,6 +48,8 @@ static const char usage[] =
 	"                         that are not in the input (same transaction)\n"
 	"      --json             stats, and the add/delete report, as JSON on stdout\n"
 	"      --skip-bad         skip bad records instead of stopping\n"
+	"      --shard I/N        add: only shard I of N of the records (by doc_id,\n"
+	"                         else id; RAG_SHARD)\n"
 	"      --threads N        threads (default: all cores)\n"
 	"  -v, --verbose        more messages\n"
 	"  -q, --quiet          fewer messages\n"
@@ -76,6 +78,7 @@ static const struct option longopts[] = {
 	{ "replace-doc", no_argument, NULL, OPT_REPLACE_DOC },
 	{ "json", no_argument, NULL, OPT_JSON },
 	RAG_LONGOPT_SKIP_BAD,
+	RAG_LONGOPT_SHARD,
 	RAG_LONGOPT_THREADS,
 	RAG_LONGOPTS_BASIC,
 	{ NULL, 0, NULL, 0 },
@@ -158,8 +161,12 @@ static int add_file(struct add_ctx *a, const char *path, struct rag_error *err)
 	r.skip_bad = o->skip_bad;
 	r.on_bad = cli_on_bad;
 	r.on_bad_ctx = (void *)o;
+	r.shard = &o->shard;
 	while (!interrupted && (rc = rag_jsonl_next(&r, &rec, err)) == RAG_OK && rec) {
+		static const char *const shard_keys[] = { "doc_id", "id", NULL };
 		struct rag_error e2;
+		if (!rag_shard_keeps_record(&o->shard, rec, shard_keys, r.lineno))
+			continue;  /* another shard's */
 		rag_error_clear(&e2);
 		rag_progress_update(&a->prog, ++a->n_done);
 		rc = rag_index_writer_upsert(w, rec, NULL, 0, &e2);
@@ -295,6 +302,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(argv[optind], "merge") == 0) {
+		if (o.shard_flag) {
+			rc = cli_usage("--shard goes with the add command");
+			goto out;
+		}
 		if (argc - optind < 3) {
 			rc = cli_usage("merge needs OUT and at least one IN");
 			goto out;
@@ -310,6 +321,10 @@ int main(int argc, char **argv)
 				  strcmp(argv[first_file], "compact") == 0 || strcmp(argv[first_file], "stats") == 0)) {
 		cmd = argv[first_file];
 		first_file++;
+	}
+	if (o.shard_flag && strcmp(cmd, "add") != 0) {
+		rc = cli_usage("--shard goes with the add command");
+		goto out;
 	}
 	if (a.replace_doc && strcmp(cmd, "add") != 0) {
 		rc = cli_usage("--replace-doc goes with the add command");

@@ -39,6 +39,7 @@ static const char usage[] =
 	"      --threads N         CPU threads (default: all cores); or RAG_THREADS\n"
 	"      --device DEV        auto, cpu or cuda (default: auto); or RAG_DEVICE\n"
 	"      --skip-bad          skip bad hits instead of stopping (counted)\n"
+	"      --shard I/N         keep only the hits of shard I of N (by qid; RAG_SHARD)\n"
 	"  -v, --verbose           more messages\n"
 	"  -q, --quiet             fewer messages\n"
 	"  -h, --help              show this help and exit\n"
@@ -75,6 +76,7 @@ static const struct option longopts[] = {
 	RAG_LONGOPT_THREADS,
 	RAG_LONGOPT_DEVICE,
 	RAG_LONGOPT_SKIP_BAD,
+	RAG_LONGOPT_SHARD,
 	RAG_LONGOPTS_BASIC,
 	{ NULL, 0, NULL, 0 },
 };
@@ -300,6 +302,7 @@ int main(int argc, char **argv)
 	rag_rerank_pipe_opts_init(&po);
 	po.field = j.field;
 	po.skip_bad = o.skip_bad;
+	po.shard = o.shard;
 	po.on_bad = cli_on_bad;
 	po.on_bad_ctx = &o;
 	if (j.queries) {

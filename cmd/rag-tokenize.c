@@ -38,6 +38,8 @@ static const char usage[] =
 	"      --skip-special      with --decode, leave special tokens out\n"
 	"      --threads N         worker threads (default: all cores); order is kept\n"
 	"      --skip-bad          skip bad records (counted) instead of stopping\n"
+	"      --shard I/N         keep only shard I of N (by doc_id, else id, else\n"
+	"                          line number; RAG_SHARD)\n"
 	"  -v, --verbose           more messages\n"
 	"  -q, --quiet             fewer messages\n"
 	"  -h, --help              show this help and exit\n"
@@ -79,6 +81,7 @@ static const struct option longopts[] = {
 	{ "skip-special", no_argument, NULL, OPT_SKIP_SPECIAL },
 	RAG_LONGOPT_THREADS,
 	RAG_LONGOPT_SKIP_BAD,
+	RAG_LONGOPT_SHARD,
 	RAG_LONGOPTS_BASIC,
 	{ NULL, 0, NULL, 0 },
 };
@@ -166,6 +169,8 @@ static int run_file(const char *path, const struct rag_tokenizer *t, const struc
 				rc = it->rc;
 				goto out;
 			}
+			if (it->out.len == 0)
+				continue;  /* another shard's record */
 			if ((rc = rag_buf_write(&it->out, stdout, "standard output", err)))
 				goto out;
 			n_written++;
@@ -241,6 +246,7 @@ int main(int argc, char **argv)
 		return cli_usage("--pair needs JSON records, not --lines");
 	if (ro.skip_special && !ro.decode)
 		return cli_usage("--skip-special goes with --decode");
+	ro.shard = &o.shard;
 	ro.flags = (no_special ? 0 : RAG_TOK_ADD_SPECIAL) | (parse_special ? RAG_TOK_PARSE_SPECIAL : 0);
 
 	nthreads = rag_set_threads(o.threads);

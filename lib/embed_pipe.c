@@ -17,7 +17,7 @@
 #include "options.h"
 
 /* What the parallel pass found for one input line. */
-enum { REC_OK, REC_BAD, REC_FATAL };
+enum { REC_OK, REC_BAD, REC_FATAL, REC_OTHER_SHARD };
 
 struct rec {
 	const struct rag_json *json; /* parsed (in one of the block's arenas) */
@@ -167,6 +167,7 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 	const char *line = b->bp.lines.data + ln->off;
 	struct rag_json *v;
 	const struct rag_json *f;
+	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 	struct rag_error e;
 	int st;
 
@@ -174,6 +175,10 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 	st = rag_json_parse(&b->arenas[t], line, ln->len, &v, &e);
 	if (st == RAG_EINTERNAL) {
 		rec_fail(rc, REC_FATAL, &e);
+		return;
+	}
+	if (!rag_shard_keeps_record(&p->po.shard, st == RAG_OK ? v : NULL, shard_keys, ln->lineno)) {
+		rc->status = REC_OTHER_SHARD;
 		return;
 	}
 	if (st == RAG_OK && v->type != RAG_JSON_OBJECT) {
@@ -238,6 +243,8 @@ static int prepare_records(struct rag_embed_pipe *p, struct block *b, struct rag
 			row += nr;
 			continue;
 		}
+		if (rc->status == REC_OTHER_SHARD)
+			continue;
 		if (!rc->err) {
 			b->n_rows = row;
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");

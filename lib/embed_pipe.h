@@ -7,6 +7,7 @@
 
 #include "embed.h"
 #include "error.h"
+#include "shard.h"
 
 /*
  * The pipeline, per block of input lines (a block ends at block_bytes of
@@ -30,6 +31,9 @@
 struct rag_embed_pipe_opts {
 	const char *field;     /* the field holding the text; NULL: "text" */
 	int skip_bad;          /* count and skip bad records instead of stopping */
+	struct rag_shard shard; /* keep only this shard's records, keyed by "doc_id",
+				 * else "id", else the line number (shard.h); the
+				 * others are dropped unchecked and uncounted */
 	void (*on_bad)(void *ctx, const struct rag_error *err); /* each skipped record */
 	void *on_bad_ctx;
 	FILE *out;             /* where the records go (required) */

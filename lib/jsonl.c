@@ -156,6 +156,8 @@ int rag_jsonl_next(struct rag_jsonl_reader *r, const struct rag_json **rec,
 			rag_error_set(err, RAG_EDATA, "not a JSON object");
 			rc = RAG_EDATA;
 		}
+		if (rc && !rag_shard_keeps_line(r->shard, r->lineno))
+			continue;  /* another shard's to report */
 		if (rc) {
 			rag_error_prefix(err, "%s: line %zu: ", r->name, r->lineno);
 			if ((rc = bad_record(r, err)))

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "error.h"
 #include "json.h"
+#include "shard.h"
 
 /*
  * Reads one line at a time from a FILE (lines of any length), parses each as a
@@ -17,6 +18,10 @@
  *
  * With skip_bad set, a bad record is counted in n_bad, passed to on_bad (if
  * any) and skipped instead of ending the read.
+ *
+ * With shard set (--shard), a line that is not a JSON object belongs to the
+ * shard of its line number (see shard.h): outside that shard it is skipped
+ * silently (neither bad nor counted), so exactly one shard reports it.
  */
 struct rag_jsonl_reader {
 	FILE *f;
@@ -29,6 +34,7 @@ struct rag_jsonl_reader {
 	void (*on_bad)(void *ctx, const struct rag_error *err);
 	void *on_bad_ctx;
 	int allow_any;          /* accept any JSON value, not only objects */
+	const struct rag_shard *shard; /* NULL, or who reports lines that are not records */
 	struct rag_buf line;    /* the current line; the parsed tree points into it */
 	struct rag_arena arena; /* the current record's tree */
 	char *blk;              /* read buffer */

@@ -105,6 +105,8 @@ int rag_opts_init(struct rag_opts *o, struct rag_error *err)
 			return RAG_EUSAGE;
 		o->threads = (int)n;
 	}
+	if ((e = getenv("RAG_SHARD")) && *e && rag_shard_parse(e, &o->shard, "RAG_SHARD", err))
+		return RAG_EUSAGE;
 	return RAG_OK;
 }
 
@@ -146,6 +148,11 @@ int rag_opts_handle(struct rag_opts *o, int c, const char *arg, struct rag_error
 		return RAG_OK;
 	case RAG_OPT_SKIP_BAD:
 		o->skip_bad = 1;
+		return RAG_OK;
+	case RAG_OPT_SHARD:
+		if (rag_shard_parse(arg, &o->shard, "--shard", err))
+			return RAG_EUSAGE;
+		o->shard_flag = 1;
 		return RAG_OK;
 	case 'h':
 		o->help = 1;

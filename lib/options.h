@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "shard.h"
 
 enum rag_device {
 	RAG_DEVICE_AUTO,  /* the GPU when one works, else the CPU */
@@ -16,7 +17,7 @@ enum rag_device {
 /*
  * Values of the shared options.  Strings point into argv or the environment
  * (not owned).  rag_opts_init fills the defaults and then the environment
- * (RAG_MODEL, RAG_DEVICE, RAG_THREADS); flags parsed later win.
+ * (RAG_MODEL, RAG_DEVICE, RAG_THREADS, RAG_SHARD); flags parsed later win.
  */
 struct rag_opts {
 	const char *model;       /* --model FILE|DIR */
@@ -27,6 +28,8 @@ struct rag_opts {
 	const char *output;      /* -o FILE; NULL = stdout */
 	int verbose;             /* -v: +1, -q: -1 */
 	int skip_bad;            /* --skip-bad */
+	struct rag_shard shard;  /* --shard I/N (or RAG_SHARD); count 0: not sharded */
+	int shard_flag;          /* the shard came from --shard, not RAG_SHARD */
 	int help;                /* -h/--help */
 	int version;             /* --version */
 };
@@ -39,6 +42,7 @@ enum {
 	RAG_OPT_SEED,
 	RAG_OPT_SKIP_BAD,
 	RAG_OPT_VERSION,
+	RAG_OPT_SHARD,
 	RAG_OPT_FIRST_PROGRAM = 0x1100,  /* programs number their own long-only options from here */
 };
 
@@ -49,6 +53,7 @@ enum {
 #define RAG_LONGOPT_SEED     { "seed", required_argument, NULL, RAG_OPT_SEED }
 #define RAG_LONGOPT_OUTPUT   { "output", required_argument, NULL, 'o' }
 #define RAG_LONGOPT_SKIP_BAD { "skip-bad", no_argument, NULL, RAG_OPT_SKIP_BAD }
+#define RAG_LONGOPT_SHARD    { "shard", required_argument, NULL, RAG_OPT_SHARD }
 #define RAG_LONGOPTS_BASIC \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
@@ -57,7 +62,7 @@ enum {
 /* Short options every program has: -v -q -h (add "o:" when it has -o). */
 #define RAG_SHORTOPTS_BASIC ":vqh"
 
-/* Defaults, then the environment.  RAG_EUSAGE for a bad RAG_DEVICE/RAG_THREADS. */
+/* Defaults, then the environment.  RAG_EUSAGE for a bad RAG_DEVICE/RAG_THREADS/RAG_SHARD. */
 int rag_opts_init(struct rag_opts *o, struct rag_error *err);
 
 /*

@@ -21,10 +21,14 @@
 #include "options.h"
 #include "rerank_pipe.h"
 
-enum { HIT_OK, HIT_BAD, HIT_FATAL };
+/* HIT_OTHER: another shard's hit, bad or without a qid; HIT_OTHER_GOOD:
+ * another shard's good hit (it ends the open group, nothing more) */
+enum { HIT_OK, HIT_BAD, HIT_FATAL, HIT_OTHER, HIT_OTHER_GOOD };
 
 struct hit {
 	int status;
+	int other;                   /* its qid is another shard's */
+	int starts;                  /* a good hit that starts a new group */
 	struct rag_error *err;       /* HIT_BAD / HIT_FATAL (allocated) */
 	const char *text;            /* passage (decoded, in an arena) */
 	size_t tlen;
@@ -223,7 +227,7 @@ static void render_prefix(struct block *b, struct hit *h, const struct rag_json 
 }
 
 /* Parse and check hit i (any thread), as rag-rerank always has, in the same order. */
-static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int t)
+static void check_hit(struct rag_rerank_pipe *p, struct block *b, size_t i, int t)
 {
 	struct hit *h = &b->hits[i];
 	const struct rag_blockpipe_line *ln = &b->bp.line[i];
@@ -231,6 +235,8 @@ static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 	struct rag_json *v;
 	const struct rag_json *qid, *text, *query;
 	struct rag_error e, e2;
+	const char *sk;
+	size_t sklen;
 	int st;
 
 	rag_error_clear(&e);
@@ -238,6 +244,14 @@ static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 	st = rag_json_parse(a, b->bp.lines.data + ln->off, ln->len, &v, &e);
 	if (st == RAG_EINTERNAL) {
 		hit_fail(h, HIT_FATAL, &e);
+		return;
+	}
+	/* another shard's qid: checked on (never reported) only to learn whether
+	 * it is a good hit, which would end the open group */
+	sk = st == RAG_OK ? rag_shard_json_key(rag_json_get(v, "qid"), &sklen) : NULL;
+	h->other = sk ? !rag_shard_keeps(&p->po.shard, sk, sklen) : !rag_shard_keeps_line(&p->po.shard, ln->lineno);
+	if (h->other && !sk) {
+		h->status = HIT_OTHER;
 		return;
 	}
 	if (st == RAG_OK && v->type != RAG_JSON_OBJECT) {
@@ -288,7 +302,23 @@ static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 	if (rag_text_check(h->qtext, h->qlen, &e2))
 		REJECT("query: %s", e2.msg);
 #undef REJECT
+	if (h->other) {
+		h->status = HIT_OTHER_GOOD;
+		return;
+	}
 	render_prefix(b, h, v, t);
+}
+
+static void check_one(struct rag_rerank_pipe *p, struct block *b, size_t i, int t)
+{
+	struct hit *h = &b->hits[i];
+
+	check_hit(p, b, i, t);
+	if (h->other && h->status == HIT_BAD) {
+		rag_free(h->err);  /* another shard reports it */
+		h->err = NULL;
+		h->status = HIT_OTHER;
+	}
 }
 
 static int block_reserve(struct block *b)
@@ -360,6 +390,12 @@ static int block_check(struct rag_rerank_pipe *p, struct block *b, struct rag_er
 	b->n_good = 0;
 	for (size_t i = 0; i < b->bp.n && !err->code; i++) {
 		struct hit *h = &b->hits[i];
+		if (h->status == HIT_OTHER)
+			continue;
+		if (h->status == HIT_OTHER_GOOD) {
+			p->rd_open = 0;  /* its own group ends ours, as unsharded */
+			continue;
+		}
 		if (h->status != HIT_OK) {
 			if (!h->err) {
 				rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -379,6 +415,7 @@ static int block_check(struct rag_rerank_pipe *p, struct block *b, struct rag_er
 			p->rd_open = 1;
 			cq = h->qtext;
 			cqlen = h->qlen;
+			h->starts = 1;
 		}
 		b->good[b->n_good] = i;
 		b->gq[b->n_good] = cq;
@@ -552,7 +589,7 @@ static int block_deliver(void *ctx, struct rag_blockpipe_block *bb, struct rag_e
 	rag_rerank_aggregate(b->seq_doc, b->logits, b->n_seq, p->n_labels, b->docs, p->ro.aggregate_mean, b->scores);
 	for (size_t k = 0; k < b->n_good; k++) {
 		const struct hit *h = &b->hits[b->good[k]];
-		if (g->n && strcmp(g->qid.data, h->key) != 0 && (rc = group_flush(p, err)))
+		if (g->n && (h->starts || strcmp(g->qid.data, h->key) != 0) && (rc = group_flush(p, err)))
 			return rc;
 		if (g->n == 0) {
 			rag_buf_reset(&g->qid);

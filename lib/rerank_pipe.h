@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "shard.h"
 #include "rerank.h"
 
 /*
@@ -29,6 +30,10 @@
 struct rag_rerank_pipe_opts {
 	const char *field;     /* the passage field; NULL: "text" */
 	int skip_bad;          /* count and skip bad hits instead of stopping */
+	struct rag_shard shard; /* keep only the hits of this shard's qids (a hit
+				 * without a qid: its line number's; shard.h); a
+				 * good hit of another qid still ends the open group,
+				 * so the shards' groups are the unsharded ones */
 	void (*on_bad)(void *ctx, const struct rag_error *err);
 	void *on_bad_ctx;
 	/* The query text of a qid (NULL when unknown), instead of the hits'

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "shard.h"
 #include "tok-internal.h"
 #include "tokenizer.h"
 
@@ -94,6 +95,7 @@ int rag_tokenize_record(const struct rag_tokenizer *t, const struct rag_tokrec_o
 			struct rag_arena *a, struct rag_buf *out, struct rag_error *err)
 {
 	static const char *const drop[] = { "ids", "pieces", "offsets", "type_ids", "n_tokens", "truncated", NULL };
+	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 	const char *field = o->field ? o->field : "text";
 	struct rag_json *rec = NULL;
 	struct rag_objw w;
@@ -102,8 +104,13 @@ int rag_tokenize_record(const struct rag_tokenizer *t, const struct rag_tokrec_o
 	int rc, truncated = 0;
 
 	rag_arena_reset(a);
+	if (o->lines && !rag_shard_keeps_line(o->shard, lineno))
+		return 0;
 	if (!o->lines) {
-		if ((rc = rag_json_parse(a, line, len, &rec, err)))
+		rc = rag_json_parse(a, line, len, &rec, err);
+		if (rc != RAG_EINTERNAL && !rag_shard_keeps_record(o->shard, rc ? NULL : rec, shard_keys, lineno))
+			return 0;  /* another shard's */
+		if (rc)
 			return rag_error_prefix(err, "%s: line %zu: ", name, lineno);
 		if (rec->type != RAG_JSON_OBJECT)
 			return rag_error_set(err, RAG_EDATA, "%s: line %zu: not a JSON object", name, lineno);

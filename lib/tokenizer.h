@@ -126,6 +126,8 @@ const char *rag_tokenizer_pre(const struct rag_tokenizer *t);
  */
 int rag_tokens_truncate(const struct rag_tokenizer *t, struct rag_tokens *out, size_t max, int head);
 
+struct rag_shard;
+
 /* What rag_tokenize_record does with one input line. */
 struct rag_tokrec_opts {
 	const char *field;   /* text field (default "text"); with decode, the field written */
@@ -136,6 +138,9 @@ struct rag_tokrec_opts {
 	unsigned flags;      /* RAG_TOK_* for rag_tokenize */
 	long truncate;       /* > 0: rag_tokens_truncate to this many */
 	int trunc_head;
+	const struct rag_shard *shard; /* NULL, or keep only this shard's records
+				* (shard.h): keyed by "doc_id", else "id", else
+				* (and with lines) the line number */
 };
 
 /*
@@ -148,7 +153,8 @@ struct rag_tokrec_opts {
  * is tokenized as Hugging Face does (each bad sequence as U+FFFD) and written
  * with U+FFFD.  RAG_EDATA with "<name>: line N: ..." for a bad record
  * (invalid JSON, missing or non-string field, bad ids).  tok and a are the
- * caller's scratch (one per thread).
+ * caller's scratch (one per thread).  A record of another shard than
+ * o->shard appends nothing and returns 0, unchecked.
  */
 int rag_tokenize_record(const struct rag_tokenizer *t, const struct rag_tokrec_opts *o, const char *line,
 			size_t len, const char *name, size_t lineno, struct rag_tokens *tok,

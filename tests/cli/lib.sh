@@ -14,7 +14,7 @@ set -u
 FIXTURES=${RAG_FIXTURES:-$top_srcdir/tests/data/fixtures}
 TESTDATA=${RAG_TESTDATA:-$top_srcdir/tests/data}
 export FIXTURES TESTDATA
-unset RAG_MODEL RAG_DEVICE RAG_THREADS
+unset RAG_MODEL RAG_DEVICE RAG_THREADS RAG_SHARD
 
 test_name=$(basename "$0" .sh)
 TRASH=$(mktemp -d "${TMPDIR:-/tmp}/ragkit-$test_name.XXXXXX")

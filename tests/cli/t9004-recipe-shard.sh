@@ -1,6 +1,6 @@
 #!/bin/sh
-# recipes/shard: chunks split into shards, each embedded and indexed by its
-# own GNU parallel job (here on this machine, also through --sshlogin :), the
+# recipes/shard: N GNU parallel jobs, each embedding and indexing its
+# --shard I/N of the whole chunk file (here on this machine, also through --sshlogin :), the
 # shards merged with rag-index merge, and queries over the merged index and
 # over the shards given together to rag-retrieve.
 . "$top_srcdir/tests/cli/lib.sh"
@@ -23,7 +23,11 @@ test_expect_success 'four shards on two local job slots, merged' '
 	"$SH" --shards 4 --jobs 2 --model "$M" chunks.jsonl all.rag 2>err &&
 	grep_q "4 shards merged into all.rag" err &&
 	test $(ls all.rag.shards/shard-*.rag | wc -l) -eq 4 &&
-	test $(cat all.rag.shards/shard-*.jsonl | wc -l) -eq 40 &&
+	! ls all.rag.shards/*.jsonl 2>/dev/null &&
+	for i in 0 1 2 3; do
+		rag-index all.rag.shards/shard-000$i.rag stats >st$i &&
+		c=$(sed -n "s/^chunks: //p" st$i) && test $c -gt 0 || exit 1
+	done &&
 	rag-index all.rag stats >stats && grep_q "^chunks: 40$" stats && grep_q "^vectors: 40$" stats
 '
 
@@ -58,6 +62,17 @@ test_expect_success 'a failing shard job fails the run; a rerun redoes only what
 
 test_expect_code 64 'a bad --shards is a usage error' '
 	"$SH" --shards 0 chunks.jsonl x.rag
+'
+
+test_expect_code 64 'a shard folder made with another --shards is refused' '
+	"$SH" --shards 3 --dir all.rag.shards chunks.jsonl y.rag 2>err; rc=$?
+	grep_q "holds 4 shards, not 3" err && exit $rc
+'
+
+test_expect_success 'more shards than documents: the empty shards merge too' '
+	head -n 3 chunks.jsonl >few.jsonl &&
+	"$SH" --shards 6 --jobs 2 --model "$M" few.jsonl few.rag 2>err &&
+	rag-index few.rag stats >stats && grep_q "^chunks: 3$" stats && grep_q "^vectors: 3$" stats
 '
 
 test_done

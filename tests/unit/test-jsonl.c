@@ -136,6 +136,37 @@ Test(jsonl, skip_bad_counts_and_continues)
 	fclose(f);
 }
 
+/* --shard: a line that is not a record is reported by one shard only, the
+ * shard of its line number; the records themselves are all returned. */
+Test(jsonl, shard_reports_bad_line_once)
+{
+	const char in[] = "{\"a\":1}\nnope\n[3]\n{\"a\":4}\n";
+	int reported[5] = { 0 };
+
+	for (uint64_t i = 0; i < 3; i++) {
+		struct rag_shard s = { i, 3 };
+		FILE *f = mem(in, sizeof in - 1);
+		struct rag_jsonl_reader r;
+		struct rag_error err;
+		const struct rag_json *rec;
+		int good = 0, rc;
+
+		rag_jsonl_init(&r, f, "<stdin>", &err);
+		r.shard = &s;
+		r.skip_bad = 1;
+		while ((rc = rag_jsonl_next(&r, &rec, &err)) == RAG_OK && rec)
+			good++;
+		cr_assert_eq(rc, RAG_OK);
+		cr_assert_eq(good, 2);
+		cr_assert_eq(r.n_bad, (size_t)(rag_shard_keeps_line(&s, 2) + rag_shard_keeps_line(&s, 3)));
+		reported[2] += rag_shard_keeps_line(&s, 2);
+		reported[3] += rag_shard_keeps_line(&s, 3);
+		rag_jsonl_release(&r);
+		fclose(f);
+	}
+	cr_assert(reported[2] == 1 && reported[3] == 1);
+}
+
 Test(jsonl, missing_file)
 {
 	struct rag_jsonl_reader r;
