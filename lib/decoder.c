@@ -274,7 +274,7 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 			scaling = NULL;
 	}
 	if (scaling && strcmp(scaling, "none") && strcmp(scaling, "linear")) {
-		rc = rag_error_set(err, RAG_EMODEL, "RoPE scaling '%s' is not supported", scaling);
+		rc = rag_error_set(err, RAG_EMODEL, "RoPE scaling '%s' is not supported (ragkit runs none, linear, llama3)", scaling);
 		goto fail;
 	}
 	if ((rc = get_float(g, arch, "rope.scaling.factor", 0.0, &f, err)))
