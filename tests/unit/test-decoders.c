@@ -4,7 +4,8 @@
  * read as directories and after rag_gguf_retype to F32, F16, BF16 and Q8_0 (what
  * rag-model convert writes), within the fixture README's tolerances; linear RoPE
  * scaling and the older rope_scaling key; scalings ragkit does not run are
- * refused by name. */
+ * refused by name; rag_lm_generate streams the text rag_detokenize gives for
+ * the whole continuation (byte-level and SentencePiece vocabularies). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,10 +16,14 @@
 
 #include "buf.h"
 #include "decoder.h"
+#include "generate.h"
 #include "gguf.h"
 #include "gguf_write.h"
 #include "hfmodel.h"
+#include "kernels.h"
 #include "modelinfo.h"
+#include "tokenizer.h"
+#include "unicode.h"
 #include "testutil.h"
 #include "decoder-golden.h"
 
@@ -314,4 +319,155 @@ Test(decoders, unsupported_rope_scaling)
 		rag_gguf_close(g);
 		remove_variant(&v);
 	}
+}
+
+/* ---- rag_lm_generate's streamed text ---------------------------------------- */
+
+struct chunks {
+	struct rag_buf all;
+	int n, invalid;
+};
+
+static int collect(void *ctx, const char *text, size_t len)
+{
+	struct chunks *c = ctx;
+
+	c->n++;
+	if (rag_utf8_valid_prefix(text, len) != len)
+		c->invalid++;
+	rag_buf_add(&c->all, text, len);
+	return 0;
+}
+
+/*
+ * The text rag_lm_generate streams (greedy, n tokens past EOS) equals
+ * rag_detokenize of the whole continuation, the ids recomputed here with the
+ * decoder, and arrives in whole UTF-8 characters.
+ */
+static void stream_equals_batch(const char *path, const char *prompt, int n)
+{
+	struct rag_lm lm;
+	struct rag_gen_params p;
+	struct rag_gen_result res;
+	struct rag_tokens toks;
+	struct rag_error err;
+	struct rag_buf text, batch;
+	struct chunks c;
+	int32_t *ids = malloc((size_t)n * sizeof *ids);
+	float *logits;
+	int64_t nv;
+
+	cr_assert_eq(rag_lm_open(&lm, path, 0, NULL, 0, &err), 0, "%s", err.msg);
+	rag_tokens_init(&toks);
+	cr_assert_eq(rag_lm_tokenize(&lm, prompt, strlen(prompt), 0, &toks, &err), 0, "%s", err.msg);
+	nv = rag_decoder_info(lm.dec)->n_vocab;
+	logits = malloc((size_t)nv * sizeof *logits);
+	rag_decoder_reset(lm.dec);
+	cr_assert_eq(rag_decoder_eval(lm.dec, toks.ids, (int64_t)toks.n, 0, logits, &err), 0, "%s", err.msg);
+	for (int i = 0; i < n; i++) {
+		ids[i] = golden_argmax(logits, nv);
+		cr_assert_eq(rag_decoder_step(lm.dec, ids[i], logits, &err), 0, "%s", err.msg);
+	}
+	rag_buf_init(&batch);
+	cr_assert_eq(rag_detokenize(lm.tok, ids, (size_t)n, 1, &batch, &err), 0, "%s", err.msg);
+
+	rag_gen_params_init(&p);
+	p.max_tokens = n;
+	p.ignore_eos = 1;
+	rag_buf_init(&text);
+	memset(&c, 0, sizeof c);
+	rag_buf_init(&c.all);
+	cr_assert_eq(rag_lm_generate(&lm, &p, toks.ids, toks.n, collect, &c, &text, &res, &err), 0, "%s", err.msg);
+	cr_expect_eq(res.completion_tokens, n);
+	cr_expect_eq(text.len, batch.len, "%s: streamed %zu bytes, the continuation has %zu", path, text.len,
+		     batch.len);
+	cr_expect(text.len == batch.len && !memcmp(text.data, batch.data, text.len),
+		  "%s: streamed text\n%.*s\nis not the continuation's\n%.*s", path, (int)text.len, text.data,
+		  (int)batch.len, batch.data);
+	cr_expect(c.all.len == text.len && !memcmp(c.all.data, text.data, text.len), "emitted != returned text");
+	cr_expect_eq(c.invalid, 0, "%d of %d chunks are not whole UTF-8 characters", c.invalid, c.n);
+	rag_buf_free(&c.all);
+	rag_buf_free(&text);
+	rag_buf_free(&batch);
+	rag_tokens_free(&toks);
+	free(logits);
+	free(ids);
+	rag_lm_close(&lm);
+}
+
+/* Byte-level BPE: with 512 tokens, half of them single bytes >= 0x80, the
+ * random continuation splits characters across tokens (a character split in
+ * two used to come out as two U+FFFD). */
+Test(decoders, streamed_text_bytelevel)
+{
+	char dir[PATH_MAX];
+	struct variant v;
+
+	model_dir("tiny-llama", dir, sizeof dir);
+	stream_equals_batch(dir, "Once upon a time, in a land far away,", 120);
+	model_dir("tiny-qwen3", dir, sizeof dir);
+	stream_equals_batch(dir, "The capital of France is", 120);
+	/* golden/tiny-llama-linear.json row 0: tokens 145, 241 are the bytes of U+0553 */
+	make_variant(&v, "\"rope_parameters\": {\"rope_type\": \"linear\", \"rope_theta\": 50000.0, \"factor\": 4.0}");
+	stream_equals_batch(v.dir, "The capital of France is", 16);
+	remove_variant(&v);
+}
+
+/* SentencePiece ("▁the"): only the continuation's first token loses its prefix
+ * space (each streamed token used to lose its own).  tiny-llama's layers with
+ * llama.cpp's llama-spm vocabulary and random F16 embeddings for its 32000
+ * tokens, written to a temporary GGUF. */
+Test(decoders, streamed_text_sentencepiece)
+{
+	struct rag_gguf *src, *voc, *g;
+	struct rag_gguf_builder *b;
+	struct rag_error err;
+	char dir[PATH_MAX], path[PATH_MAX];
+	uint16_t *emb, *out;
+	int64_t nv, e = 64, ne[4] = { 64, 0, 1, 1 };
+	uint64_t rng = 88172645463325252ull;
+	int fd;
+
+	model_dir("tiny-llama", dir, sizeof dir);
+	cr_assert_eq(rag_model_open(dir, &src, &err), 0, "%s", err.msg);
+	cr_assert_eq(rag_gguf_open(fixture("vocab/ggml-vocab-llama-spm.gguf"), &voc, &err), 0, "%s", err.msg);
+	cr_assert(b = rag_gguf_builder_new());
+	for (size_t i = 0; i < rag_gguf_n_kv(src); i++)
+		if (strncmp(rag_gguf_kv_at(src, i)->key, "tokenizer.", 10))
+			rag_gguf_builder_copy_kv(b, rag_gguf_kv_at(src, i));
+	for (size_t i = 0; i < rag_gguf_n_kv(voc); i++)
+		if (!strncmp(rag_gguf_kv_at(voc, i)->key, "tokenizer.", 10))
+			rag_gguf_builder_copy_kv(b, rag_gguf_kv_at(voc, i));
+	cr_assert(rag_gguf_find(voc, "tokenizer.ggml.tokens"));
+	nv = (int64_t)rag_gguf_find(voc, "tokenizer.ggml.tokens")->n;
+	rag_gguf_builder_set_u32(b, "llama.vocab_size", (uint32_t)nv);
+	emb = malloc((size_t)(nv * e) * sizeof *emb);
+	out = malloc((size_t)(nv * e) * sizeof *out);
+	for (int64_t i = 0; i < nv * e; i++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		emb[i] = rag_f32_to_f16((float)((double)(rng >> 11) / 9007199254740992.0 - 0.5));
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		out[i] = rag_f32_to_f16((float)((double)(rng >> 11) / 9007199254740992.0 - 0.5));
+	}
+	ne[1] = nv;
+	for (size_t i = 0; i < rag_gguf_n_tensors(src); i++) {
+		const struct rag_gguf_tensor *t = rag_gguf_tensor_at(src, i);
+		if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight"))
+			rag_gguf_builder_add_tensor(b, t->name, 2, ne, RAG_DT_F16,
+						    !strcmp(t->name, "output.weight") ? out : emb);
+		else
+			rag_gguf_builder_add_tensor(b, t->name, t->n_dims, t->ne, t->type, t->data);
+	}
+	cr_assert_eq(rag_gguf_builder_finish(b, "spm", &g, &err), 0, "%s", err.msg);
+	snprintf(path, sizeof path, "%s/ragkit-spm-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	cr_assert((fd = mkstemp(path)) >= 0);
+	close(fd);
+	cr_assert_eq(rag_gguf_write(g, path, &err), 0, "%s", err.msg);
+	rag_gguf_close(g);
+	rag_gguf_close(voc);
+	rag_gguf_close(src);
+	free(emb);
+	free(out);
+	stream_equals_batch(path, "The capital of France is", 40);
+	unlink(path);
 }
