@@ -471,3 +471,33 @@ Test(decoders, streamed_text_sentencepiece)
 	stream_equals_batch(path, "The capital of France is", 40);
 	unlink(path);
 }
+
+/* A model with biases on its feed-forward layers (Hugging Face llama's
+ * mlp_bias), which the decoder does not compute, is refused by name. */
+Test(decoders, ffn_bias_refused)
+{
+	struct rag_gguf *src, *g;
+	struct rag_gguf_builder *b;
+	struct rag_decoder *d = NULL;
+	struct rag_error err;
+	char dir[PATH_MAX];
+	static float bias[64];
+	int64_t ne[4] = { 64, 1, 1, 1 };
+
+	model_dir("tiny-llama", dir, sizeof dir);
+	cr_assert_eq(rag_model_open(dir, &src, &err), 0, "%s", err.msg);
+	cr_assert(b = rag_gguf_builder_new());
+	for (size_t i = 0; i < rag_gguf_n_kv(src); i++)
+		rag_gguf_builder_copy_kv(b, rag_gguf_kv_at(src, i));
+	for (size_t i = 0; i < rag_gguf_n_tensors(src); i++) {
+		const struct rag_gguf_tensor *t = rag_gguf_tensor_at(src, i);
+		rag_gguf_builder_add_tensor(b, t->name, t->n_dims, t->ne, t->type, t->data);
+	}
+	rag_gguf_builder_add_tensor(b, "blk.1.ffn_down.bias", 1, ne, RAG_DT_F32, bias);
+	cr_assert_eq(rag_gguf_builder_finish(b, "ffn-bias", &g, &err), 0, "%s", err.msg);
+	cr_expect_eq(rag_decoder_load(g, NULL, &d, &err), RAG_EMODEL);
+	cr_expect_null(d);
+	cr_expect(strstr(err.msg, "'blk.1.ffn_down.bias'") && strstr(err.msg, "not supported"), "%s", err.msg);
+	rag_gguf_close(g);
+	rag_gguf_close(src);
+}
