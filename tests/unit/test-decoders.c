@@ -501,3 +501,46 @@ Test(decoders, ffn_bias_refused)
 	rag_gguf_close(g);
 	rag_gguf_close(src);
 }
+
+/* qwen3 needs its per-head q/k norms, sized head_dim (32, not 64/4): a file
+ * without one, or with one of the size hidden/heads would have, is refused by
+ * name. */
+Test(decoders, qwen3_norms_required)
+{
+	static float w16[16];
+	static const struct {
+		const char *drop, *want;
+		int resize;
+	} cases[] = {
+		{ "blk.1.attn_k_norm.weight", "'blk.1.attn_k_norm.weight' is missing", 0 },
+		{ "blk.0.attn_q_norm.weight", "'blk.0.attn_q_norm.weight' has shape [16, 1], expected [32, 1]", 1 },
+	};
+	struct rag_gguf *src;
+	struct rag_error err;
+	char dir[PATH_MAX];
+
+	model_dir("tiny-qwen3", dir, sizeof dir);
+	cr_assert_eq(rag_model_open(dir, &src, &err), 0, "%s", err.msg);
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		struct rag_gguf_builder *b = rag_gguf_builder_new();
+		struct rag_gguf *g;
+		struct rag_decoder *d = NULL;
+		int64_t ne[4] = { 16, 1, 1, 1 };
+		cr_assert(b);
+		for (size_t i = 0; i < rag_gguf_n_kv(src); i++)
+			rag_gguf_builder_copy_kv(b, rag_gguf_kv_at(src, i));
+		for (size_t i = 0; i < rag_gguf_n_tensors(src); i++) {
+			const struct rag_gguf_tensor *t = rag_gguf_tensor_at(src, i);
+			if (strcmp(t->name, cases[c].drop))
+				rag_gguf_builder_add_tensor(b, t->name, t->n_dims, t->ne, t->type, t->data);
+			else if (cases[c].resize)
+				rag_gguf_builder_add_tensor(b, t->name, 1, ne, RAG_DT_F32, w16);
+		}
+		cr_assert_eq(rag_gguf_builder_finish(b, "qwen3-norms", &g, &err), 0, "%s", err.msg);
+		cr_expect_eq(rag_decoder_load(g, NULL, &d, &err), RAG_EMODEL, "case %zu", c);
+		cr_expect_null(d);
+		cr_expect(strstr(err.msg, cases[c].want), "case %zu: %s", c, err.msg);
+		rag_gguf_close(g);
+	}
+	rag_gguf_close(src);
+}
