@@ -208,6 +208,12 @@ static int load_layer(const struct rag_gguf *g, struct rag_decoder *d, int64_t i
 	    (rc = load_vec(g, T("attn_q_norm.weight"), in->head_dim, qwen3, &l->q_norm, err)) ||
 	    (rc = load_vec(g, T("attn_k_norm.weight"), in->head_dim, qwen3, &l->k_norm, err)))
 		return rc;
+	/* biases on the FFN (Hugging Face llama's mlp_bias) are not computed: refuse
+	 * them rather than give other logits (the GPU backend loads through here) */
+	if (rag_gguf_find_tensor(g, T("ffn_gate.bias")) || rag_gguf_find_tensor(g, T("ffn_up.bias")) ||
+	    rag_gguf_find_tensor(g, T("ffn_down.bias")))
+		return rag_error_set(err, RAG_EMODEL, "tensor '%s': biases on the feed-forward layers are not supported",
+				     nm);
 #undef T
 	return 0;
 }
@@ -274,7 +280,7 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 			scaling = NULL;
 	}
 	if (scaling && strcmp(scaling, "none") && strcmp(scaling, "linear")) {
-		rc = rag_error_set(err, RAG_EMODEL, "RoPE scaling '%s' is not supported", scaling);
+		rc = rag_error_set(err, RAG_EMODEL, "RoPE scaling '%s' is not supported (ragkit runs none, linear, llama3)", scaling);
 		goto fail;
 	}
 	if ((rc = get_float(g, arch, "rope.scaling.factor", 0.0, &f, err)))

@@ -43,7 +43,9 @@ int rag_decoder_supports_arch(const char *arch);
  * float32 copies.  Errors: RAG_EMODEL when the architecture is not a supported
  * decoder ("architecture 'bert' is not a decoder ..."), a key or tensor is
  * missing, or a tensor has the wrong shape or a type without a dequantizer (the
- * message names it); RAG_EINTERNAL when memory runs out.  p may be NULL
+ * message names it), <arch>.rope.scaling.type is other than none or linear
+ * ("RoPE scaling 'yarn' is not supported ..."; llama3's scaling comes as
+ * rope_freqs.weight), or the feed-forward layers have biases; RAG_EINTERNAL when memory runs out.  p may be NULL
  * (defaults).  Free with rag_decoder_free.
  */
 int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *p,

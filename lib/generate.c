@@ -9,6 +9,7 @@
 #include "generate.h"
 #include "hfmodel.h"
 #include "progress.h"
+#include "unicode.h"
 
 /* Token texts that end a turn in common chat formats (llama.cpp treats them the same way). */
 static const char *const eog_names[] = {
@@ -164,7 +165,8 @@ static size_t utf8_tail(const char *s, size_t n)
 }
 
 struct streamer {
-	struct rag_buf pend;          /* produced, not yet emitted */
+	struct rag_buf pend;          /* produced, not yet emitted (raw bytes) */
+	struct rag_buf fixed;         /* scratch: released bytes with U+FFFD for invalid UTF-8 */
 	const struct rag_gen_params *p;
 	rag_gen_emit_fn emit;
 	void *ctx;
@@ -174,11 +176,34 @@ struct streamer {
 
 static void release(struct streamer *s, size_t n)
 {
+	const char *out = s->pend.data;
+	size_t len = n;
+
 	if (!n)
 		return;
+	/* the bytes come from rag_detokenize_bytes: what is not valid UTF-8 here
+	 * (whole characters up to n, see utf8_tail) becomes U+FFFD, as Hugging
+	 * Face decodes it */
+	if (rag_utf8_valid_prefix(out, n) != n) {
+		size_t l;
+		s->fixed.len = 0;
+		for (size_t i = 0; i < n; i += l) {
+			uint32_t cp = rag_utf8_decode((const unsigned char *)out + i, n - i, &l);
+			if (cp == 0xFFFD)
+				rag_buf_add(&s->fixed, "\xef\xbf\xbd", 3);
+			else
+				rag_buf_add(&s->fixed, out + i, l);
+		}
+		if (rag_buf_failed(&s->fixed)) {
+			s->failed = 1;
+			return;
+		}
+		out = s->fixed.data;
+		len = s->fixed.len;
+	}
 	if (s->text)
-		rag_buf_add(s->text, s->pend.data, n);
-	if (s->emit && !s->failed && s->emit(s->ctx, s->pend.data, n))
+		rag_buf_add(s->text, out, len);
+	if (s->emit && !s->failed && s->emit(s->ctx, out, len))
 		s->failed = 1;
 	memmove(s->pend.data, s->pend.data + n, s->pend.len - n);
 	s->pend.len -= n;
@@ -227,6 +252,39 @@ static int stream_step(struct streamer *s, int final)
 	return 0;
 }
 
+/*
+ * Append to pend the bytes generated token id adds to the text of the tokens
+ * before it, as rag_detokenize of the whole continuation has them: raw bytes
+ * (a character may span tokens; release repairs what stays invalid), and only
+ * the continuation's first text token loses a SentencePiece prefix space, so
+ * later ones are decoded after that token (*anchor, whose bytes are
+ * *anchor_len long) and its bytes dropped.  tmp is scratch.
+ */
+static int token_bytes(const struct rag_lm *lm, int32_t id, int32_t *anchor, size_t *anchor_len,
+		       struct rag_buf *tmp, struct rag_buf *pend, struct rag_error *err)
+{
+	int32_t two[2];
+	int rc;
+
+	if (*anchor < 0) {
+		size_t before = pend->len;
+		if ((rc = rag_detokenize_bytes(lm->tok, &id, 1, 1, pend, err)))
+			return rc;
+		if (!rag_token_is_special(lm->tok, id)) {
+			*anchor = id;
+			*anchor_len = pend->len - before;
+		}
+		return RAG_OK;
+	}
+	two[0] = *anchor;
+	two[1] = id;
+	tmp->len = 0;
+	if ((rc = rag_detokenize_bytes(lm->tok, two, 2, 1, tmp, err)))
+		return rc;
+	rag_buf_add(pend, tmp->data + *anchor_len, tmp->len - *anchor_len);
+	return RAG_OK;
+}
+
 int rag_lm_generate(struct rag_lm *lm, const struct rag_gen_params *p, const int32_t *prompt,
 		    size_t n_prompt, rag_gen_emit_fn emit, void *ctx, struct rag_buf *text,
 		    struct rag_gen_result *res, struct rag_error *err)
@@ -236,11 +294,14 @@ int rag_lm_generate(struct rag_lm *lm, const struct rag_gen_params *p, const int
 	struct streamer s;
 	float *logits = NULL;
 	double t0 = rag_now();
+	int32_t anchor = -1;
+	size_t anchor_len = 0;
 	int rc;
 
 	memset(res, 0, sizeof *res);
 	memset(&s, 0, sizeof s);
 	rag_buf_init(&s.pend);
+	rag_buf_init(&s.fixed);
 	s.p = p;
 	s.emit = emit;
 	s.ctx = ctx;
@@ -272,7 +333,7 @@ int rag_lm_generate(struct rag_lm *lm, const struct rag_gen_params *p, const int
 		}
 		res->completion_tokens++;
 		rag_sampler_accept(smp, id);
-		if ((rc = rag_detokenize(lm->tok, &id, 1, 1, &s.pend, err)))
+		if ((rc = token_bytes(lm, id, &anchor, &anchor_len, &s.fixed, &s.pend, err)))
 			goto out;
 		if (rag_buf_failed(&s.pend)) {
 			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -304,6 +365,7 @@ int rag_lm_generate(struct rag_lm *lm, const struct rag_gen_params *p, const int
 out:
 	res->seconds = rag_now() - t0;
 	rag_buf_free(&s.pend);
+	rag_buf_free(&s.fixed);
 	rag_free(logits);
 	rag_sampler_free(smp);
 	return rc;

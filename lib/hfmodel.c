@@ -1239,6 +1239,74 @@ static void put_hparams(struct hf *h, uint32_t file_type)
 	}
 }
 
+/*
+ * RoPE scaling (config.json rope_parameters, or the older rope_scaling; its
+ * rope_type or type): "default" or none adds nothing; "linear" sets
+ * <arch>.rope.scaling.type and .factor, as llama.cpp's converter does;
+ * "llama3" adds rope_freqs.weight, the per-pair divisors of the rotation
+ * frequencies that transformers' _compute_llama3_parameters applies (llama.cpp
+ * writes the same tensor, but reads original_max_position_embeddings from the
+ * top level of config.json only; here the scaling's own value comes first, as
+ * transformers reads it).  Any other type (yarn, dynamic, longrope, ...) is
+ * written as <arch>.rope.scaling.type, which the decoder then refuses by name.
+ * n_rot: the rotary dimensions per head.
+ */
+static int put_rope_scaling(struct hf *h, int64_t n_rot, float **freqs)
+{
+	const struct rag_json *rp = jget(h->config, "rope_parameters"), *rs = jget(h->config, "rope_scaling");
+	const struct rag_json *sc;
+	const char *type;
+	char key[64];
+	double factor, base = 10000.0, old_ctx, lo, hi;
+
+	*freqs = NULL;
+	sc = jstr(rp, "rope_type") || jstr(rp, "type") ? rp : rs;
+	type = jstr(sc, "rope_type") ? jstr(sc, "rope_type") : jstr(sc, "type");
+	if (!type || !strcmp(type, "default") || !strcmp(type, "none"))
+		return RAG_OK;
+	arch_key(h, key, sizeof key, "rope.scaling.type");
+	if (strcmp(type, "llama3")) {
+		rag_gguf_builder_set_str(h->b, key, type);
+		if (jnum(sc, "factor", &factor))
+			put_f32(h, "rope.scaling.factor", factor);
+		return RAG_OK;
+	}
+	if (!jnum(sc, "factor", &factor) || !(factor > 0.0))
+		return rag_error_set(h->err, RAG_EMODEL, "'%s/config.json': llama3 RoPE scaling without a positive 'factor'",
+				     h->dir);
+	if (!jnum(sc, "original_max_position_embeddings", &old_ctx) &&
+	    !jnum(h->config, "original_max_position_embeddings", &old_ctx))
+		return rag_error_set(h->err, RAG_EMODEL,
+				     "'%s/config.json': llama3 RoPE scaling without 'original_max_position_embeddings'", h->dir);
+	if (!jnum(sc, "low_freq_factor", &lo) || !jnum(sc, "high_freq_factor", &hi) || !(lo > 0.0) || !(hi >= lo))
+		return rag_error_set(h->err, RAG_EMODEL,
+				     "'%s/config.json': llama3 RoPE scaling needs 'low_freq_factor' <= 'high_freq_factor', both positive",
+				     h->dir);
+	if (!jnum(sc, "rope_theta", &base) && !jnum(rp, "rope_theta", &base))
+		jnum(h->config, "rope_theta", &base);
+	if (n_rot <= 0 || n_rot % 2)
+		return rag_error_set(h->err, RAG_EMODEL, "'%s/config.json': llama3 RoPE scaling over %lld rotary dimensions",
+				     h->dir, (long long)n_rot);
+	*freqs = rag_malloc((size_t)(n_rot / 2) * sizeof **freqs);
+	if (!*freqs || keep_buf(h, *freqs)) {
+		rag_free(*freqs);
+		*freqs = NULL;
+		return oom(h);
+	}
+	for (int64_t i = 0; i < n_rot / 2; i++) {
+		double inv = 1.0 / pow(base, (double)(2 * i) / (double)n_rot), wavelen = 2.0 * M_PI / inv;
+		double f = 1.0;
+		if (wavelen > old_ctx / lo) {
+			f = factor;
+		} else if (wavelen >= old_ctx / hi && hi > lo) {
+			double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+			f = 1.0 / ((1.0 - smooth) / factor + smooth);
+		}
+		(*freqs)[i] = (float)f;
+	}
+	return RAG_OK;
+}
+
 /* id2label values in label order: bert.classifier.output_labels. */
 static int put_labels(struct hf *h)
 {
@@ -1336,6 +1404,18 @@ static int open_dir(const char *dir, struct rag_gguf **out, struct rag_error *er
 	rag_gguf_builder_set_u32(h.b, "general.quantization_version", 2);
 	if ((rc = put_tokenizer(&h)) || (rc = put_sentence_transformers(&h)))
 		goto out;
+	if (!h.bert) {
+		double hd;
+		int64_t n_rot = jnum(h.config, "head_dim", &hd) ? (int64_t)hd : h.n_head > 0 ? h.n_embd / h.n_head : 0;
+		float *freqs;
+		if ((rc = put_rope_scaling(&h, n_rot, &freqs)))
+			goto out;
+		if (freqs) {
+			/* first, as llama.cpp's converter yields it before the model's tensors */
+			int64_t ne[4] = { n_rot / 2, 1, 1, 1 };
+			rag_gguf_builder_add_tensor(h.b, "rope_freqs.weight", 1, ne, RAG_DT_F32, freqs);
+		}
+	}
 	for (i = 0; i < n; i++) {
 		const struct rag_st_tensor *t = m[i].t;
 		int64_t ne[4] = { 1, 1, 1, 1 };

@@ -74,6 +74,16 @@ int rag_model_supported(const struct rag_gguf *g, char *why, size_t why_len)
 			return 0;
 		}
 	}
+	if (in_list(a, decoder_archs)) {
+		/* the RoPE scalings lib/decoder.c implements (llama3's is rope_freqs.weight) */
+		char key[128];
+		const char *sc = NULL;
+		snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+		if (rag_gguf_get_str(g, key, &sc) == 1 && strcmp(sc, "none") && strcmp(sc, "linear")) {
+			snprintf(why, why_len, "RoPE scaling '%s' is not supported (ragkit runs none, linear, llama3)", sc);
+			return 0;
+		}
+	}
 	if (rag_model_kind_of(g) == RAG_MODEL_CROSS_ENCODER && !rag_gguf_find_tensor(g, "cls.weight")) {
 		snprintf(why, why_len, "cross-encoder without its pooler ('cls.weight'): a lossy conversion "
 			 "whose scores differ from the original model");

@@ -951,8 +951,8 @@ static void wpm_decode_piece(const char *s, size_t n, int first, struct rag_buf 
 	rag_buf_add(out, tmp, m);
 }
 
-int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
-		   struct rag_buf *out, struct rag_error *err)
+static int detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special, int repair,
+		      struct rag_buf *out, struct rag_error *err)
 {
 	size_t start = out->len, k;
 	int first = 1;
@@ -997,7 +997,7 @@ int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, 
 	if (rag_buf_failed(out))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	/* byte-level pieces may leave invalid UTF-8: replace as Hugging Face does */
-	if (rag_utf8_valid_prefix(out->data + start, out->len - start) != out->len - start) {
+	if (repair && rag_utf8_valid_prefix(out->data + start, out->len - start) != out->len - start) {
 		struct rag_buf fixed;
 		size_t i, l, len = out->len - start;
 		char *copy = rag_malloc(len ? len : 1);
@@ -1020,6 +1020,18 @@ int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, 
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	return RAG_OK;
+}
+
+int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+		   struct rag_buf *out, struct rag_error *err)
+{
+	return detokenize(t, ids, n, skip_special, 1, out, err);
+}
+
+int rag_detokenize_bytes(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+			 struct rag_buf *out, struct rag_error *err)
+{
+	return detokenize(t, ids, n, skip_special, 0, out, err);
 }
 
 /* ---- accessors ---------------------------------------------------------- */

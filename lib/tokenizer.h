@@ -100,6 +100,14 @@ int rag_tokenize_pair(const struct rag_tokenizer *t, const char *a, size_t alen,
 /* Append the text of ids to out.  skip_special: leave special tokens out. */
 int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
 		   struct rag_buf *out, struct rag_error *err);
+/*
+ * As rag_detokenize, but the bytes the tokens stand for, without replacing
+ * invalid UTF-8: a byte-level BPE splits characters across tokens, so a text
+ * decoded token by token (streaming) must join the bytes before it repairs
+ * them, or a character split in two becomes two U+FFFD.
+ */
+int rag_detokenize_bytes(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+			 struct rag_buf *out, struct rag_error *err);
 
 /* The vocabulary entry of id (as stored, e.g. "##ing" or "Ġthe"), or NULL. */
 const char *rag_token_piece(const struct rag_tokenizer *t, int32_t id, size_t *len);

@@ -3,7 +3,9 @@
  * output) and the GPU decoder on the tiny-qwen2 fixtures against Hugging
  * Face's logits (golden/tiny-qwen2.json, the README's GPU tolerance: top-1
  * identical where top1_margin > 0.05) and against the CPU decoder's greedy
- * continuation.  Exits 77 without a GPU. */
+ * continuation; the same for the llama and qwen3 references of
+ * tests/data/decoders (directories and their conversions).  Exits 77 without
+ * a GPU. */
 #include "gpu-skip.h"
 #include "cuda-twin.h"
 
@@ -13,6 +15,8 @@
 #include "buf.h"
 #include "decoder.h"
 #include "gguf.h"
+#include "gguf_write.h"
+#include "hfmodel.h"
 #include "json.h"
 #include "testutil.h"
 
@@ -420,17 +424,24 @@ Test(cuda_decoder, matvec_multi_mixed_types)
 
 /* ---- the whole model ------------------------------------------------------ */
 
-static void open_model(const char *file, int cuda, struct rag_gguf **g, struct rag_decoder **d)
+static void load_dec(const struct rag_gguf *g, int cuda, struct rag_decoder **d)
 {
 	struct rag_decoder_params p = { 0 };
 	struct rag_error err;
-	char rel[128];
 
 	p.cuda = cuda;
 	p.exact_act = !cuda;  /* the CPU twin keeps float32 activations, as the GPU does */
+	cr_assert_eq(rag_decoder_load(g, &p, d, &err), 0, "%s", err.msg);
+}
+
+static void open_model(const char *file, int cuda, struct rag_gguf **g, struct rag_decoder **d)
+{
+	struct rag_error err;
+	char rel[128];
+
 	snprintf(rel, sizeof rel, "models/%s", file);
 	cr_assert_eq(rag_gguf_open(fixture(rel), g, &err), 0, "%s", err.msg);
-	cr_assert_eq(rag_decoder_load(*g, &p, d, &err), 0, "%s", err.msg);
+	load_dec(*g, cuda, d);
 }
 
 static int argmax(const float *v, int64_t n)
@@ -469,9 +480,9 @@ static double margin(const float *v, int64_t n)
  * continuation on the GPU (decode path) against the CPU's, a divergence
  * accepted only where the CPU's own margin is below 0.05.
  */
-static void run_golden(const char *file, int strict_golden, double max_logit_err)
+static void run_golden_on(const struct rag_gguf *g, const char *golden_path, const char *file, int strict_golden,
+			  double max_logit_err)
 {
-	struct rag_gguf *g, *gc;
 	struct rag_decoder *d, *dc;
 	struct rag_error err;
 	struct rag_buf gb;
@@ -483,10 +494,10 @@ static void run_golden(const char *file, int strict_golden, double max_logit_err
 
 	rag_buf_init(&gb);
 	rag_arena_init(&ga);
-	cr_assert_eq(rag_buf_read_file(&gb, fixture("golden/tiny-qwen2.json"), &err), 0, "%s", err.msg);
+	cr_assert_eq(rag_buf_read_file(&gb, golden_path, &err), 0, "%s", err.msg);
 	cr_assert_eq(rag_json_parse(&ga, gb.data, gb.len, &golden, &err), 0, "%s", err.msg);
-	open_model(file, 1, &g, &d);
-	open_model(file, 0, &gc, &dc);
+	load_dec(g, 1, &d);
+	load_dec(g, 0, &dc);
 	rows = rag_json_get(golden, "rows");
 	cr_assert(rows && rows->type == RAG_JSON_ARRAY);
 	int64_t nv = rag_decoder_info(d)->n_vocab;
@@ -574,10 +585,41 @@ static void run_golden(const char *file, int strict_golden, double max_logit_err
 	cr_expect_eq(greedy_ok, (int)rows->u.arr.n, "%s: greedy diverges from the CPU at a clear margin", file);
 	rag_decoder_free(d);
 	rag_decoder_free(dc);
-	rag_gguf_close(g);
-	rag_gguf_close(gc);
 	rag_arena_free(&ga);
 	rag_buf_free(&gb);
+}
+
+static void run_golden(const char *file, int strict_golden, double max_logit_err)
+{
+	struct rag_gguf *g;
+	struct rag_error err;
+	char rel[128];
+
+	snprintf(rel, sizeof rel, "models/%s", file);
+	cr_assert_eq(rag_gguf_open(fixture(rel), &g, &err), 0, "%s", err.msg);
+	run_golden_on(g, fixture("golden/tiny-qwen2.json"), file, strict_golden, max_logit_err);
+	rag_gguf_close(g);
+}
+
+/* tests/data/decoders/<model> (a Hugging Face directory) as it is (type < 0:
+ * float32) or converted as rag-model convert does, against its golden. */
+static void run_hf_golden(const char *model, int type, int strict_golden, double max_logit_err)
+{
+	struct rag_gguf *src, *conv = NULL;
+	struct rag_error err;
+	char rel[128], dir[4096], golden[4096], label[160];
+
+	snprintf(rel, sizeof rel, "decoders/%s", model);
+	snprintf(dir, sizeof dir, "%s", testdata(rel));
+	snprintf(rel, sizeof rel, "decoders/golden/%s.json", model);
+	snprintf(golden, sizeof golden, "%s", testdata(rel));
+	snprintf(label, sizeof label, "%s %s", model, type < 0 ? "dir" : rag_dtype_info((uint32_t)type)->name);
+	cr_assert_eq(rag_model_open(dir, &src, &err), 0, "%s", err.msg);
+	if (type >= 0)
+		cr_assert_eq(rag_gguf_retype(src, (enum rag_dtype)type, &conv, &err), 0, "%s", err.msg);
+	run_golden_on(conv ? conv : src, golden, label, strict_golden, max_logit_err);
+	rag_gguf_close(conv);
+	rag_gguf_close(src);
 }
 
 /* Bounds on the error against Hugging Face: each file's own weight error
@@ -587,6 +629,19 @@ static void run_golden(const char *file, int strict_golden, double max_logit_err
 Test(cuda_decoder, golden_f16) { run_golden("tiny-qwen2-f16.gguf", 1, 0.05); }
 Test(cuda_decoder, golden_bf16) { run_golden("tiny-qwen2-bf16.gguf", 1, 0.15); }
 Test(cuda_decoder, golden_q8_0) { run_golden("tiny-qwen2-q8_0.gguf", 0, 0.3); }
+
+/* llama (llama3 RoPE scaling: rope_freqs.weight; untied output; non-NeoX) and
+ * qwen3 (q/k norms, head_dim 32 != 64/4) from tests/data/decoders, with the
+ * same criteria; the CPU measures 4.6e-6 / 3.4e-6 (F32, F16), 0.042 / 0.037
+ * (BF16), 0.195 / 0.101 (Q8_0) for llama / qwen3. */
+Test(cuda_decoder, llama_dir) { run_hf_golden("tiny-llama", -1, 1, 0.05); }
+Test(cuda_decoder, llama_f16) { run_hf_golden("tiny-llama", RAG_DT_F16, 1, 0.05); }
+Test(cuda_decoder, llama_bf16) { run_hf_golden("tiny-llama", RAG_DT_BF16, 1, 0.15); }
+Test(cuda_decoder, llama_q8_0) { run_hf_golden("tiny-llama", RAG_DT_Q8_0, 0, 0.4); }
+Test(cuda_decoder, qwen3_dir) { run_hf_golden("tiny-qwen3", -1, 1, 0.05); }
+Test(cuda_decoder, qwen3_f16) { run_hf_golden("tiny-qwen3", RAG_DT_F16, 1, 0.05); }
+Test(cuda_decoder, qwen3_bf16) { run_hf_golden("tiny-qwen3", RAG_DT_BF16, 1, 0.15); }
+Test(cuda_decoder, qwen3_q8_0) { run_hf_golden("tiny-qwen3", RAG_DT_Q8_0, 0, 0.3); }
 
 /* On the GPU too: prefill equals single steps, trim + re-eval, hidden states
  * against the CPU, and the bad-input paths keep the cache usable. */
