@@ -6,7 +6,7 @@ Same data, same M / efConstruction / efSearch, same thread counts: builds on
 library's batch call).  Recall@10 is measured against exact top-10 computed
 with numpy.  Called by bench/ann.sh, which builds bench/ann-driver first.
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, math, os, subprocess, sys, time
 
 import numpy as np
 
@@ -106,6 +106,17 @@ def run_ragkit(a, storage, files, rows):
     os.unlink(os.path.join(a.workdir, "ann-%s.hnsw" % storage))
 
 
+def qps_at_recall(pts, recall):
+    """A system's QPS at a recall between two of its swept points (log QPS
+    linear in recall), or None outside them."""
+    pts = sorted(pts, key=lambda x: x["recall"])
+    for lo, hi in zip(pts, pts[1:]):
+        if lo["recall"] <= recall <= hi["recall"] and hi["recall"] > lo["recall"]:
+            f = (recall - lo["recall"]) / (hi["recall"] - lo["recall"])
+            return math.exp(math.log(lo["qps"]) + f * (math.log(hi["qps"]) - math.log(lo["qps"])))
+    return None
+
+
 def report(rows, a, title):
     systems = []
     for r in rows:
@@ -132,6 +143,23 @@ def report(rows, a, title):
             cells.append("%.3f / %.0f" % (r["recall"], r["qps"]))
         ratio = (by["ragkit-f32"]["qps"] / by["hnswlib"]["qps"]) if "ragkit-f32" in by and "hnswlib" in by else float("nan")
         out.append("| %d | %s | %.2f |" % (ef, " | ".join(cells), ratio))
+    # equal ef is not quite equal recall: compare each ragkit point with the
+    # peers' QPS at the same recall, interpolated between their two swept
+    # points around it (log QPS linear in recall)
+    peers = [p for p in ("hnswlib", "faiss") if p in systems]
+    mine = [x for x in systems if x.startswith("ragkit")]
+    if peers and mine:
+        out += ["", "QPS ratio at equal recall (the peer's QPS interpolated at ragkit's recall; "
+                "- where ragkit's recall is outside the peer's swept range):", "",
+                "| system | ef | recall | " + " | ".join("/ %s" % p for p in peers) + " |",
+                "|---|---|---|" + "---|" * len(peers)]
+        for s_ in mine:
+            for r in sorted((x for x in rows if x["system"] == s_ and "ef" in x), key=lambda x: x["ef"]):
+                cells = []
+                for p in peers:
+                    q = qps_at_recall([x for x in rows if x["system"] == p and "ef" in x], r["recall"])
+                    cells.append("%.2f" % (r["qps"] / q) if q else "-")
+                out.append("| %s | %d | %.3f | %s |" % (s_, r["ef"], r["recall"], " | ".join(cells)))
     # QPS at the first ef reaching recall 0.95
     out += ["", "QPS at the smallest swept ef with recall@10 >= 0.95:", ""]
     for s in systems:
