@@ -187,7 +187,7 @@ static char *repeat(const char *pre, const char *unit, size_t rep, const char *p
 	p = stpcpy(p, pre);
 	for (size_t i = 0; i < rep; i++)
 		p = stpcpy(p, unit);
-	strcpy(p, post);
+	memcpy(p, post, strlen(post) + 1);
 	return s;
 }
 
