@@ -1095,6 +1095,8 @@ struct ev {
 	uint64_t steps; /* evaluations and loop iterations so far */
 	size_t bytes;   /* arena memory taken so far */
 	size_t out0;    /* the output's length when rendering began */
+	struct rag_buf scratch; /* tojson's and str()'s text before it is copied to the arena
+				 * (owned here, so an error thrown while writing it leaks nothing) */
 };
 
 static void eerr(struct ev *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -1423,23 +1425,20 @@ static void repr(struct ev *ev, struct rag_buf *b, struct val v, int depth)
 /* A value's text as a new string value. */
 static struct val stringify(struct ev *ev, struct val v)
 {
-	struct rag_buf b;
+	struct rag_buf *b = &ev->scratch;
 	char *s;
 	if (v.t == V_STR)
 		return v;
-	rag_buf_init(&b);
-	to_text(ev, &b, v);
-	if (rag_buf_failed(&b)) {
-		rag_buf_free(&b);
+	rag_buf_reset(b);
+	to_text(ev, b, v);
+	if (rag_buf_failed(b)) {
 		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
 		longjmp(ev->jb, 1);
 	}
-	s = ealloc(ev, b.len + 1);
-	memcpy(s, b.data ? b.data : "", b.len);
-	s[b.len] = 0;
-	v = mk_str(s, b.len);
-	rag_buf_free(&b);
-	return v;
+	s = ealloc(ev, b->len + 1);
+	memcpy(s, b->data ? b->data : "", b->len);
+	s[b->len] = 0;
+	return mk_str(s, b->len);
 }
 
 static struct val concat(struct ev *ev, struct val a, struct val b)
@@ -1618,33 +1617,29 @@ static struct val case_map(struct ev *ev, struct val s, int mode)
 
 static struct val replace(struct ev *ev, struct val s, struct val a, struct val b)
 {
-	struct rag_buf out;
+	struct rag_buf *out = &ev->scratch;
 	char *r;
-	struct val v;
 	if (a.t != V_STR || b.t != V_STR)
 		eerr(ev, "replace() needs strings");
 	if (!a.u.s.n)
 		return s;
-	rag_buf_init(&out);
+	rag_buf_reset(out);
 	for (size_t i = 0; i < s.u.s.n;) {
 		if (i + a.u.s.n <= s.u.s.n && !memcmp(s.u.s.s + i, a.u.s.s, a.u.s.n)) {
-			rag_buf_add(&out, b.u.s.s, b.u.s.n);
+			rag_buf_add(out, b.u.s.s, b.u.s.n);
 			i += a.u.s.n;
 		} else {
-			rag_buf_addc(&out, s.u.s.s[i++]);
+			rag_buf_addc(out, s.u.s.s[i++]);
 		}
 	}
-	rag_buf_addc(&out, 0);
-	if (rag_buf_failed(&out)) {
-		rag_buf_free(&out);
+	rag_buf_addc(out, 0);
+	if (rag_buf_failed(out)) {
 		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
 		longjmp(ev->jb, 1);
 	}
-	r = ealloc(ev, out.len);
-	memcpy(r, out.data, out.len);
-	v = mk_str(r, out.len - 1);
-	rag_buf_free(&out);
-	return v;
+	r = ealloc(ev, out->len);
+	memcpy(r, out->data, out->len);
+	return mk_str(r, out->len - 1);
 }
 
 static struct val split(struct ev *ev, struct val s, struct val sep)
@@ -1792,22 +1787,19 @@ static struct val do_filter(struct ev *ev, const char *f, struct val v, const st
 		}
 	}
 	if (!strcmp(f, "tojson")) {
-		struct rag_buf b;
-		struct val ind = arg(ev, e, 0, "indent", a), r;
+		struct rag_buf *b = &ev->scratch;
+		struct val ind = arg(ev, e, 0, "indent", a);
 		char *s;
-		rag_buf_init(&b);
-		to_json(ev, &b, v, ind.t == V_INT ? (int)ind.u.i : -1, 0);
-		if (rag_buf_failed(&b)) {
-			rag_buf_free(&b);
+		rag_buf_reset(b);
+		to_json(ev, b, v, ind.t == V_INT ? (int)ind.u.i : -1, 0);
+		if (rag_buf_failed(b)) {
 			rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
 			longjmp(ev->jb, 1);
 		}
-		s = ealloc(ev, b.len + 1);
-		memcpy(s, b.data ? b.data : "", b.len);
-		s[b.len] = 0;
-		r = mk_str(s, b.len);
-		rag_buf_free(&b);
-		return r;
+		s = ealloc(ev, b->len + 1);
+		memcpy(s, b->data ? b->data : "", b->len);
+		s[b->len] = 0;
+		return mk_str(s, b->len);
 	}
 	if (!strcmp(f, "string"))
 		return stringify(ev, v);
@@ -1994,7 +1986,7 @@ static struct val slice(struct ev *ev, struct val v, struct val lo, struct val h
 {
 	int64_t n, step = st.t == V_UNDEF || st.t == V_NONE ? 1 : inum(ev, st), a, b;
 	struct list *l = NULL;
-	struct rag_buf sb;
+	struct rag_buf *sb = &ev->scratch;
 	if (v.t == V_LIST)
 		n = (int64_t)v.u.l->n;
 	else if (v.t == V_STR)
@@ -2017,26 +2009,24 @@ static struct val slice(struct ev *ev, struct val v, struct val lo, struct val h
 	if (v.t == V_LIST)
 		l = new_list(ev, 8);
 	else
-		rag_buf_init(&sb);
+		rag_buf_reset(sb);
 	for (int64_t i = a; step > 0 ? i < b : i > b; i += step) {
 		if (l)
 			list_push(ev, l, v.u.l->v[i]);
 		else
-			rag_buf_addc(&sb, v.u.s.s[i]);
+			rag_buf_addc(sb, v.u.s.s[i]);
 	}
 	if (l)
 		return mk_list(l);
+	if (rag_buf_failed(sb)) {
+		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
+		longjmp(ev->jb, 1);
+	}
 	{
-		char *s = ealloc(ev, sb.len + 1);
-		if (rag_buf_failed(&sb)) {
-			rag_buf_free(&sb);
-			rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
-			longjmp(ev->jb, 1);
-		}
-		size_t sn = sb.len;
-		memcpy(s, sb.data ? sb.data : "", sn);
+		size_t sn = sb->len;
+		char *s = ealloc(ev, sn + 1);
+		memcpy(s, sb->data ? sb->data : "", sn);
 		s[sn] = 0;
-		rag_buf_free(&sb);
 		return mk_str(s, sn);
 	}
 }
@@ -2377,6 +2367,7 @@ int rag_template_render(const struct rag_template *t, const struct rag_json *mes
 	memset(&ev, 0, sizeof ev);
 	memset(&top, 0, sizeof top);
 	rag_arena_init(&ev.a);
+	rag_buf_init(&ev.scratch);
 	ev.err = err;
 	ev.out = out;
 	ev.out0 = out->len;
@@ -2399,5 +2390,6 @@ int rag_template_render(const struct rag_template *t, const struct rag_json *mes
 	exec_nodes(&ev, t->root);
 done:
 	rag_arena_free(&ev.a);
+	rag_buf_free(&ev.scratch);
 	return rc;
 }
