@@ -54,6 +54,17 @@ static void worker_wait(struct rag_blockpipe *bp)
 	pthread_mutex_unlock(&bp->mu);
 }
 
+int rag_blockpipe_defaults(size_t *block_bytes, size_t *block_records, size_t batch_tokens, int threads)
+{
+	if (!*block_bytes)
+		*block_bytes = 64 * (batch_tokens ? batch_tokens : 2048);
+	if (!*block_records)
+		*block_records = 16384;
+	if (threads <= 0)
+		threads = rag_get_threads();
+	return threads < 1 ? 1 : threads;
+}
+
 int rag_blockpipe_init(struct rag_blockpipe *bp, const struct rag_blockpipe_ops *ops, void *ctx,
 		       struct rag_blockpipe_block *b0, struct rag_blockpipe_block *b1, size_t block_bytes,
 		       size_t block_records, struct rag_error *err)

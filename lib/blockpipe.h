@@ -80,6 +80,14 @@ struct rag_blockpipe {
 };
 
 /*
+ * The pipelines' shared defaults: a zero *block_bytes becomes 64 forward
+ * passes of batch_tokens (2048 when 0), a zero *block_records 16384.
+ * Returns the host thread count: threads when > 0, else rag_get_threads(),
+ * at least 1.
+ */
+int rag_blockpipe_defaults(size_t *block_bytes, size_t *block_records, size_t batch_tokens, int threads);
+
+/*
  * Set bp up over the caller's two blocks (zeroed by the caller; bp
  * initializes their lines) and start the worker thread, whose OpenMP team
  * is rag_get_threads() wide.  RAG_EINTERNAL when no thread can be started.

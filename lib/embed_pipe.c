@@ -408,13 +408,7 @@ int rag_embed_pipe_new(struct rag_embedder *m, const struct rag_embed_opts *eo,
 		p->po.out_name = "standard output";
 	if (!p->po.npy_name)
 		p->po.npy_name = "the vectors file";
-	if (!p->po.block_bytes)
-		p->po.block_bytes = 64 * (p->eo.batch_tokens ? p->eo.batch_tokens : 2048);
-	if (!p->po.block_records)
-		p->po.block_records = 16384;
-	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
-	if (p->threads < 1)
-		p->threads = 1;
+	p->threads = rag_blockpipe_defaults(&p->po.block_bytes, &p->po.block_records, p->eo.batch_tokens, po->threads);
 	p->dim = rag_embedder_dim(m);  /* an encoder or a decoder */
 	p->pool = rag_embed_pooling(m, eo);
 	p->scratch = rag_calloc((size_t)p->threads, sizeof *p->scratch);

@@ -514,6 +514,22 @@ static const char *pre_name(const struct rag_json *tok)
 
 /* gguf-py's SpecialVocab: ids from tokenizer_config.json looked up among the
  * added tokens, add_* flags from the post-processor template, then config.json. */
+/* Ids the vocabulary and added tokens leave unused get placeholder text
+ * "[PADn]", as llama.cpp's converter writes.  -1 when memory runs out. */
+static int fill_holes(struct hf *h, struct vocab *v)
+{
+	for (int64_t i = 0; i < v->n; i++)
+		if (!v->tok[i]) {
+			char pad[32];
+			int l = snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
+			if (!(v->tok[i] = rag_arena_strndup(&h->a, pad, (size_t)l)))
+				return -1;
+			v->len[i] = (size_t)l;
+			v->type[i] = TT_USER;
+		}
+	return 0;
+}
+
 static void special_vocab(struct hf *h, struct vocab *v, const struct rag_json *added)
 {
 	const char *names[N_SPECIAL] = { NULL };
@@ -678,16 +694,8 @@ static int vocab_from_json(struct hf *h, struct vocab *v, const struct rag_json 
 		v->len[(int64_t)id] = c->u.str.len;
 		v->type[(int64_t)id] = special || looks_special(c->u.str.s, c->u.str.len) ? TT_CONTROL : TT_USER;
 	}
-	for (i = 0; i < v->n; i++)
-		if (!v->tok[i]) {
-			char pad[32];
-			int l = snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
-			v->tok[i] = rag_arena_strndup(&h->a, pad, (size_t)l);
-			v->len[i] = (size_t)l;
-			v->type[i] = TT_USER;
-			if (!v->tok[i])
-				return oom(h);
-		}
+	if (fill_holes(h, v))
+		return oom(h);
 	special_vocab(h, v, added);
 	{
 		/* the model's own unknown token (WordPiece, BPE, WordLevel) */
@@ -768,16 +776,8 @@ static int vocab_from_unigram(struct hf *h, struct vocab *v, const struct rag_js
 		if ((int64_t)id != (int64_t)unk)
 			v->type[(int64_t)id] = special ? TT_CONTROL : TT_USER;
 	}
-	for (i = 0; i < v->n; i++)
-		if (!v->tok[i]) {
-			char pad[32];
-			int l = snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
-			v->tok[i] = rag_arena_strndup(&h->a, pad, (size_t)l);
-			v->len[i] = (size_t)l;
-			v->type[i] = TT_USER;
-			if (!v->tok[i])
-				return oom(h);
-		}
+	if (fill_holes(h, v))
+		return oom(h);
 	special_vocab(h, v, added);
 	return RAG_OK;
 }

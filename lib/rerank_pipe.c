@@ -666,13 +666,7 @@ int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro
 		p->po.field = "text";
 	if (!p->po.out_name)
 		p->po.out_name = "standard output";
-	if (!p->po.block_bytes)
-		p->po.block_bytes = 64 * (p->ro.batch_tokens ? p->ro.batch_tokens : 2048);
-	if (!p->po.block_records)
-		p->po.block_records = 16384;
-	p->threads = po->threads > 0 ? po->threads : rag_get_threads();
-	if (p->threads < 1)
-		p->threads = 1;
+	p->threads = rag_blockpipe_defaults(&p->po.block_bytes, &p->po.block_records, p->ro.batch_tokens, po->threads);
 	p->n_labels = rag_encoder_n_labels(rag_reranker_encoder(r));
 	rag_buf_init(&p->rd_key);
 	rag_buf_init(&p->rd_query);

@@ -288,22 +288,7 @@ static inline __m256i dot_ss8(__m256i w, __m256i x)
 	return dot_us8(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
 }
 
-/* 16 bytes of nibbles as 32 values: low nibbles first, then high nibbles. */
-static inline __m256i nibbles32(const uint8_t *q)
-{
-	__m128i b = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(0x0F);
-	return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
-}
-
-/* 0xFF in byte i where bit i of x is set. */
-static inline __m256i bits32(uint32_t x)
-{
-	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-					       0x0101010101010101, 0x0000000000000000);
-	__m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
-	bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-	return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
-}
+#include "qbits.h"
 
 static float simd_q8_0(const uint8_t *b, const struct qa32 *x, int64_t k)
 {
