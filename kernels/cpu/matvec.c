@@ -18,15 +18,7 @@
 #endif
 
 #include "kernels.h"
-
-static inline float half_at(const uint8_t *p)
-{
-#ifdef __F16C__
-	return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
-#else
-	return rag_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
-#endif
-}
+#include "qbits.h"
 
 #ifdef HAVE_F16C_FMA
 static inline float hsum256(__m256 a)
@@ -56,7 +48,6 @@ static inline __m256 dot_i8x32(__m256i v, const float *x, __m256 acc)
 	return acc;
 }
 
-#include "qbits.h"
 #endif
 
 static float dot_f32(const void *w, const float *x, int64_t k)

@@ -19,6 +19,7 @@
 #endif
 
 #include "kernels.h"
+#include "qbits.h"
 
 /* Activation blocks (host layout, never stored). */
 struct qa32 {
@@ -33,14 +34,6 @@ struct qa256 {
 	int8_t q[256];
 };
 
-static inline float half_at(const uint8_t *p)
-{
-#ifdef __F16C__
-	return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
-#else
-	return rag_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
-#endif
-}
 
 enum rag_qact rag_qact_for(enum rag_dtype wtype, int64_t k)
 {
@@ -288,7 +281,6 @@ static inline __m256i dot_ss8(__m256i w, __m256i x)
 	return dot_us8(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
 }
 
-#include "qbits.h"
 
 static float simd_q8_0(const uint8_t *b, const struct qa32 *x, int64_t k)
 {
