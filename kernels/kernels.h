@@ -235,6 +235,10 @@ int rag_cuda_gemm_h(struct rag_cuda_blas *h, uint16_t *dy16, const uint16_t *dx1
  */
 int rag_cuda_gemm_f16(struct rag_cuda_blas *h, float *dy, const uint16_t *dx16, const uint16_t *dw16,
 		      const float *dbias, int64_t m, int64_t n, int64_t k, void *stream);
+/* As rag_cuda_gemm_f16, added to what dy holds (beta 1: a residual connection
+ * without its own pass over the rows). */
+int rag_cuda_gemm_f16_acc(struct rag_cuda_blas *h, float *dy, const uint16_t *dx16, const uint16_t *dw16,
+			  const float *dbias, int64_t m, int64_t n, int64_t k, void *stream);
 /* As rag_cuda_gemm_f16 with half = 0: float32 inputs (CUBLAS_COMPUTE_32F, no TF32). */
 int rag_cuda_gemm(struct rag_cuda_blas *h, float *dy, const void *dx, const void *dw, int half,
 		  const float *dbias, int64_t m, int64_t n, int64_t k, void *stream);
@@ -436,23 +440,47 @@ int rag_matvec_has_direct(enum rag_dtype wtype);
  * rag_cuda_last_error() naming the failed call.  Built only with CUDA. */
 int rag_cuda_rmsnorm(float *dy, const float *dx, const float *dw, int64_t rows, int64_t n, float eps,
 		     void *stream);
+/* The same, each result rounded to half (the input of a half product). */
+int rag_cuda_rmsnorm_h(uint16_t *dy16, const float *dx, const float *dw, int64_t rows, int64_t n, float eps,
+		       void *stream);
 /* dpos: n_tok positions on the device; dfactors may be NULL. */
 int rag_cuda_rope(float *dx, int64_t n_tok, int64_t stride, int64_t n_head, int64_t head_dim,
 		  const int32_t *dpos, int64_t n_rot, float freq_base, float freq_scale,
 		  const float *dfactors, int neox, void *stream);
 int rag_cuda_swiglu(float *dy, const float *dgate, const float *dup, int64_t n, void *stream);
+int rag_cuda_swiglu_h(uint16_t *dy16, const float *dgate, const float *dup, int64_t n, void *stream);
 /* dy[r][i] += dbias[i] for rows rows of n floats. */
 int rag_cuda_add_bias(float *dy, const float *dbias, int64_t rows, int64_t n, void *stream);
 /* Twin of rag_attn_causal, fused flash-style (no score matrix); head_dim <= 256. */
 int rag_cuda_attn_causal(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_q,
 			 int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
 			 int64_t q_stride, int64_t kv_stride, float scale, void *stream);
+/*
+ * The same on tensor cores (flash_h.cuh): q, k and v rounded to half as they
+ * are staged, float32 scores, softmax and accumulation, the probabilities
+ * rounded to half before P V, the output in half (the input of the output
+ * projection).  For the shapes rag_cuda_attn_causal_h_fits accepts (head_dim
+ * a multiple of 8 up to 128, strides multiples of 4) and 16-byte aligned
+ * buffers; -1 otherwise (use rag_cuda_attn_causal).  dscratch (NULL, or
+ * rag_cuda_attn_causal_h_scratch(n_q, n_head, head_dim) bytes) lets a short
+ * block split its keys over more multiprocessors.
+ */
+int rag_cuda_attn_causal_h(uint16_t *dout16, const float *dq, const float *dk, const float *dv, int64_t n_q,
+			   int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+			   int64_t q_stride, int64_t kv_stride, float scale, float *dscratch, void *stream);
+int rag_cuda_attn_causal_h_fits(int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t q_stride,
+				int64_t kv_stride);
+size_t rag_cuda_attn_causal_h_scratch(int64_t n_q, int64_t n_head, int64_t head_dim);
 /* Twin of rag_attn_decode, split over chunks of the cache and merged; head_dim
- * <= 256; dscratch: rag_cuda_attn_decode_scratch(n_kv, n_head, head_dim) bytes. */
+ * <= 256; dscratch: rag_cuda_attn_decode_scratch(n_kv, n_head, head_dim) bytes,
+ * zeroed once by rag_cuda_attn_decode_scratch_init before its first use (it
+ * ends with a count of finished chunks per head, which every call leaves 0). */
 int rag_cuda_attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
 			 int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
 			 float scale, float *dscratch, void *stream);
 size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int64_t head_dim);
+int rag_cuda_attn_decode_scratch_init(float *dscratch, int64_t n_kv, int64_t n_head, int64_t head_dim,
+				      void *stream);
 /* rag_cuda_attn_decode with n_kv = dpos[0] + 1 read on the device (so that one
  * captured CUDA graph serves every decode step); n_kv <= max_kv, which sizes
  * the grid and the scratch. */

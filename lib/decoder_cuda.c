@@ -63,10 +63,12 @@ struct rag_decoder_cuda {
 	int64_t n_batch;
 	struct dmat tok, out;       /* out.raw == tok.raw when tied */
 	int tied;
+	int attn_h;                 /* prefill attention on tensor cores (rag_cuda_attn_causal_h) */
 	float *out_norm, *rope_factors;
 	struct dlayer *L;
 	float *kc, *vc;             /* [n_layer][n_ctx][n_head_kv * head_dim] */
 	float *x, *h, *q, *att, *ffg, *ffu, *dlog, *ascr;
+	float *fscr;                /* the tensor-core prefill attention's split parts */
 	float *kst, *vst, *qr;      /* a decode step's new key and value before they enter the cache,
 				     * and its rotated query */
 	uint16_t *h16;
@@ -117,6 +119,7 @@ void rag_decoder_cuda_free(struct rag_decoder_cuda *c)
 	rag_cuda_free(c->kc); rag_cuda_free(c->vc);
 	rag_cuda_free(c->x); rag_cuda_free(c->h); rag_cuda_free(c->q); rag_cuda_free(c->att);
 	rag_cuda_free(c->ffg); rag_cuda_free(c->ffu); rag_cuda_free(c->dlog); rag_cuda_free(c->ascr);
+	rag_cuda_free(c->fscr);
 	rag_cuda_free(c->h16); rag_cuda_free(c->dio); rag_cuda_free(c->kst); rag_cuda_free(c->vst);
 	rag_cuda_free(c->qr);
 	if (c->step_graph)
@@ -258,6 +261,11 @@ int rag_decoder_cuda_load(const struct rag_gguf *g, const struct rag_decoder_inf
 		/* RAG_CUDA_GRAPHS=0 runs decode steps launch by launch (debugging aid) */
 		const char *gv = getenv("RAG_CUDA_GRAPHS");
 		c->graph_state = gv && !strcmp(gv, "0") ? -1 : 0;
+		/* RAG_CUDA_ATTN=f32 keeps prefill attention in float32 (comparisons) */
+		gv = getenv("RAG_CUDA_ATTN");
+		c->attn_h = !(gv && !strcmp(gv, "f32")) &&
+			    rag_cuda_attn_causal_h_fits(info->n_head, info->n_head_kv, hd, qd, kvd) &&
+			    info->n_ctx * kvd % 4 == 0;  /* every layer's cache 16-byte aligned */
 	}
 	CU(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
 	OP(rag_cuda_blas_create(&c->blas));
@@ -327,7 +335,10 @@ int rag_decoder_cuda_load(const struct rag_gguf *g, const struct rag_decoder_inf
 		   rag_cuda_malloc((void **)&c->dio, 2 * nb * sizeof(int32_t)) ||
 		   rag_cuda_malloc((void **)&c->kst, (size_t)kvd * 4) ||
 		   rag_cuda_malloc((void **)&c->vst, (size_t)kvd * 4) ||
-		   rag_cuda_malloc((void **)&c->qr, (size_t)qd * 4));
+		   rag_cuda_malloc((void **)&c->qr, (size_t)qd * 4) ||
+		   (c->attn_h && rag_cuda_malloc((void **)&c->fscr,
+						 rag_cuda_attn_causal_h_scratch(c->n_batch, info->n_head, hd))));
+		OP(rag_cuda_attn_decode_scratch_init(c->ascr, info->n_ctx, info->n_head, hd, NULL));
 		CU(cudaMallocHost((void **)&c->pin_io, 2 * nb * sizeof(int32_t)));
 		CU(cudaMallocHost((void **)&c->pin_log, (size_t)info->n_vocab * sizeof(float)));
 	}
@@ -358,14 +369,6 @@ static struct rag_cuda_mv mv_entry(float *y, const struct dmat *w, const float *
 		e.wtype = w->type;
 	}
 	return e;
-}
-
-/* y[m][n] = x[m][k] W^T (+ bias) through the half copies (x rounded to half first). */
-static int mm(struct rag_decoder_cuda *c, float *y, const float *x, const struct dmat *w, const float *bias,
-	      int64_t m)
-{
-	return rag_cuda_f32_to_f16(c->h16, x, m * w->k, c->st) ||
-	       rag_cuda_gemm_f16(c->blas, y, c->h16, w->f16, bias, m, w->n, w->k, c->st);
 }
 
 /* The gated FFN's two products and SiLU: one launch when both matrices can be
@@ -410,8 +413,29 @@ static int layer_step(struct rag_decoder_cuda *c, const struct dlayer *l, float 
 	       mv(c, c->x, c->ffg, &l->down, NULL, 1);
 }
 
-/* One layer for a block of m > 1 tokens at positions p0..: GEMMs, the keys and
- * values written straight into the cache. */
+/* The attention of a prefill block, its output in half in c->h16 (the input
+ * of the output projection): on tensor cores where the shape allows. */
+static int attend_block(struct rag_decoder_cuda *c, const float *kc, const float *vc, int64_t m, int64_t p0)
+{
+	const struct rag_decoder_info *in = &c->info;
+	int64_t hd = in->head_dim, qd = in->n_head * hd, kvd = in->n_head_kv * hd;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	if (c->attn_h)
+		return rag_cuda_attn_causal_h(c->h16, c->q, kc, vc, m, p0, in->n_head, in->n_head_kv, hd, qd, kvd,
+					      scale, c->fscr, c->st);
+	return rag_cuda_attn_causal(c->att, c->q, kc, vc, m, p0, in->n_head, in->n_head_kv, hd, qd, kvd, scale,
+				    c->st) ||
+	       rag_cuda_f32_to_f16(c->h16, c->att, m * qd, c->st);
+}
+
+/*
+ * One layer for a block of m > 1 tokens at positions p0..: the keys and
+ * values written straight into the cache.  Every product reads half: the
+ * norms, the attention and SwiGLU write their results in half to c->h16,
+ * and the two products that close a residual connection add to c->x in the
+ * GEMM (beta 1).
+ */
 static int layer_block(struct rag_decoder_cuda *c, const struct dlayer *l, float *kc, float *vc, int64_t m,
 		       int64_t p0)
 {
@@ -421,9 +445,7 @@ static int layer_block(struct rag_decoder_cuda *c, const struct dlayer *l, float
 	const int32_t *pos = c->dio + c->n_batch;
 	void *st = c->st;
 
-	/* one rounding of h to half serves the three products */
-	return rag_cuda_rmsnorm(c->h, c->x, l->attn_norm, m, e, eps, st) ||
-	       rag_cuda_f32_to_f16(c->h16, c->h, m * e, st) ||
+	return rag_cuda_rmsnorm_h(c->h16, c->x, l->attn_norm, m, e, eps, st) ||
 	       rag_cuda_gemm_f16(c->blas, c->q, c->h16, l->wq.f16, l->bq, m, qd, e, st) ||
 	       rag_cuda_gemm_f16(c->blas, kn, c->h16, l->wk.f16, l->bk, m, kvd, e, st) ||
 	       rag_cuda_gemm_f16(c->blas, vn, c->h16, l->wv.f16, l->bv, m, kvd, e, st) ||
@@ -433,15 +455,13 @@ static int layer_block(struct rag_decoder_cuda *c, const struct dlayer *l, float
 			     c->rope_factors, in->rope_neox, st) ||
 	       rag_cuda_rope(kn, m, kvd, in->n_head_kv, hd, pos, in->n_rot, in->rope_base, in->rope_scale,
 			     c->rope_factors, in->rope_neox, st) ||
-	       rag_cuda_attn_causal(c->att, c->q, kc, vc, m, p0, in->n_head, in->n_head_kv, hd, qd, kvd,
-				    1.0f / sqrtf((float)hd), st) ||
-	       mm(c, c->h, c->att, &l->wo, l->bo, m) || rag_cuda_add(c->x, c->x, c->h, m * e, st) ||
-	       rag_cuda_rmsnorm(c->h, c->x, l->ffn_norm, m, e, eps, st) ||
-	       rag_cuda_f32_to_f16(c->h16, c->h, m * e, st) ||
+	       attend_block(c, kc, vc, m, p0) ||
+	       rag_cuda_gemm_f16_acc(c->blas, c->x, c->h16, l->wo.f16, l->bo, m, e, qd, st) ||
+	       rag_cuda_rmsnorm_h(c->h16, c->x, l->ffn_norm, m, e, eps, st) ||
 	       rag_cuda_gemm_f16(c->blas, c->ffg, c->h16, l->gate.f16, NULL, m, in->n_ff, e, st) ||
 	       rag_cuda_gemm_f16(c->blas, c->ffu, c->h16, l->up.f16, NULL, m, in->n_ff, e, st) ||
-	       rag_cuda_swiglu(c->ffg, c->ffg, c->ffu, m * in->n_ff, st) ||
-	       mm(c, c->h, c->ffg, &l->down, NULL, m) || rag_cuda_add(c->x, c->x, c->h, m * e, st);
+	       rag_cuda_swiglu_h(c->h16, c->ffg, c->ffu, m * in->n_ff, st) ||
+	       rag_cuda_gemm_f16_acc(c->blas, c->x, c->h16, l->down.f16, NULL, m, e, in->n_ff, st);
 }
 
 /*

@@ -15,12 +15,14 @@
  * scores key j of the chunk (a dot product over head_dim, float4 loads when
  * aligned), the block takes the chunk's max and sum, and the threads then
  * accumulate p_j v_j by columns (keys split among the spare threads).  Each
- * block leaves (m, l, unnormalized o) in scratch; a second kernel merges the
- * chunks of each head. */
+ * block leaves (m, l, unnormalized o) in scratch and counts itself done; the
+ * head's last block to finish merges its chunks (no second launch).  A cache
+ * of one chunk writes its output directly. */
 #include <math.h>
 #include <stdint.h>
 
 #include "common.cuh"
+#include "flash_h.cuh"
 
 #define CQ 64
 #define DCH 128
@@ -130,16 +132,98 @@ extern "C" int rag_cuda_attn_causal(float *dout, const float *dq, const float *d
 	return 0;
 }
 
+/* The prefill block on tensor cores (flash_h.cuh): q, k and v rounded to half
+ * as they are staged, float32 scores and softmax, the output in half.  With
+ * scratch, a grid of fewer blocks than twice the multiprocessors splits each
+ * block's keys in up to FLASH_SPLIT parts. */
+#define FLASH_SPLIT 8
+
+extern "C" size_t rag_cuda_attn_causal_h_scratch(int64_t n_q, int64_t n_head, int64_t head_dim)
+{
+	return (size_t)FLASH_SPLIT * (size_t)n_q * (size_t)n_head * (size_t)(head_dim + 2) * sizeof(float);
+}
+
+static int multiprocessors(void)
+{
+	static int n;  /* one device per process: read once (a racing second read gets the same) */
+	int dev;
+
+	if (!n && (cudaGetDevice(&dev) != cudaSuccess ||
+		   cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0))
+		n = 1;
+	return n;
+}
+
+extern "C" int rag_cuda_attn_causal_h(uint16_t *dout16, const float *dq, const float *dk, const float *dv,
+				      int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+				      int64_t q_stride, int64_t kv_stride, float scale, float *dscratch, void *stream)
+{
+	int64_t tiles = (n_q + FLASH_HQ - 1) / FLASH_HQ, blocks = tiles * n_head;
+	int64_t key_tiles = (pos0 + n_q + FLASH_HK - 1) / FLASH_HK, split = 1;
+
+	if (n_q <= 0 || n_head <= 0)
+		return 0;
+	if (!rag_cuda_attn_causal_h_fits(n_head, n_head_kv, head_dim, q_stride, kv_stride) || pos0 < 0 ||
+	    tiles > 0x7fffffff || ((uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv | (uintptr_t)dout16) % 16) {
+		rag_cuda_set_error("rag_cuda_attn_causal_h(shape)", __FILE__, __LINE__,
+				   "head_dim must be a multiple of 8 up to 128, strides multiples of 4, buffers "
+				   "16-byte aligned, n_head a multiple of n_head_kv");
+		return -1;
+	}
+	if (dscratch) {
+		split = (2 * multiprocessors() + blocks - 1) / blocks;
+		split = split < FLASH_SPLIT ? split : FLASH_SPLIT;
+		split = split < key_tiles ? split : key_tiles;
+	}
+	{
+		struct flash_args A = { dout16, dq, dk, dv, q_stride, kv_stride, n_head * head_dim, NULL, n_q, pos0,
+					(int)(n_head / n_head_kv), (int)head_dim, scale * 1.4426950408889634f,
+					(int)split, dscratch };
+		dim3 grid((unsigned)tiles, (unsigned)n_head, (unsigned)split);
+		return flash_h_run<float, __half, true>(&A, grid, (cudaStream_t)stream);
+	}
+}
+
+extern "C" int rag_cuda_attn_causal_h_fits(int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t q_stride,
+					   int64_t kv_stride)
+{
+	return head_dim > 0 && head_dim <= 128 && head_dim % 8 == 0 && q_stride % 4 == 0 && kv_stride % 4 == 0 &&
+	       n_head_kv > 0 && n_head % n_head_kv == 0 && n_head <= 65535;
+}
+
 /* ---- decode ------------------------------------------------------------- */
 
-/* Block DCH threads; part: per (head, chunk) hd + 2 floats (m, l, o[hd]). */
-__global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, const float *q, const float *k,
-								  const float *v, int64_t n_kv, const int32_t *pos,
-								  int group, int hd, int64_t kv_stride, float scale,
-								  int n_chunks, int vec4)
+/* o[h] = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c over the nc chunks of
+ * head h (stride n_chunks in part), read past L1: other blocks wrote them. */
+__device__ static void decode_merge(float *o, const float *part, int h, int hd, int n_chunks, int nc)
+{
+	const float *ph = part + (int64_t)h * n_chunks * (hd + 2);
+	float M = -INFINITY, L = 0.0f;
+
+	for (int c = 0; c < nc; c++)
+		M = fmaxf(M, __ldcg(ph + (int64_t)c * (hd + 2)));
+	for (int c = 0; c < nc; c++)
+		L += __ldcg(ph + (int64_t)c * (hd + 2) + 1) * expf(__ldcg(ph + (int64_t)c * (hd + 2)) - M);
+	for (int col = threadIdx.x; col < hd; col += blockDim.x) {
+		float a = 0.0f;
+		for (int c = 0; c < nc; c++)
+			a = fmaf(__ldcg(ph + (int64_t)c * (hd + 2) + 2 + col), expf(__ldcg(ph + (int64_t)c * (hd + 2)) - M), a);
+		o[(int64_t)h * hd + col] = a / L;
+	}
+}
+
+/* Block DCH threads; part: per (head, chunk) hd + 2 floats (m, l, o[hd]),
+ * then one counter per head (zero between calls). */
+__global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *o, float *part, const float *q,
+								  const float *k, const float *v, int64_t n_kv,
+								  const int32_t *pos, int group, int hd,
+								  int64_t kv_stride, float scale, int n_chunks,
+								  int n_head, int vec4)
 {
 	__shared__ float qs[256], ps[DCH], accs[DCH], red[32];
-	int h = blockIdx.x, c = blockIdx.y, t = threadIdx.x, g = h / group;
+	__shared__ int last;
+	unsigned *done = (unsigned *)(part + (int64_t)n_head * n_chunks * (hd + 2));
+	int h = blockIdx.x, c = blockIdx.y, t = threadIdx.x, g = h / group, nc;
 	int64_t j0 = (int64_t)c * DCH;
 	int nk;
 	float s = -INFINITY, mx, p, l;
@@ -150,6 +234,9 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, c
 	if (j0 >= n_kv)
 		return;  /* the whole block: a chunk past the cache */
 	nk = (int)(n_kv - j0 < DCH ? n_kv - j0 : DCH);
+	nc = (int)((n_kv + DCH - 1) / DCH);
+	if (nc > n_chunks)
+		nc = n_chunks;  /* a position past max_kv: the chunks there are */
 
 	for (int i = t; i < hd; i += DCH)
 		qs[i] = q[(int64_t)h * hd + i];
@@ -158,6 +245,7 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, c
 		const float *kr = k + (j0 + t) * kv_stride + (int64_t)g * hd;
 		float d = 0.0f;
 		if (vec4) {
+			#pragma unroll 4
 			for (int i = 0; i < hd; i += 4) {
 				float4 kv4 = *(const float4 *)(kr + i);
 				d = fmaf(qs[i], kv4.x, d);
@@ -180,6 +268,9 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, c
 		float a = 0.0f;
 		if (sp < nsplit) {
 			const float *vc = v + j0 * kv_stride + (int64_t)g * hd + col;
+			/* unrolled so that eight rows' loads are in flight at once (the
+			 * sums keep their order: same results) */
+			#pragma unroll 8
 			for (int j = sp; j < nk; j += nsplit)
 				a = fmaf(ps[j], vc[(int64_t)j * kv_stride], a);
 		}
@@ -188,50 +279,58 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *part, c
 		if (t < hd) {
 			for (int x = 1; x < nsplit; x++)
 				a += accs[x * hd + t];
-			out[2 + t] = a;
+			if (nc == 1)
+				o[(int64_t)h * hd + t] = a / l;  /* the merge of one chunk, exactly */
+			else
+				out[2 + t] = a;
 		}
 	} else {
 		for (int col = t; col < hd; col += DCH) {
 			const float *vc = v + j0 * kv_stride + (int64_t)g * hd + col;
 			float a = 0.0f;
+			#pragma unroll 8
 			for (int j = 0; j < nk; j++)
 				a = fmaf(ps[j], vc[(int64_t)j * kv_stride], a);
-			out[2 + col] = a;
+			if (nc == 1)
+				o[(int64_t)h * hd + col] = a / l;
+			else
+				out[2 + col] = a;
 		}
 	}
+	if (nc == 1)
+		return;  /* a cache of one chunk: nothing to merge */
 	if (t == 0) {
 		out[0] = mx;
 		out[1] = l;
 	}
-}
-
-/* One block per head: o = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c over
- * the chunks the cache fills (of stride n_chunks in part). */
-__global__ static void decode_merge_kernel(float *o, const float *part, int hd, int n_chunks, const int32_t *pos)
-{
-	int h = blockIdx.x;
-	const float *ph = part + (int64_t)h * n_chunks * (hd + 2);
-	float M = -INFINITY, L = 0.0f;
-	int nc = pos ? (int)(((int64_t)pos[0] + DCH) / DCH) : n_chunks;  /* ceil((pos + 1) / DCH) */
-
-	if (nc > n_chunks)
-		nc = n_chunks;
-
-	for (int c = 0; c < nc; c++)
-		M = fmaxf(M, ph[(int64_t)c * (hd + 2)]);
-	for (int c = 0; c < nc; c++)
-		L += ph[(int64_t)c * (hd + 2) + 1] * expf(ph[(int64_t)c * (hd + 2)] - M);
-	for (int col = threadIdx.x; col < hd; col += blockDim.x) {
-		float a = 0.0f;
-		for (int c = 0; c < nc; c++)
-			a = fmaf(ph[(int64_t)c * (hd + 2) + 2 + col], expf(ph[(int64_t)c * (hd + 2)] - M), a);
-		o[(int64_t)h * hd + col] = a / L;
+	/* the threadFenceReduction pattern: publish, count, and the last block
+	 * of the head (which then sees every part) merges and resets the count */
+	__threadfence();
+	__syncthreads();
+	if (t == 0) {
+		last = atomicAdd(done + h, 1u) == (unsigned)(nc - 1);
+		if (last)
+			done[h] = 0;
 	}
+	__syncthreads();
+	if (!last)
+		return;
+	__threadfence();
+	decode_merge(o, part, h, hd, n_chunks, nc);
 }
 
 extern "C" size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int64_t head_dim)
 {
-	return (size_t)(n_head * ((n_kv + DCH - 1) / DCH) * (head_dim + 2)) * sizeof(float);
+	return (size_t)(n_head * ((n_kv + DCH - 1) / DCH) * (head_dim + 2)) * sizeof(float) +
+	       (size_t)n_head * sizeof(unsigned);
+}
+
+extern "C" int rag_cuda_attn_decode_scratch_init(float *dscratch, int64_t n_kv, int64_t n_head, int64_t head_dim,
+						 void *stream)
+{
+	RAG_CUDA_TRY(cudaMemsetAsync(dscratch, 0, rag_cuda_attn_decode_scratch(n_kv, n_head, head_dim),
+				     (cudaStream_t)stream));
+	return 0;
 }
 
 static int attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
@@ -251,11 +350,9 @@ static int attn_decode(float *dout, const float *dq, const float *dk, const floa
 	}
 	vec4 = head_dim % 4 == 0 && kv_stride % 4 == 0 && !((uintptr_t)dk & 15);
 	decode_chunk_kernel<<<dim3((unsigned)n_head, (unsigned)n_chunks), DCH, 0, st>>>(
-		dscratch, dq, dk, dv, n_kv, dpos, (int)(n_head / n_head_kv), (int)head_dim, kv_stride, scale,
-		(int)n_chunks, vec4);
+		dout, dscratch, dq, dk, dv, n_kv, dpos, (int)(n_head / n_head_kv), (int)head_dim, kv_stride, scale,
+		(int)n_chunks, (int)n_head, vec4);
 	RAG_CUDA_TRY_LAUNCH("attn_decode");
-	decode_merge_kernel<<<(unsigned)n_head, 128, 0, st>>>(dout, dscratch, (int)head_dim, (int)n_chunks, dpos);
-	RAG_CUDA_TRY_LAUNCH("attn_decode_merge");
 	return 0;
 }
 

@@ -185,13 +185,13 @@ static uint32_t ptr_align(const void *p)
  */
 static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, void *dy, cudaDataType_t out_type, const void *dx16,
 		    const void *dw16, cudaDataType_t in_type, const void *dbias, int64_t m, int64_t n,
-		    int64_t k, cudaStream_t stream)
+		    int64_t k, float beta, cudaStream_t stream)
 {
 	cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
 	cublasLtEpilogue_t epi = dbias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 	cublasLtMatmulHeuristicResult_t heur;
 	int found = 0;
-	float one = 1.0f, zero = 0.0f;
+	float one = 1.0f;
 	size_t ws = h->workspace_bytes;
 
 	RAG_CUBLAS_TRY(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -218,7 +218,7 @@ static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, void *dy, cudaDa
 		const struct algo_entry *a = &h->algos[i];
 		if (a->m == m && a->n == n && a->k == k && a->in_type == (int)in_type && a->bias == (dbias != NULL) &&
 		    a->aa == aa && a->ab == ab && a->ac == ac) {
-			RAG_CUBLAS_TRY(cublasLtMatmul(h->lt, p->op, &one, dw16, p->a, dx16, p->b, &zero, dy, p->c, dy,
+			RAG_CUBLAS_TRY(cublasLtMatmul(h->lt, p->op, &one, dw16, p->a, dx16, p->b, &beta, dy, p->c, dy,
 						      p->c, &a->algo, h->workspace, h->workspace_bytes, stream));
 			return 0;
 		}
@@ -245,42 +245,49 @@ static int gemm_run(struct rag_cuda_blas *h, struct lt_plan *p, void *dy, cudaDa
 		a->aa = aa; a->ab = ab; a->ac = ac;
 		a->algo = heur.algo;
 	}
-	RAG_CUBLAS_TRY(cublasLtMatmul(h->lt, p->op, &one, dw16, p->a, dx16, p->b, &zero, dy, p->c, dy, p->c,
+	RAG_CUBLAS_TRY(cublasLtMatmul(h->lt, p->op, &one, dw16, p->a, dx16, p->b, &beta, dy, p->c, dy, p->c,
 				      &heur.algo, h->workspace, h->workspace_bytes, stream));
 	return 0;
+}
+
+/* One product with its descriptors made and released around it. */
+static int gemm_once(struct rag_cuda_blas *h, void *dy, cudaDataType_t out_type, const void *dx, const void *dw,
+		     cudaDataType_t in_type, const void *dbias, int64_t m, int64_t n, int64_t k, float beta,
+		     void *stream)
+{
+	struct lt_plan p = {};
+	int rc;
+
+	if (m <= 0 || n <= 0 || k <= 0)
+		return 0;
+	rc = gemm_run(h, &p, dy, out_type, dx, dw, in_type, dbias, m, n, k, beta, (cudaStream_t)stream);
+	plan_release(&p);
+	return rc;
 }
 
 extern "C" int rag_cuda_gemm(struct rag_cuda_blas *h, float *dy, const void *dx, const void *dw, int is_f16,
 			     const float *dbias, int64_t m, int64_t n, int64_t k, void *stream)
 {
-	struct lt_plan p = {};
-	int rc;
-
-	if (m <= 0 || n <= 0 || k <= 0)
-		return 0;
-	rc = gemm_run(h, &p, dy, CUDA_R_32F, dx, dw, is_f16 ? CUDA_R_16F : CUDA_R_32F, dbias, m, n, k,
-		      (cudaStream_t)stream);
-	plan_release(&p);
-	return rc;
+	return gemm_once(h, dy, CUDA_R_32F, dx, dw, is_f16 ? CUDA_R_16F : CUDA_R_32F, dbias, m, n, k, 0.0f, stream);
 }
 
 extern "C" int rag_cuda_gemm_f16(struct rag_cuda_blas *h, float *dy, const uint16_t *dx16, const uint16_t *dw16,
 				 const float *dbias, int64_t m, int64_t n, int64_t k, void *stream)
 {
-	return rag_cuda_gemm(h, dy, dx16, dw16, 1, dbias, m, n, k, stream);
+	return gemm_once(h, dy, CUDA_R_32F, dx16, dw16, CUDA_R_16F, dbias, m, n, k, 0.0f, stream);
+}
+
+extern "C" int rag_cuda_gemm_f16_acc(struct rag_cuda_blas *h, float *dy, const uint16_t *dx16,
+				     const uint16_t *dw16, const float *dbias, int64_t m, int64_t n, int64_t k,
+				     void *stream)
+{
+	return gemm_once(h, dy, CUDA_R_32F, dx16, dw16, CUDA_R_16F, dbias, m, n, k, 1.0f, stream);
 }
 
 extern "C" int rag_cuda_gemm_h(struct rag_cuda_blas *h, uint16_t *dy16, const uint16_t *dx16, const uint16_t *dw16,
 			       const uint16_t *dbias16, int64_t m, int64_t n, int64_t k, void *stream)
 {
-	struct lt_plan p = {};
-	int rc;
-
-	if (m <= 0 || n <= 0 || k <= 0)
-		return 0;
-	rc = gemm_run(h, &p, dy16, CUDA_R_16F, dx16, dw16, CUDA_R_16F, dbias16, m, n, k, (cudaStream_t)stream);
-	plan_release(&p);
-	return rc;
+	return gemm_once(h, dy16, CUDA_R_16F, dx16, dw16, CUDA_R_16F, dbias16, m, n, k, 0.0f, stream);
 }
 
 extern "C" int rag_cuda_weight_f16(uint16_t *dw16, const void *dsrc, enum rag_dtype t, int64_t rows, int64_t k,

@@ -50,6 +50,19 @@ Test(cuda_decoder, rmsnorm_rows_weights_in_place)
 			dget(gpu, dy, tot * 4, "rmsnorm");
 			cr_expect_leq(nerr(gpu, cpu, tot), 1e-6, "rmsnorm %lldx%lld w %d: error %g", (long long)rows,
 				      (long long)n, wv, nerr(gpu, cpu, tot));
+			{
+				/* the half-output twin: the same results, rounded once (2^-11 relative) */
+				uint16_t *dy16 = dput(NULL, tot * 2), *y16 = malloc(tot * 2);
+				cr_assert_eq(rag_cuda_rmsnorm_h(dy16, dx, wv ? dw : NULL, rows, n, 1e-6f, NULL), 0, "%s",
+					     rag_cuda_last_error());
+				dget(y16, dy16, tot * 2, "rmsnorm_h");
+				for (size_t i = 0; i < tot; i++)
+					gpu[i] = rag_f16_to_f32(y16[i]);
+				cr_expect_leq(nerr(gpu, cpu, tot), 5e-4, "rmsnorm_h %lldx%lld w %d: error %g", (long long)rows,
+					      (long long)n, wv, nerr(gpu, cpu, tot));
+				dfree(dy16);
+				free(y16);
+			}
 			cr_assert_eq(rag_cuda_rmsnorm(dx, dx, wv ? dw : NULL, rows, n, 1e-6f, NULL), 0);
 			dget(gpu, dx, tot * 4, "rmsnorm in place");
 			cr_expect_leq(nerr(gpu, cpu, tot), 1e-6, "rmsnorm in place %lldx%lld", (long long)rows,
@@ -108,6 +121,16 @@ Test(cuda_decoder, swiglu_and_bias)
 	cr_assert_eq(rag_cuda_swiglu(dy, dg, du, (int64_t)n, NULL), 0, "%s", rag_cuda_last_error());
 	dget(gpu, dy, n * 4, "swiglu");
 	cr_expect_leq(nerr(gpu, cpu, n), 1e-6, "swiglu error %g", nerr(gpu, cpu, n));
+	{
+		uint16_t *dy16 = dput(NULL, n * 2), *y16 = malloc(n * 2);
+		cr_assert_eq(rag_cuda_swiglu_h(dy16, dg, du, (int64_t)n, NULL), 0, "%s", rag_cuda_last_error());
+		dget(y16, dy16, n * 2, "swiglu_h");
+		for (size_t i = 0; i < n; i++)
+			gpu[i] = rag_f16_to_f32(y16[i]);
+		cr_expect_leq(nerr(gpu, cpu, n), 5e-4, "swiglu_h error %g", nerr(gpu, cpu, n));
+		dfree(dy16);
+		free(y16);
+	}
 	cr_assert_eq(rag_cuda_swiglu(dg, dg, du, (int64_t)n, NULL), 0);
 	dget(gpu, dg, n * 4, "swiglu in place");
 	cr_expect_leq(nerr(gpu, cpu, n), 1e-6);
@@ -226,6 +249,64 @@ Test(cuda_decoder, attn_causal_prefill_gqa)
 	}
 }
 
+/* The tensor-core prefill attention against the CPU on inputs already rounded
+ * to half (what it stages), so the bound covers the half probabilities, the
+ * half output and the summation order; tiles past the diagonal, a partial
+ * last tile, a cache prefix (pos0) of other lengths, and each launch with
+ * and without the key split (whose parts the guard bands check). */
+Test(cuda_decoder, attn_causal_h_prefill_gqa)
+{
+	/* n_q, pos0, n_head, n_head_kv, head_dim */
+	int64_t cfg[][5] = { { 37, 0, 4, 2, 16 }, { 70, 25, 4, 1, 64 }, { 130, 3, 2, 2, 128 },
+			     { 9, 200, 6, 3, 40 }, { 512, 1536, 14, 2, 64 }, { 1, 5, 2, 2, 64 },
+			     { 200, 0, 8, 8, 128 }, { 64, 64, 3, 1, 32 } };
+
+	for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++) {
+		int64_t nq = cfg[ci][0], p0 = cfg[ci][1], nh = cfg[ci][2], nkv = cfg[ci][3], hd = cfg[ci][4];
+		int64_t qs = nh * hd + 8, kvs = nkv * hd, nk = p0 + nq;
+		size_t qn = (size_t)(nq * qs), kn = (size_t)(nk * kvs), on = (size_t)(nq * nh * hd);
+		float *q = rnd(qn, 2.0f), *k = rnd(kn, 2.0f), *v = rnd(kn, 1.0f), *cpu = malloc(on * 4), *gpu = malloc(on * 4);
+		float scale = 1.0f / sqrtf((float)hd);
+		for (size_t i = 0; i < qn; i++)
+			q[i] = rag_f16_to_f32(rag_f32_to_f16(q[i]));
+		for (size_t i = 0; i < kn; i++) {
+			k[i] = rag_f16_to_f32(rag_f32_to_f16(k[i]));
+			v[i] = rag_f16_to_f32(rag_f32_to_f16(v[i]));
+		}
+		cr_assert(rag_cuda_attn_causal_h_fits(nh, nkv, hd, qs, kvs), "config %zu fits", ci);
+		cr_assert_eq(rag_attn_causal(cpu, q, k, v, nq, p0, nh, nkv, hd, qs, kvs, scale), 0);
+		/* without scratch: one pass over the keys; with it: split over parts and merged */
+		for (int split = 0; split < 2; split++) {
+			float *dq = dput(q, qn * 4), *dk = dput(k, kn * 4), *dv = dput(v, kn * 4);
+			float *ds = split ? dput(NULL, rag_cuda_attn_causal_h_scratch(nq, nh, hd)) : NULL;
+			uint16_t *dout = dput(NULL, on * 2), *o16 = malloc(on * 2);
+			cr_assert_eq(rag_cuda_attn_causal_h(dout, dq, dk, dv, nq, p0, nh, nkv, hd, qs, kvs, scale, ds,
+							    NULL), 0, "%s", rag_cuda_last_error());
+			dget(o16, dout, on * 2, "attn_causal_h");
+			if (ds) {
+				void *sh = malloc(rag_cuda_attn_causal_h_scratch(nq, nh, hd));
+				dget(sh, ds, rag_cuda_attn_causal_h_scratch(nq, nh, hd), "attn_causal_h parts");
+				free(sh);
+				dfree(ds);
+			}
+			for (size_t i = 0; i < on; i++)
+				gpu[i] = rag_f16_to_f32(o16[i]);
+			cr_expect_leq(nerr(gpu, cpu, on), 3e-3, "attn_causal_h config %zu split %d: error %g", ci, split,
+				      nerr(gpu, cpu, on));
+			dfree(dq); dfree(dk); dfree(dv); dfree(dout);
+			free(o16);
+		}
+		free(q); free(k); free(v); free(cpu); free(gpu);
+	}
+	/* shapes it does not take, which the float32 kernel does */
+	cr_expect(!rag_cuda_attn_causal_h_fits(2, 2, 12, 24, 24), "head_dim 12 (not a multiple of 8)");
+	cr_expect(!rag_cuda_attn_causal_h_fits(2, 2, 256, 512, 512), "head_dim 256");
+	cr_expect(!rag_cuda_attn_causal_h_fits(2, 2, 64, 130, 128), "q stride 130");
+	cr_expect(!rag_cuda_attn_causal_h_fits(3, 2, 64, 192, 128), "3 heads over 2 KV heads");
+	cr_expect_neq(rag_cuda_attn_causal_h(NULL, NULL, NULL, NULL, 4, 0, 2, 2, 12, 24, 24, 1.0f, NULL, NULL), 0,
+		      "head_dim 12 refused");
+}
+
 Test(cuda_decoder, attn_decode_chunks_gqa)
 {
 	/* n_kv, n_head, n_head_kv, head_dim */
@@ -238,6 +319,7 @@ Test(cuda_decoder, attn_decode_chunks_gqa)
 		float *q = rnd(qn, 1.0f), *k = rnd(kn, 1.0f), *v = rnd(kn, 1.0f), *cpu = malloc(qn * 4), *gpu = malloc(qn * 4);
 		float *dq = dput(q, qn * 4), *dk = dput(k, kn * 4), *dv = dput(v, kn * 4), *dout = dput(NULL, qn * 4);
 		float *ds = dput(NULL, rag_cuda_attn_decode_scratch(nk, nh, hd));
+		cr_assert_eq(rag_cuda_attn_decode_scratch_init(ds, nk, nh, hd, NULL), 0, "%s", rag_cuda_last_error());
 		float scale = 1.0f / sqrtf((float)hd) * 3.0f;
 		cr_assert_eq(rag_attn_decode(cpu, q, k, v, nk, nh, nkv, hd, kvs, scale), 0);
 		cr_assert_eq(rag_cuda_attn_decode(dout, dq, dk, dv, nk, nh, nkv, hd, kvs, scale, ds, NULL), 0, "%s",
@@ -248,6 +330,9 @@ Test(cuda_decoder, attn_decode_chunks_gqa)
 			size_t sb = rag_cuda_attn_decode_scratch(nk, nh, hd);
 			void *sh = malloc(sb);
 			dget(sh, ds, sb, "attn_decode scratch guard");   /* the whole scratch, then its guard bands */
+			for (int64_t h = 0; h < nh; h++)  /* the per-head counts of finished chunks are back at 0 */
+				cr_expect_eq(((const unsigned *)((const char *)sh + sb))[h - nh], 0u, "config %zu head %lld",
+					     ci, (long long)h);
 			free(sh);
 		}
 		dfree(dq); dfree(dk); dfree(dv); dfree(dout); dfree(ds);
@@ -265,6 +350,8 @@ Test(cuda_decoder, attn_decode_pos_and_kv_store)
 	float *q = rnd(qn, 1.0f), *k = rnd(kn, 1.0f), *v = rnd(kn, 1.0f), *cpu = malloc(qn * 4), *gpu = malloc(qn * 4);
 	float *dq = dput(q, qn * 4), *dk = dput(k, kn * 4), *dv = dput(v, kn * 4), *dout = dput(NULL, qn * 4);
 	float *ds = dput(NULL, rag_cuda_attn_decode_scratch(max_kv, nh, hd));
+
+	cr_assert_eq(rag_cuda_attn_decode_scratch_init(ds, max_kv, nh, hd, NULL), 0, "%s", rag_cuda_last_error());
 
 	for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
 		int32_t pos = lens[li] - 1;
@@ -348,7 +435,19 @@ Test(cuda_decoder, rope_store_fused)
 	}
 }
 
-/* matvec_glu = silu(Wg x) * (Wu x), against rag_matvec twice and rag_swiglu. */
+/* x (k floats) on the device at an offset of `skew` floats (1: not 16-byte
+ * aligned, the products' element-wise loads); *base is what to free. */
+static float *dput_skewed(const float *x, int64_t k, int skew, float **base)
+{
+	float *h = calloc((size_t)(k + 4), 4);
+	memcpy(h + skew, x, (size_t)k * 4);
+	*base = dput(h, (size_t)(k + 4) * 4);
+	free(h);
+	return *base + skew;
+}
+
+/* matvec_glu = silu(Wg x) * (Wu x), against rag_matvec twice and rag_swiglu,
+ * from an aligned x (16-byte loads) and an unaligned one (skew 1). */
 Test(cuda_decoder, matvec_glu_types)
 {
 	enum rag_dtype types[] = { RAG_DT_F16, RAG_DT_Q8_0, RAG_DT_Q5_0, RAG_DT_Q4_K, RAG_DT_Q6_K };
@@ -356,28 +455,33 @@ Test(cuda_decoder, matvec_glu_types)
 
 	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
 		for (size_t si = 0; si < 2; si++) {
-			enum rag_dtype t = types[ti];
-			int64_t n = shapes[si][0], k = shapes[si][1];
-			size_t bg, bu;
-			uint8_t *wg = random_weights(t, n, k, &bg), *wu = random_weights(t, n, k, &bu);
-			float *x = rnd((size_t)k, 0.05f), *g = malloc((size_t)n * 4), *u = malloc((size_t)n * 4);
-			float *gpu = malloc((size_t)n * 4);
-			void *dwg = dput(wg, bg), *dwu = dput(wu, bu);
-			float *dx = dput(x, (size_t)k * 4), *dy = dput(NULL, (size_t)n * 4);
-			cr_assert_eq(rag_matvec(g, x, wg, t, NULL, n, k), 0);
-			cr_assert_eq(rag_matvec(u, x, wu, t, NULL, n, k), 0);
-			rag_swiglu(g, g, u, n);
-			cr_assert_eq(rag_cuda_matvec_glu(dy, dx, dwg, dwu, t, n, k, NULL), 0, "%s", rag_cuda_last_error());
-			dget(gpu, dy, (size_t)n * 4, "matvec_glu");
-			cr_expect_leq(serr(gpu, g, (size_t)n), 1e-4, "matvec_glu %s %lldx%lld: error %g",
-				      rag_dtype_info((uint32_t)t)->name, (long long)n, (long long)k, serr(gpu, g, (size_t)n));
-			dfree(dwg); dfree(dwu); dfree(dx); dfree(dy);
-			free(wg); free(wu); free(x); free(g); free(u); free(gpu);
+			for (int skew = 0; skew < 2; skew++) {
+				enum rag_dtype t = types[ti];
+				int64_t n = shapes[si][0], k = shapes[si][1];
+				size_t bg, bu;
+				uint8_t *wg = random_weights(t, n, k, &bg), *wu = random_weights(t, n, k, &bu);
+				float *x = rnd((size_t)k, 0.05f), *g = malloc((size_t)n * 4), *u = malloc((size_t)n * 4);
+				float *gpu = malloc((size_t)n * 4), *dxb;
+				void *dwg = dput(wg, bg), *dwu = dput(wu, bu);
+				float *dx = dput_skewed(x, k, skew, &dxb), *dy = dput(NULL, (size_t)n * 4);
+				cr_assert_eq(rag_matvec(g, x, wg, t, NULL, n, k), 0);
+				cr_assert_eq(rag_matvec(u, x, wu, t, NULL, n, k), 0);
+				rag_swiglu(g, g, u, n);
+				cr_assert_eq(rag_cuda_matvec_glu(dy, dx, dwg, dwu, t, n, k, NULL), 0, "%s",
+					     rag_cuda_last_error());
+				dget(gpu, dy, (size_t)n * 4, "matvec_glu");
+				cr_expect_leq(serr(gpu, g, (size_t)n), 1e-4, "matvec_glu %s %lldx%lld skew %d: error %g",
+					      rag_dtype_info((uint32_t)t)->name, (long long)n, (long long)k, skew,
+					      serr(gpu, g, (size_t)n));
+				dfree(dwg); dfree(dwu); dfree(dxb); dfree(dy);
+				free(wg); free(wu); free(x); free(g); free(u); free(gpu);
+			}
 		}
 	}
 }
 
-/* matvec_multi: q, k and v products of mixed types in one launch, each as rag_matvec. */
+/* matvec_multi: q, k and v products of mixed types in one launch, each as
+ * rag_matvec, from an aligned and an unaligned x. */
 Test(cuda_decoder, matvec_multi_mixed_types)
 {
 	enum rag_dtype types[3][3] = { { RAG_DT_Q5_0, RAG_DT_Q5_0, RAG_DT_Q8_0 },
@@ -385,15 +489,16 @@ Test(cuda_decoder, matvec_multi_mixed_types)
 				      { RAG_DT_Q4_K, RAG_DT_Q6_K, RAG_DT_Q4_0 } };
 	int64_t rows[3] = { 896, 128, 37 }, k = 1024;
 
-	for (int v = 0; v < 3; v++) {
+	for (int v = 0; v < 6; v++) {
+		int set = v % 3, skew = v / 3;
 		struct rag_cuda_mv mv[3];
 		uint8_t *w[3];
-		float *bias[3], *cpu[3], *gpu[3], *x = rnd((size_t)k, 1.0f), *dx = dput(x, (size_t)k * 4);
+		float *bias[3], *cpu[3], *gpu[3], *x = rnd((size_t)k, 1.0f), *dxb, *dx = dput_skewed(x, k, skew, &dxb);
 		void *dw[3];
 		float *db[3], *dy[3];
 		for (int i = 0; i < 3; i++) {
 			size_t bytes;
-			w[i] = random_weights(types[v][i], rows[i], k, &bytes);
+			w[i] = random_weights(types[set][i], rows[i], k, &bytes);
 			bias[i] = rnd((size_t)rows[i], 1.0f);
 			cpu[i] = malloc((size_t)rows[i] * 4);
 			gpu[i] = malloc((size_t)rows[i] * 4);
@@ -402,21 +507,21 @@ Test(cuda_decoder, matvec_multi_mixed_types)
 			dy[i] = dput(NULL, (size_t)rows[i] * 4);
 			mv[i].dy = dy[i];
 			mv[i].dw = dw[i];
-			mv[i].wtype = types[v][i];
+			mv[i].wtype = types[set][i];
 			mv[i].dbias = i == 1 ? NULL : db[i];
 			mv[i].n = rows[i];
-			cr_assert_eq(rag_matvec(cpu[i], x, w[i], types[v][i], i == 1 ? NULL : bias[i], rows[i], k), 0);
+			cr_assert_eq(rag_matvec(cpu[i], x, w[i], types[set][i], i == 1 ? NULL : bias[i], rows[i], k), 0);
 		}
 		cr_assert_eq(rag_cuda_matvec_multi(mv, 3, dx, k, NULL), 0, "%s", rag_cuda_last_error());
 		for (int i = 0; i < 3; i++) {
 			dget(gpu[i], dy[i], (size_t)rows[i] * 4, "matvec_multi");
-			cr_expect_leq(serr(gpu[i], cpu[i], (size_t)rows[i]), 1e-5, "matvec_multi set %d product %d (%s): %g",
-				      v, i, rag_dtype_info((uint32_t)types[v][i])->name,
-				      serr(gpu[i], cpu[i], (size_t)rows[i]));
+			cr_expect_leq(serr(gpu[i], cpu[i], (size_t)rows[i]), 1e-5,
+				      "matvec_multi set %d skew %d product %d (%s): %g", set, skew, i,
+				      rag_dtype_info((uint32_t)types[set][i])->name, serr(gpu[i], cpu[i], (size_t)rows[i]));
 			dfree(dw[i]); dfree(db[i]); dfree(dy[i]);
 			free(w[i]); free(bias[i]); free(cpu[i]); free(gpu[i]);
 		}
-		dfree(dx);
+		dfree(dxb);
 		free(x);
 	}
 	cr_expect_eq(rag_cuda_matvec_multi(NULL, 0, NULL, 4, NULL), -1);

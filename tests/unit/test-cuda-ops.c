@@ -186,7 +186,7 @@ Test(cuda_ops, pool_modes_and_l2_normalize)
 
 /* GEMM: against rag_matmul on the same half-rounded inputs; error relative
  * to the row's scale (sum |x||w|), as fp32 accumulation orders differ. */
-Test(cuda_ops, gemm_f16_with_and_without_bias)
+Test(cuda_ops, gemm_f16_with_and_without_bias_and_accumulating)
 {
 	int64_t shapes[][3] = { { 1, 8, 16 }, { 37, 384, 384 }, { 129, 1536, 384 }, { 300, 768, 3072 } };
 	struct rag_cuda_blas *h;
@@ -201,26 +201,37 @@ Test(cuda_ops, gemm_f16_with_and_without_bias)
 			x[i] = rag_f16_to_f32(x16[i] = rag_f32_to_f16(x[i]));
 		for (int64_t i = 0; i < n * k; i++)
 			w[i] = rag_f16_to_f32(w16[i] = rag_f32_to_f16(w[i]));
-		for (int b = 0; b <= 1; b++) {
+		/* v 0: no bias; 1: bias; 2: bias, added to what the output held (beta 1) */
+		for (int v = 0; v <= 2; v++) {
+			int b = v > 0;
 			void *dx = dput(x16, (size_t)(m * k) * 2), *dw = dput(w16, (size_t)(n * k) * 2);
-			float *db = dput(bias, (size_t)n * 4), *dy = dput(NULL, (size_t)(m * n) * 4);
+			float *y0 = rnd((size_t)(m * n), 4.0f);
+			float *db = dput(bias, (size_t)n * 4), *dy = dput(v == 2 ? y0 : NULL, (size_t)(m * n) * 4);
 			double worst = 0;
 			cr_assert_eq(rag_matmul(cpu, x, w, RAG_DT_F32, b ? bias : NULL, m, n, k), 0);
-			cr_assert_eq(rag_cuda_gemm_f16(h, dy, dx, dw, b ? db : NULL, m, n, k, NULL), 0, "%s",
-				     rag_cuda_last_error());
+			if (v == 2) {
+				for (int64_t i = 0; i < m * n; i++)
+					cpu[i] += y0[i];
+				cr_assert_eq(rag_cuda_gemm_f16_acc(h, dy, dx, dw, db, m, n, k, NULL), 0, "%s",
+					     rag_cuda_last_error());
+			} else {
+				cr_assert_eq(rag_cuda_gemm_f16(h, dy, dx, dw, b ? db : NULL, m, n, k, NULL), 0, "%s",
+					     rag_cuda_last_error());
+			}
 			dget(gpu, dy, (size_t)(m * n) * 4, "gemm_f16");
 			for (int64_t i = 0; i < m; i++)
 				for (int64_t j = 0; j < n; j++) {
-					double scale = 1.0;
+					double scale = 1.0 + (v == 2 ? fabs((double)y0[i * n + j]) : 0.0);
 					for (int64_t t = 0; t < k; t++)
 						scale += fabs((double)x[i * k + t] * w[j * k + t]);
 					double e = fabs((double)gpu[i * n + j] - cpu[i * n + j]) / scale;
 					if (!(e <= worst))
 						worst = e;
 				}
-			cr_expect_leq(worst, 1e-5, "gemm %lldx%lldx%lld bias %d: error %g", (long long)m, (long long)n,
-				      (long long)k, b, worst);
+			cr_expect_leq(worst, 1e-5, "gemm %lldx%lldx%lld variant %d: error %g", (long long)m,
+				      (long long)n, (long long)k, v, worst);
 			dfree(dx); dfree(dw); dfree(db); dfree(dy);
+			free(y0);
 		}
 		free(x); free(w); free(bias); free(cpu); free(gpu); free(x16); free(w16);
 	}
