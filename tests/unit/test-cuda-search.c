@@ -97,6 +97,11 @@ Test(cuda_search, batch1_large)
 			search_case(200000, 64, storage, l2, 1, 10, 0);
 			search_case(100000, 384, storage, l2, 1, 256, 1);
 			search_case(50, 8, storage, l2, 1, 100, 0);      /* fewer rows than k */
+			/* k <= 16 takes the one-pass select: masked across segments, at its
+			 * edge (16) and one past it (17, the radix select) */
+			search_case(200000, 64, storage, l2, 1, 10, 1);
+			search_case(50000, 64, storage, l2, 2, 16, 1);
+			search_case(50000, 64, storage, l2, 2, 17, 0);
 		}
 }
 
@@ -112,6 +117,7 @@ Test(cuda_search, gemm_batches)
 Test(cuda_search, fewer_rows_than_k)
 {
 	search_case(10, 16, 0, 0, 1, 50, 0);
+	search_case(7, 16, 0, 0, 1, 10, 0);  /* the one-pass select with fewer rows than k */
 	search_case(10, 16, 0, 1, 12, 50, 1);
 }
 
