@@ -142,6 +142,7 @@ Test(jsonl, shard_reports_bad_line_once)
 {
 	const char in[] = "{\"a\":1}\nnope\n[3]\n{\"a\":4}\n";
 	int reported[5] = { 0 };
+	size_t bad_total = 0;
 
 	for (uint64_t i = 0; i < 3; i++) {
 		struct rag_shard s = { i, 3 };
@@ -161,10 +162,12 @@ Test(jsonl, shard_reports_bad_line_once)
 		cr_assert_eq(r.n_bad, (size_t)(rag_shard_keeps_line(&s, 2) + rag_shard_keeps_line(&s, 3)));
 		reported[2] += rag_shard_keeps_line(&s, 2);
 		reported[3] += rag_shard_keeps_line(&s, 3);
+		bad_total += r.n_bad;
 		rag_jsonl_release(&r);
 		fclose(f);
 	}
 	cr_assert(reported[2] == 1 && reported[3] == 1);
+	cr_assert_eq(bad_total, 2, "the readers of the three shards report the two bad lines once in all");
 }
 
 Test(jsonl, missing_file)
