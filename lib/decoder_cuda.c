@@ -263,9 +263,9 @@ int rag_decoder_cuda_load(const struct rag_gguf *g, const struct rag_decoder_inf
 		c->graph_state = gv && !strcmp(gv, "0") ? -1 : 0;
 		/* RAG_CUDA_ATTN=f32 keeps prefill attention in float32 (comparisons) */
 		gv = getenv("RAG_CUDA_ATTN");
+		/* (fits wants kvd % 4 == 0, which also keeps every layer's cache 16-byte aligned) */
 		c->attn_h = !(gv && !strcmp(gv, "f32")) &&
-			    rag_cuda_attn_causal_h_fits(info->n_head, info->n_head_kv, hd, qd, kvd) &&
-			    info->n_ctx * kvd % 4 == 0;  /* every layer's cache 16-byte aligned */
+			    rag_cuda_attn_causal_h_fits(info->n_head, info->n_head_kv, hd, qd, kvd);
 	}
 	CU(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
 	OP(rag_cuda_blas_create(&c->blas));

@@ -143,14 +143,15 @@ extern "C" size_t rag_cuda_attn_causal_h_scratch(int64_t n_q, int64_t n_head, in
 	return (size_t)FLASH_SPLIT * (size_t)n_q * (size_t)n_head * (size_t)(head_dim + 2) * sizeof(float);
 }
 
+/* The current device's multiprocessors (1 if it cannot be read); the runtime
+ * answers from its own table, so asking at every launch costs nothing. */
 static int multiprocessors(void)
 {
-	static int n;  /* one device per process: read once (a racing second read gets the same) */
-	int dev;
+	int dev, n = 0;
 
-	if (!n && (cudaGetDevice(&dev) != cudaSuccess ||
-		   cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0))
-		n = 1;
+	if (cudaGetDevice(&dev) != cudaSuccess ||
+	    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0)
+		return 1;
 	return n;
 }
 

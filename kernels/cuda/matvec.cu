@@ -30,37 +30,22 @@ __device__ static inline uint32_t mv_u32_2(const uint8_t *p)  /* 4 bytes at a 2-
 	return (uint32_t)s[0] | ((uint32_t)s[1] << 16);
 }
 
-/* Where a product reads its activations x: xa says x is 16-byte aligned (the
- * same for every thread). */
-struct mv_x {
-	const float *x;
-	bool xa;
-};
-
-__device__ static inline struct mv_x mv_x_of(const float *x)
+/* Four activations x[i..i+3] (i a multiple of 4): one 16-byte load when x is
+ * 16-byte aligned, else four; the values, and so the sums, are the same either
+ * way.  One load instead of four per weight word is what keeps a row's weight
+ * loads from queueing behind the activations'. */
+__device__ static inline float4 ldx4(const float *__restrict__ x, int64_t i)
 {
-	struct mv_x X = { x, ((uintptr_t)x & 15) == 0 };
-	return X;
-}
-
-__device__ static inline float ldx1(const struct mv_x &X, int64_t i) { return __ldg(X.x + i); }
-
-/* Four activations from i (a multiple of 4): one 16-byte load when aligned,
- * else four; the values, and so the sums, are the same either way.  One load
- * instead of four per weight word is what keeps a row's weight loads from
- * queueing behind the activations'. */
-__device__ static inline float4 ldx4(const struct mv_x &X, int64_t i)
-{
-	if (X.xa)
-		return __ldg((const float4 *)(X.x + i));
-	return make_float4(ldx1(X, i), ldx1(X, i + 1), ldx1(X, i + 2), ldx1(X, i + 3));
+	if (((uintptr_t)x & 15) == 0)
+		return __ldg((const float4 *)(x + i));
+	return make_float4(__ldg(x + i), __ldg(x + i + 1), __ldg(x + i + 2), __ldg(x + i + 3));
 }
 
 __device__ static inline float f4at(float4 v, int j) { return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w; }
 
 /* ---- per-type partials: thread t's share (of nt) of row . x ------------- */
 
-__device__ static float mv_f32(const uint8_t *row, const struct mv_x &X, int64_t k, int t, int nt)
+__device__ static float mv_f32(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	const float *r = (const float *)row;
 	float s = 0.0f;
@@ -68,7 +53,7 @@ __device__ static float mv_f32(const uint8_t *row, const struct mv_x &X, int64_t
 		#pragma unroll 4
 		for (int64_t i = (int64_t)t * 4; i < k; i += 4 * nt) {
 			float4 w = *(const float4 *)(r + i);
-			float4 xv = ldx4(X, i);
+			float4 xv = ldx4(x, i);
 			s = fmaf(w.x, xv.x, s);
 			s = fmaf(w.y, xv.y, s);
 			s = fmaf(w.z, xv.z, s);
@@ -76,7 +61,7 @@ __device__ static float mv_f32(const uint8_t *row, const struct mv_x &X, int64_t
 		}
 	} else {
 		for (int64_t i = t; i < k; i += nt)
-			s = fmaf(r[i], ldx1(X, i), s);
+			s = fmaf(r[i], __ldg(x + i), s);
 	}
 	return s;
 }
@@ -89,7 +74,7 @@ __device__ static inline float mv_h2f(unsigned short h)
 
 /* F16 and BF16: 8 elements (one 16-byte load) per thread and step when rows allow it. */
 template <int BF16>
-__device__ static float mv_16(const uint8_t *row, const struct mv_x &X, int64_t k, int t, int nt)
+__device__ static float mv_16(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	const unsigned short *r = (const unsigned short *)row;
 	float s = 0.0f;
@@ -98,7 +83,7 @@ __device__ static float mv_16(const uint8_t *row, const struct mv_x &X, int64_t 
 		for (int64_t i = (int64_t)t * 8; i < k; i += 8 * nt) {
 			uint4 w = *(const uint4 *)(r + i);
 			uint32_t u[4] = { w.x, w.y, w.z, w.w };
-			float4 xv[2] = { ldx4(X, i), ldx4(X, i + 4) };
+			float4 xv[2] = { ldx4(x, i), ldx4(x, i + 4) };
 			#pragma unroll
 			for (int j = 0; j < 4; j++) {
 				s = fmaf(mv_h2f<BF16>((unsigned short)(u[j] & 0xFFFF)), f4at(xv[j >> 1], (2 * j) & 3), s);
@@ -107,13 +92,13 @@ __device__ static float mv_16(const uint8_t *row, const struct mv_x &X, int64_t 
 		}
 	} else {
 		for (int64_t i = t; i < k; i += nt)
-			s = fmaf(mv_h2f<BF16>(r[i]), ldx1(X, i), s);
+			s = fmaf(mv_h2f<BF16>(r[i]), __ldg(x + i), s);
 	}
 	return s;
 }
 
 /* Q8_0: 34-byte blocks (f16 scale, 32 int8); four threads per block, 8 codes each. */
-__device__ static float mv_q8_0(const uint8_t *row, const struct mv_x &X, int64_t k, int t, int nt)
+__device__ static float mv_q8_0(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	int64_t nb = k / 32;
 	int part = t & 3;
@@ -123,7 +108,7 @@ __device__ static float mv_q8_0(const uint8_t *row, const struct mv_x &X, int64_
 		const uint8_t *bp = row + b * 34;
 		int64_t xi = b * 32 + part * 8;
 		uint32_t q0 = mv_u32_2(bp + 2 + part * 8), q1 = mv_u32_2(bp + 6 + part * 8);
-		float4 x0 = ldx4(X, xi), x1 = ldx4(X, xi + 4);
+		float4 x0 = ldx4(x, xi), x1 = ldx4(x, xi + 4);
 		float d = mv_half(bp), a = 0.0f;
 		#pragma unroll
 		for (int j = 0; j < 4; j++) {
@@ -138,7 +123,7 @@ __device__ static float mv_q8_0(const uint8_t *row, const struct mv_x &X, int64_
 /* Q4_0 (18-byte blocks) and Q5_0 (22-byte blocks with 32 high bits): each
  * thread takes 4 bytes of nibbles, elements j..j+3 (low) and j+16..j+19 (high). */
 template <int Q5>
-__device__ static float mv_q4_5_0(const uint8_t *row, const struct mv_x &X, int64_t k, int t, int nt)
+__device__ static float mv_q4_5_0(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	const int bs = Q5 ? 22 : 18, qoff = Q5 ? 6 : 2;
 	int64_t nb = k / 32;
@@ -148,7 +133,7 @@ __device__ static float mv_q4_5_0(const uint8_t *row, const struct mv_x &X, int6
 	for (int64_t b = t >> 2; b < nb; b += nt >> 2) {
 		const uint8_t *bp = row + b * bs;
 		uint32_t q = mv_u32_2(bp + qoff + j0), qh = Q5 ? mv_u32_2(bp + 2) : 0;
-		float4 xl = ldx4(X, b * 32 + j0), xh = ldx4(X, b * 32 + j0 + 16);
+		float4 xl = ldx4(x, b * 32 + j0), xh = ldx4(x, b * 32 + j0 + 16);
 		float d = mv_half(bp), a = 0.0f;
 		#pragma unroll
 		for (int j = 0; j < 4; j++) {
@@ -179,7 +164,7 @@ __device__ static inline void mv_scale_min_k4(int j, const uint8_t *q, int *d, i
 /* Q4_K: 144-byte super-blocks of 256; lane = (group of 64 g = lane/8, 4 bytes
  * at l0 = (lane%8)*4): elements g*64+l0.. (low nibbles, sub-block 2g) and
  * g*64+32+l0.. (high nibbles, sub-block 2g+1).  w = d*sc*q - dmin*m. */
-__device__ static float mv_q4_k(const uint8_t *row, const struct mv_x &X, int64_t k, int t, int nt)
+__device__ static float mv_q4_k(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	int64_t nsb = k / 256;
 	int lane = t & 31, g = lane >> 3, l0 = (lane & 7) * 4;
@@ -188,7 +173,7 @@ __device__ static float mv_q4_k(const uint8_t *row, const struct mv_x &X, int64_
 	for (int64_t b = t >> 5; b < nsb; b += nt >> 5) {
 		const uint8_t *bp = row + b * 144;
 		int64_t xi = b * 256 + g * 64 + l0;
-		float4 xl = ldx4(X, xi), xh = ldx4(X, xi + 32);
+		float4 xl = ldx4(x, xi), xh = ldx4(x, xi + 32);
 		uint32_t q = *(const uint32_t *)(bp + 16 + g * 32 + l0);
 		int sc0, m0, sc1, m1;
 		float dl = 0.0f, dh = 0.0f, sl = 0.0f, sh = 0.0f;
@@ -216,7 +201,7 @@ __device__ static float mv_q4_k(const uint8_t *row, const struct mv_x &X, int64_
 /* Q6_K: 210-byte super-blocks of 256 (ql[128], qh[64], int8 scales[16], f16 d).
  * Lane = (half n = lane/16, two positions l0 = (lane%16)*2, l0+1), all four
  * quarters: element n*128 + qq*32 + l. */
-__device__ static float mv_q6_k(const uint8_t *row, const struct mv_x &X, int64_t k, int t, int nt)
+__device__ static float mv_q6_k(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	int64_t nsb = k / 256;
 	int lane = t & 31, n = lane >> 4, l0 = (lane & 15) * 2;
@@ -228,7 +213,7 @@ __device__ static float mv_q6_k(const uint8_t *row, const struct mv_x &X, int64_
 		const int8_t *sc = (const int8_t *)(bp + 192 + n * 8) + l0 / 16;
 		uint32_t a = *(const unsigned short *)(ql + l0), c = *(const unsigned short *)(ql + l0 + 32);
 		uint32_t h = *(const unsigned short *)(qh + l0);
-		int64_t xb = b * 256 + n * 128 + l0;
+		const float *xb = x + b * 256 + n * 128 + l0;
 		float acc = 0.0f;
 		#pragma unroll
 		for (int qq = 0; qq < 4; qq++) {
@@ -238,7 +223,7 @@ __device__ static float mv_q6_k(const uint8_t *row, const struct mv_x &X, int64_
 				uint32_t lowsrc = (qq & 1) ? (c >> (8 * e)) : (a >> (8 * e));
 				int low = qq >= 2 ? (int)((lowsrc >> 4) & 0xF) : (int)(lowsrc & 0xF);
 				int hb = (int)((h >> (8 * e + 2 * qq)) & 3);
-				u = fmaf((float)((low | (hb << 4)) - 32), ldx1(X, xb + qq * 32 + e), u);
+				u = fmaf((float)((low | (hb << 4)) - 32), __ldg(xb + qq * 32 + e), u);
 			}
 			acc = fmaf((float)sc[2 * qq], u, acc);
 		}
@@ -248,17 +233,17 @@ __device__ static float mv_q6_k(const uint8_t *row, const struct mv_x &X, int64_
 }
 
 template <int T>
-__device__ static inline float mv_dot(const uint8_t *row, const struct mv_x &X, int64_t k, int t, int nt)
+__device__ static inline float mv_dot(const uint8_t *row, const float *__restrict__ x, int64_t k, int t, int nt)
 {
 	switch (T) {
-	case RAG_DT_F32: return mv_f32(row, X, k, t, nt);
-	case RAG_DT_F16: return mv_16<0>(row, X, k, t, nt);
-	case RAG_DT_BF16: return mv_16<1>(row, X, k, t, nt);
-	case RAG_DT_Q8_0: return mv_q8_0(row, X, k, t, nt);
-	case RAG_DT_Q4_0: return mv_q4_5_0<0>(row, X, k, t, nt);
-	case RAG_DT_Q5_0: return mv_q4_5_0<1>(row, X, k, t, nt);
-	case RAG_DT_Q4_K: return mv_q4_k(row, X, k, t, nt);
-	case RAG_DT_Q6_K: return mv_q6_k(row, X, k, t, nt);
+	case RAG_DT_F32: return mv_f32(row, x, k, t, nt);
+	case RAG_DT_F16: return mv_16<0>(row, x, k, t, nt);
+	case RAG_DT_BF16: return mv_16<1>(row, x, k, t, nt);
+	case RAG_DT_Q8_0: return mv_q8_0(row, x, k, t, nt);
+	case RAG_DT_Q4_0: return mv_q4_5_0<0>(row, x, k, t, nt);
+	case RAG_DT_Q5_0: return mv_q4_5_0<1>(row, x, k, t, nt);
+	case RAG_DT_Q4_K: return mv_q4_k(row, x, k, t, nt);
+	case RAG_DT_Q6_K: return mv_q6_k(row, x, k, t, nt);
 	default: return 0.0f;
 	}
 }
@@ -275,16 +260,15 @@ __global__ static void __launch_bounds__(MV_WARPS * 32) matvec_kernel(float *y, 
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int64_t r = (int64_t)blockIdx.x * (MV_WARPS / W) + warp / W;
 	int t = (warp % W) * 32 + lane, nt = 32 * W;
-	struct mv_x X = mv_x_of(x);
 	size_t off;
 	float s, s2 = 0.0f;
 
 	if (W == 1 && r >= n)
 		return;  /* a whole warp: no shuffle below is left half-joined */
 	off = (size_t)(r < n ? r : 0) * row_bytes;
-	s = mv_dot<T>(w + off, X, k, t, nt);
+	s = mv_dot<T>(w + off, x, k, t, nt);
 	if (GLU)
-		s2 = mv_dot<T>(w2 + off, X, k, t, nt);
+		s2 = mv_dot<T>(w2 + off, x, k, t, nt);
 	for (int o = 16; o > 0; o >>= 1) {
 		s += __shfl_xor_sync(0xffffffffu, s, o);
 		if (GLU)
@@ -423,7 +407,6 @@ __global__ static void __launch_bounds__(MV_WARPS * 32) matvec_multi_kernel(stru
 	int lane = threadIdx.x & 31;
 	int64_t r = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5), r0 = 0;
 	int sgi = 0;
-	struct mv_x X = mv_x_of(x);
 	const uint8_t *row;
 	float s;
 
@@ -436,14 +419,14 @@ __global__ static void __launch_bounds__(MV_WARPS * 32) matvec_multi_kernel(stru
 	r -= r0;
 	row = sg.w[sgi] + (size_t)r * sg.rb[sgi];
 	switch (sg.type[sgi]) {
-	case RAG_DT_F32: s = mv_dot<RAG_DT_F32>(row, X, k, lane, 32); break;
-	case RAG_DT_F16: s = mv_dot<RAG_DT_F16>(row, X, k, lane, 32); break;
-	case RAG_DT_BF16: s = mv_dot<RAG_DT_BF16>(row, X, k, lane, 32); break;
-	case RAG_DT_Q8_0: s = mv_dot<RAG_DT_Q8_0>(row, X, k, lane, 32); break;
-	case RAG_DT_Q4_0: s = mv_dot<RAG_DT_Q4_0>(row, X, k, lane, 32); break;
-	case RAG_DT_Q5_0: s = mv_dot<RAG_DT_Q5_0>(row, X, k, lane, 32); break;
-	case RAG_DT_Q4_K: s = mv_dot<RAG_DT_Q4_K>(row, X, k, lane, 32); break;
-	case RAG_DT_Q6_K: s = mv_dot<RAG_DT_Q6_K>(row, X, k, lane, 32); break;
+	case RAG_DT_F32: s = mv_dot<RAG_DT_F32>(row, x, k, lane, 32); break;
+	case RAG_DT_F16: s = mv_dot<RAG_DT_F16>(row, x, k, lane, 32); break;
+	case RAG_DT_BF16: s = mv_dot<RAG_DT_BF16>(row, x, k, lane, 32); break;
+	case RAG_DT_Q8_0: s = mv_dot<RAG_DT_Q8_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q4_0: s = mv_dot<RAG_DT_Q4_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q5_0: s = mv_dot<RAG_DT_Q5_0>(row, x, k, lane, 32); break;
+	case RAG_DT_Q4_K: s = mv_dot<RAG_DT_Q4_K>(row, x, k, lane, 32); break;
+	case RAG_DT_Q6_K: s = mv_dot<RAG_DT_Q6_K>(row, x, k, lane, 32); break;
 	default: s = 0.0f;
 	}
 	for (int o = 16; o > 0; o >>= 1)

@@ -408,6 +408,7 @@ __global__ static void __launch_bounds__(SEL_THREADS) select_kernel(sel_src s, s
  * keys) as select_kernel; entries past the valid count are -inf and -1.
  */
 #define SMALL_K 16
+#define SMALL_SEL_M 8   /* the most queries it takes (see rag_cuda_topk) */
 #define SMALL_THREADS 256
 
 /* the largest (key, lane) of the warp: keys first, the lower lane on ties */
@@ -528,7 +529,7 @@ extern "C" int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t
 	 * against 17.5 for 1M f16 rows, k 10, on an H100) */
 #define SELECT(grid, src, dst)                                                                      \
 	do {                                                                                        \
-		if (k <= SMALL_K && m <= SMALL_M)                                                   \
+		if (k <= SMALL_K && m <= SMALL_SEL_M)                                               \
 			small_select_kernel<<<grid, SMALL_THREADS, 0, st>>>(src, dst);              \
 		else                                                                                \
 			select_kernel<<<grid, SEL_THREADS, 0, st>>>(src, dst);                      \
