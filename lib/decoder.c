@@ -51,6 +51,16 @@ int rag_decoder_supports_arch(const char *arch)
 	return 0;
 }
 
+int rag_decoder_rope_scaling(const struct rag_gguf *g, const char *arch, const char **type)
+{
+	char k[128];
+
+	snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
+	if (rag_gguf_get_str(g, k, type) != 1)
+		*type = NULL;
+	return !*type || !strcmp(*type, "none") || !strcmp(*type, "linear") ? 0 : -1;
+}
+
 static int get_int(const struct rag_gguf *g, const char *arch, const char *key, int64_t def,
 		   int required, int64_t *out, struct rag_error *err)
 {
@@ -273,14 +283,9 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 		goto fail;
 	in->rope_base = (float)f;
 	in->rope_scale = 1.0f;
-	{
-		char k[128];
-		snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
-		if (rag_gguf_get_str(g, k, &scaling) != 1)
-			scaling = NULL;
-	}
-	if (scaling && strcmp(scaling, "none") && strcmp(scaling, "linear")) {
-		rc = rag_error_set(err, RAG_EMODEL, "RoPE scaling '%s' is not supported (ragkit runs none, linear, llama3)", scaling);
+	if (rag_decoder_rope_scaling(g, arch, &scaling)) {
+		rc = rag_error_set(err, RAG_EMODEL, "RoPE scaling '%s' is not supported (ragkit runs "
+				   RAG_DECODER_ROPE_SCALINGS ")", scaling);
 		goto fail;
 	}
 	if ((rc = get_float(g, arch, "rope.scaling.factor", 0.0, &f, err)))

@@ -36,6 +36,12 @@ struct rag_decoder_info {
 
 /* Is arch (general.architecture) one this module runs? */
 int rag_decoder_supports_arch(const char *arch);
+/* The RoPE scaling g declares for arch (<arch>.rope.scaling.type; *type NULL
+ * when absent): 0 when rag_decoder_load runs it (none, linear; llama3's comes
+ * as rope_freqs.weight), -1 when not.  RAG_DECODER_ROPE_SCALINGS names those
+ * it runs, for messages. */
+int rag_decoder_rope_scaling(const struct rag_gguf *g, const char *arch, const char **type);
+#define RAG_DECODER_ROPE_SCALINGS "none, linear, llama3"
 
 /*
  * Build a decoder over g's tensors.  Weights stay in g's read-only mapping, so g

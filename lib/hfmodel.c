@@ -29,6 +29,7 @@ struct hf {
 	int bert, classifier, llama, normalize;
 	int st_modules;  /* a sentence-transformers modules.json was read */
 	int64_t n_head, n_head_kv, n_embd;
+	int64_t head_dim;      /* config's head_dim, else hidden_size / heads (0: unknown) */
 	struct rag_gguf_builder *b;
 	struct keep *keep;           /* what the finished object releases */
 };
@@ -512,8 +513,6 @@ static const char *pre_name(const struct rag_json *tok)
 	return "default";
 }
 
-/* gguf-py's SpecialVocab: ids from tokenizer_config.json looked up among the
- * added tokens, add_* flags from the post-processor template, then config.json. */
 /* Ids the vocabulary and added tokens leave unused get placeholder text
  * "[PADn]", as llama.cpp's converter writes.  -1 when memory runs out. */
 static int fill_holes(struct hf *h, struct vocab *v)
@@ -530,6 +529,8 @@ static int fill_holes(struct hf *h, struct vocab *v)
 	return 0;
 }
 
+/* gguf-py's SpecialVocab: ids from tokenizer_config.json looked up among the
+ * added tokens, add_* flags from the post-processor template, then config.json. */
 static void special_vocab(struct hf *h, struct vocab *v, const struct rag_json *added)
 {
 	const char *names[N_SPECIAL] = { NULL };
@@ -1198,6 +1199,14 @@ static int identify(struct hf *h)
 	h->n_head = jnum(h->config, "num_attention_heads", &v) ? (int64_t)v : 0;
 	h->n_head_kv = jnum(h->config, "num_key_value_heads", &v) ? (int64_t)v : h->n_head;
 	h->n_embd = jnum(h->config, "hidden_size", &v) ? (int64_t)v : 0;
+	h->head_dim = h->n_head > 0 ? h->n_embd / h->n_head : 0;
+	if (jnum(h->config, "head_dim", &v)) {
+		/* the decoder's own limit; checked before the number becomes an integer */
+		if (!(v >= 1 && v <= 1024) || v != (double)(int64_t)v)
+			return rag_error_set(h->err, RAG_EMODEL, "'%s/config.json': head_dim %g is not an integer in 1..1024",
+					     h->dir, v);
+		h->head_dim = (int64_t)v;
+	}
 	return RAG_OK;
 }
 
@@ -1232,10 +1241,8 @@ static void put_hparams(struct hf *h, uint32_t file_type)
 		char key[64];
 		put_u32(h, "vocab_size", "vocab_size");
 		arch_key(h, key, sizeof key, "rope.dimension_count");
-		if (jnum(h->config, "head_dim", &v))
-			rag_gguf_builder_set_u32(h->b, key, (uint32_t)v);
-		else if (h->n_head > 0)
-			rag_gguf_builder_set_u32(h->b, key, (uint32_t)(h->n_embd / h->n_head));
+		if (h->head_dim > 0)
+			rag_gguf_builder_set_u32(h->b, key, (uint32_t)h->head_dim);
 	}
 }
 
@@ -1405,8 +1412,7 @@ static int open_dir(const char *dir, struct rag_gguf **out, struct rag_error *er
 	if ((rc = put_tokenizer(&h)) || (rc = put_sentence_transformers(&h)))
 		goto out;
 	if (!h.bert) {
-		double hd;
-		int64_t n_rot = jnum(h.config, "head_dim", &hd) ? (int64_t)hd : h.n_head > 0 ? h.n_embd / h.n_head : 0;
+		int64_t n_rot = h.head_dim;
 		float *freqs;
 		if ((rc = put_rope_scaling(&h, n_rot, &freqs)))
 			goto out;

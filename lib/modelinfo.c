@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "decoder.h"
 #include "json.h"
 #include "modelinfo.h"
 
 static const char *const encoder_archs[] = { "bert", NULL };
-static const char *const decoder_archs[] = { "llama", "qwen2", "qwen3", NULL };
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -47,7 +47,7 @@ enum rag_model_kind rag_model_kind_of(const struct rag_gguf *g)
 	if (in_list(a, encoder_archs))
 		return rag_gguf_find_tensor(g, "cls.output.weight") ? RAG_MODEL_CROSS_ENCODER
 								     : RAG_MODEL_ENCODER;
-	if (in_list(a, decoder_archs))
+	if (rag_decoder_supports_arch(a))
 		return RAG_MODEL_DECODER;
 	return RAG_MODEL_UNKNOWN;
 }
@@ -61,7 +61,7 @@ int rag_model_supported(const struct rag_gguf *g, char *why, size_t why_len)
 		snprintf(why, why_len, "no general.architecture");
 		return 0;
 	}
-	if (!in_list(a, encoder_archs) && !in_list(a, decoder_archs)) {
+	if (!in_list(a, encoder_archs) && !rag_decoder_supports_arch(a)) {
 		snprintf(why, why_len, "architecture '%s' is not supported (ragkit runs bert, llama, qwen2, qwen3)", a);
 		return 0;
 	}
@@ -74,13 +74,11 @@ int rag_model_supported(const struct rag_gguf *g, char *why, size_t why_len)
 			return 0;
 		}
 	}
-	if (in_list(a, decoder_archs)) {
-		/* the RoPE scalings lib/decoder.c implements (llama3's is rope_freqs.weight) */
-		char key[128];
-		const char *sc = NULL;
-		snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-		if (rag_gguf_get_str(g, key, &sc) == 1 && strcmp(sc, "none") && strcmp(sc, "linear")) {
-			snprintf(why, why_len, "RoPE scaling '%s' is not supported (ragkit runs none, linear, llama3)", sc);
+	if (rag_decoder_supports_arch(a)) {
+		const char *sc;
+		if (rag_decoder_rope_scaling(g, a, &sc)) {
+			snprintf(why, why_len, "RoPE scaling '%s' is not supported (ragkit runs " RAG_DECODER_ROPE_SCALINGS ")",
+				 sc);
 			return 0;
 		}
 	}

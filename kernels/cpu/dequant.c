@@ -7,20 +7,16 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "qbits.h"
 #ifdef __F16C__
 #include <immintrin.h>
 #endif
-
-static float half(const uint8_t *p)
-{
-	return rag_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
-}
 
 /* Q8_0: d (f16), 32 x int8.  x = d * q */
 static void dq_q8_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 34, y += 32) {
-		float d = half(b);
+		float d = half_at(b);
 		const int8_t *q = (const int8_t *)(b + 2);
 		for (int j = 0; j < 32; j++)
 			y[j] = d * (float)q[j];
@@ -31,7 +27,7 @@ static void dq_q8_0(const uint8_t *b, float *y, int64_t nb)
 static void dq_q4_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 18, y += 32) {
-		float d = half(b);
+		float d = half_at(b);
 		const uint8_t *q = b + 2;
 		for (int j = 0; j < 16; j++) {
 			y[j] = d * (float)((q[j] & 0xF) - 8);
@@ -44,7 +40,7 @@ static void dq_q4_0(const uint8_t *b, float *y, int64_t nb)
 static void dq_q4_1(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 20, y += 32) {
-		float d = half(b), m = half(b + 2);
+		float d = half_at(b), m = half_at(b + 2);
 		const uint8_t *q = b + 4;
 		for (int j = 0; j < 16; j++) {
 			y[j] = d * (float)(q[j] & 0xF) + m;
@@ -57,7 +53,7 @@ static void dq_q4_1(const uint8_t *b, float *y, int64_t nb)
 static void dq_q5_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 22, y += 32) {
-		float d = half(b);
+		float d = half_at(b);
 		uint32_t qh = (uint32_t)b[2] | ((uint32_t)b[3] << 8) | ((uint32_t)b[4] << 16) | ((uint32_t)b[5] << 24);
 		const uint8_t *q = b + 6;
 		for (int j = 0; j < 16; j++) {
@@ -73,7 +69,7 @@ static void dq_q5_0(const uint8_t *b, float *y, int64_t nb)
 static void dq_q5_1(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 24, y += 32) {
-		float d = half(b), m = half(b + 2);
+		float d = half_at(b), m = half_at(b + 2);
 		uint32_t qh = (uint32_t)b[4] | ((uint32_t)b[5] << 8) | ((uint32_t)b[6] << 16) | ((uint32_t)b[7] << 24);
 		const uint8_t *q = b + 8;
 		for (int j = 0; j < 16; j++) {
@@ -93,7 +89,7 @@ static const int8_t iq4nl_values[16] = {
 static void dq_iq4_nl(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 18, y += 32) {
-		float d = half(b);
+		float d = half_at(b);
 		const uint8_t *q = b + 2;
 		for (int j = 0; j < 16; j++) {
 			y[j] = d * (float)iq4nl_values[q[j] & 0xF];
@@ -107,7 +103,7 @@ static void dq_iq4_nl(const uint8_t *b, float *y, int64_t nb)
 static void dq_iq4_xs(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 136) {
-		float d = half(b);
+		float d = half_at(b);
 		uint16_t sh = (uint16_t)(b[2] | (b[3] << 8));
 		const uint8_t *sl = b + 4, *q = b + 8;
 		for (int ib = 0; ib < 8; ib++, q += 16, y += 32) {
@@ -127,7 +123,7 @@ static void dq_q2_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 84) {
 		const uint8_t *sc = b, *q = b + 16;
-		float d = half(b + 80), dmin = half(b + 82);
+		float d = half_at(b + 80), dmin = half_at(b + 82);
 		int is = 0;
 		for (int n = 0; n < 256; n += 128, q += 32) {
 			for (int shift = 0; shift < 8; shift += 2) {
@@ -150,7 +146,7 @@ static void dq_q3_k(const uint8_t *b, float *y, int64_t nb)
 
 	for (int64_t i = 0; i < nb; i++, b += 110) {
 		const uint8_t *hm = b, *q = b + 32;
-		float d = half(b + 108);
+		float d = half_at(b + 108);
 		uint32_t aux[4], tmp;
 		int8_t scales[16];
 		uint8_t m = 1;
@@ -194,7 +190,7 @@ static void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
 static void dq_q4_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 144) {
-		float d = half(b), dmin = half(b + 2);
+		float d = half_at(b), dmin = half_at(b + 2);
 		const uint8_t *sc = b + 4, *q = b + 16;
 		for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
 			uint8_t s, m;
@@ -217,7 +213,7 @@ static void dq_q4_k(const uint8_t *b, float *y, int64_t nb)
 static void dq_q5_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 176) {
-		float d = half(b), dmin = half(b + 2);
+		float d = half_at(b), dmin = half_at(b + 2);
 		const uint8_t *sc = b + 4, *qh = b + 16, *ql = b + 48;
 		uint8_t u1 = 1, u2 = 2;
 		for (int j = 0, is = 0; j < 256; j += 64, is += 2, ql += 32) {
@@ -245,7 +241,7 @@ static void dq_q6_k(const uint8_t *b, float *y, int64_t nb)
 	for (int64_t i = 0; i < nb; i++, b += 210) {
 		const uint8_t *ql = b, *qh = b + 128;
 		const int8_t *sc = (const int8_t *)(b + 192);
-		float d = half(b + 208);
+		float d = half_at(b + 208);
 		for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
 			for (int l = 0; l < 32; l++) {
 				int is = l / 16;
@@ -280,7 +276,7 @@ void rag_dequant_row(enum rag_dtype type, const void *src, float *dst, int64_t n
 			_mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + 2 * i))));
 #endif
 		for (; i < n; i++)
-			dst[i] = half(b + 2 * i);
+			dst[i] = half_at(b + 2 * i);
 		break;
 	}
 	case RAG_DT_BF16:

@@ -34,7 +34,6 @@ struct qa256 {
 	int8_t q[256];
 };
 
-
 enum rag_qact rag_qact_for(enum rag_dtype wtype, int64_t k)
 {
 	switch (wtype) {
@@ -280,7 +279,6 @@ static inline __m256i dot_ss8(__m256i w, __m256i x)
 {
 	return dot_us8(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
 }
-
 
 static float simd_q8_0(const uint8_t *b, const struct qa32 *x, int64_t k)
 {

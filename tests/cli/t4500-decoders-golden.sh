@@ -108,5 +108,12 @@ test_expect_code 78 'llama3 scaling without its factor is a bad model (78), nami
 	rag-model info rl3 2>err; rc=$?
 	grep_q "config.json.*llama3 RoPE scaling without a positive .factor." err && exit $rc
 '
+for hd in 1e300 -3 2.5; do
+	test_expect_code 78 "head_dim $hd is a bad model (78), naming the key" '
+		variant hd-'$hd' "\"head_dim\": '$hd'" &&
+		rag-model info hd-'$hd' 2>err; rc=$?
+		grep_q "config.json.: head_dim .* is not an integer in 1..1024" err && exit $rc
+	'
+done
 
 test_done
