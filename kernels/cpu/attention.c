@@ -4,9 +4,9 @@
  * (Lv = L rounded up to the vector width CB, zero-filled) so that scores are
  * computed for RB query rows x 2 vectors of keys at a time with the
  * accumulators in registers and one load of kt per RB multiply-adds (the inner
- * loops are contiguous and vectorize), each row's maximum taken on the way;
- * then the exponentials; then o = P V, RB rows x 2 vectors of head columns at
- * a time, scaled by the softmax's 1/sum.  Work is spread over threads by
+ * loops are contiguous and vectorize), then each row's maximum over its
+ * keys; then the exponentials and their sum; then o = P V, RB rows x 2
+ * vectors of head columns at a time, scaled by the softmax's 1/sum.  Work is spread over threads by
  * (head, sequence, block of 256 query rows). */
 #include "config.h"
 
@@ -42,19 +42,6 @@ typedef float vec __attribute__((vector_size(CB * sizeof(float))));
  * ABI that depends on the instruction set enabled (GCC's -Wpsabi). */
 #define loadv(p) ({ vec vv_; __builtin_memcpy(&vv_, (p), sizeof vv_); vv_; })
 #define storev(p, v) __builtin_memcpy((p), &(v), sizeof(vec))
-
-/* The sum of n floats (n a multiple of CB), CB lanes at a time. */
-static float sumv(const float *x, int64_t n)
-{
-	vec acc = { 0 };
-	float s = 0.0f;
-
-	for (int64_t j = 0; j < n; j += CB)
-		acc += loadv(x + j);
-	for (int l = 0; l < CB; l++)
-		s += acc[l];
-	return s;
-}
 
 /* Scores of RB query rows (pointers q[r], already scaled) against the keys in
  * kt (hd rows of lenv); mx[r] gets each row's maximum over its first len
@@ -235,13 +222,14 @@ int rag_attention(float *o, const float *q, const float *k, const float *v, int6
 					}
 					scores_rb(sc, lenv, qp, kt, len, lenv, head_dim, mx);
 					for (int r = 0; r < RB; r++) {
-						float *row = sc + r * lenv, m = mx[r];
+						float *row = sc + r * lenv, m = mx[r], sum = 0.0f;
 						#pragma omp simd
 						for (int64_t j = 0; j < len; j++)
 							row[j] = rag_vexpf(row[j] - m);
-						for (int64_t j = len; j < lenv; j++)
-							row[j] = 0.0f;
-						inv[r] = 1.0f / sumv(row, lenv);
+						#pragma omp simd reduction(+:sum)
+						for (int64_t j = 0; j < len; j++)
+							sum += row[j];
+						inv[r] = 1.0f / sum;  /* pv_rb reads the first len only */
 					}
 					for (int r = 0; r < RB; r++)
 						op[r] = i + r < r1 ? o + (i + r) * (n_head * head_dim) + c : dump + r * head_dim;
