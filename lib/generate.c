@@ -185,15 +185,8 @@ static void release(struct streamer *s, size_t n)
 	 * (whole characters up to n, see utf8_tail) becomes U+FFFD, as Hugging
 	 * Face decodes it */
 	if (rag_utf8_valid_prefix(out, n) != n) {
-		size_t l;
-		s->fixed.len = 0;
-		for (size_t i = 0; i < n; i += l) {
-			uint32_t cp = rag_utf8_decode((const unsigned char *)out + i, n - i, &l);
-			if (cp == 0xFFFD)
-				rag_buf_add(&s->fixed, "\xef\xbf\xbd", 3);
-			else
-				rag_buf_add(&s->fixed, out + i, l);
-		}
+		rag_buf_reset(&s->fixed);
+		rag_utf8_repair(&s->fixed, out, n);
 		if (rag_buf_failed(&s->fixed)) {
 			s->failed = 1;
 			return;
@@ -228,7 +221,7 @@ static int stream_step(struct streamer *s, int final)
 	}
 	if (cut != (size_t)-1) {
 		release(s, cut);
-		s->pend.len = 0;
+		rag_buf_reset(&s->pend);
 		return 1;
 	}
 	if (final) {
@@ -252,39 +245,6 @@ static int stream_step(struct streamer *s, int final)
 	return 0;
 }
 
-/*
- * Append to pend the bytes generated token id adds to the text of the tokens
- * before it, as rag_detokenize of the whole continuation has them: raw bytes
- * (a character may span tokens; release repairs what stays invalid), and only
- * the continuation's first text token loses a SentencePiece prefix space, so
- * later ones are decoded after that token (*anchor, whose bytes are
- * *anchor_len long) and its bytes dropped.  tmp is scratch.
- */
-static int token_bytes(const struct rag_lm *lm, int32_t id, int32_t *anchor, size_t *anchor_len,
-		       struct rag_buf *tmp, struct rag_buf *pend, struct rag_error *err)
-{
-	int32_t two[2];
-	int rc;
-
-	if (*anchor < 0) {
-		size_t before = pend->len;
-		if ((rc = rag_detokenize_bytes(lm->tok, &id, 1, 1, pend, err)))
-			return rc;
-		if (!rag_token_is_special(lm->tok, id)) {
-			*anchor = id;
-			*anchor_len = pend->len - before;
-		}
-		return RAG_OK;
-	}
-	two[0] = *anchor;
-	two[1] = id;
-	tmp->len = 0;
-	if ((rc = rag_detokenize_bytes(lm->tok, two, 2, 1, tmp, err)))
-		return rc;
-	rag_buf_add(pend, tmp->data + *anchor_len, tmp->len - *anchor_len);
-	return RAG_OK;
-}
-
 int rag_lm_generate(struct rag_lm *lm, const struct rag_gen_params *p, const int32_t *prompt,
 		    size_t n_prompt, rag_gen_emit_fn emit, void *ctx, struct rag_buf *text,
 		    struct rag_gen_result *res, struct rag_error *err)
@@ -294,8 +254,7 @@ int rag_lm_generate(struct rag_lm *lm, const struct rag_gen_params *p, const int
 	struct streamer s;
 	float *logits = NULL;
 	double t0 = rag_now();
-	int32_t anchor = -1;
-	size_t anchor_len = 0;
+	int started = 0;  /* a text token is decoded: the next ones continue its text */
 	int rc;
 
 	memset(res, 0, sizeof *res);
@@ -333,12 +292,9 @@ int rag_lm_generate(struct rag_lm *lm, const struct rag_gen_params *p, const int
 		}
 		res->completion_tokens++;
 		rag_sampler_accept(smp, id);
-		if ((rc = token_bytes(lm, id, &anchor, &anchor_len, &s.fixed, &s.pend, err)))
+		/* raw bytes: a character may span tokens (release repairs what stays invalid) */
+		if ((rc = rag_detokenize_bytes(lm->tok, &id, 1, 1, &started, &s.pend, err)))
 			goto out;
-		if (rag_buf_failed(&s.pend)) {
-			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			goto out;
-		}
 		if (stream_step(&s, 0)) {
 			res->finish = RAG_GEN_STOP;
 			break;

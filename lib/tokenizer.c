@@ -951,11 +951,12 @@ static void wpm_decode_piece(const char *s, size_t n, int first, struct rag_buf 
 	rag_buf_add(out, tmp, m);
 }
 
+/* started: as rag_detokenize_bytes has it, or NULL (a whole text). */
 static int detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special, int repair,
-		      struct rag_buf *out, struct rag_error *err)
+		      int *started, struct rag_buf *out, struct rag_error *err)
 {
 	size_t start = out->len, k;
-	int first = 1;
+	int first = !(started && *started);
 
 	for (k = 0; k < n; k++) {
 		int32_t id = ids[k];
@@ -994,29 +995,22 @@ static int detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t 
 		}
 		first = 0;
 	}
+	if (started && !first)
+		*started = 1;
 	if (rag_buf_failed(out))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	/* byte-level pieces may leave invalid UTF-8: replace as Hugging Face does */
 	if (repair && rag_utf8_valid_prefix(out->data + start, out->len - start) != out->len - start) {
 		struct rag_buf fixed;
-		size_t i, l, len = out->len - start;
-		char *copy = rag_malloc(len ? len : 1);
-		if (!copy)
-			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-		memcpy(copy, out->data + start, len);
+		int oom;
 		rag_buf_init(&fixed);
-		for (i = 0; i < len; i += l) {
-			uint32_t cp = rag_utf8_decode((const unsigned char *)copy + i, len - i, &l);
-			if (cp == 0xFFFD)
-				rag_buf_add(&fixed, "\xef\xbf\xbd", 3);
-			else
-				rag_buf_add(&fixed, copy + i, l);
+		rag_utf8_repair(&fixed, out->data + start, out->len - start);
+		if (!(oom = rag_buf_failed(&fixed))) {
+			out->len = start;
+			oom = rag_buf_add(out, fixed.data, fixed.len) != 0;
 		}
-		out->len = start;
-		rag_buf_add(out, fixed.data, fixed.len);
 		rag_buf_free(&fixed);
-		rag_free(copy);
-		if (rag_buf_failed(out))
+		if (oom)
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	return RAG_OK;
@@ -1025,13 +1019,13 @@ static int detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t 
 int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
 		   struct rag_buf *out, struct rag_error *err)
 {
-	return detokenize(t, ids, n, skip_special, 1, out, err);
+	return detokenize(t, ids, n, skip_special, 1, NULL, out, err);
 }
 
 int rag_detokenize_bytes(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
-			 struct rag_buf *out, struct rag_error *err)
+			 int *started, struct rag_buf *out, struct rag_error *err)
 {
-	return detokenize(t, ids, n, skip_special, 0, out, err);
+	return detokenize(t, ids, n, skip_special, 0, started, out, err);
 }
 
 /* ---- accessors ---------------------------------------------------------- */

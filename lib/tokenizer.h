@@ -104,10 +104,16 @@ int rag_detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t n, 
  * As rag_detokenize, but the bytes the tokens stand for, without replacing
  * invalid UTF-8: a byte-level BPE splits characters across tokens, so a text
  * decoded token by token (streaming) must join the bytes before it repairs
- * them, or a character split in two becomes two U+FFFD.
+ * them (rag_utf8_repair), or a character split in two becomes two U+FFFD.
+ * started: NULL to decode ids as a whole text; else the state of a text
+ * decoded in pieces: 0 before the first piece, set to 1 once a token is
+ * decoded (a skipped special token is not), so that only the text's first
+ * token is decoded as its start (without a SentencePiece prefix space or a
+ * WordPiece joining space).  The pieces decoded in turn give the bytes of
+ * the whole.
  */
 int rag_detokenize_bytes(const struct rag_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
-			 struct rag_buf *out, struct rag_error *err);
+			 int *started, struct rag_buf *out, struct rag_error *err);
 
 /* The vocabulary entry of id (as stored, e.g. "##ing" or "Ġthe"), or NULL. */
 const char *rag_token_piece(const struct rag_tokenizer *t, int32_t id, size_t *len);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <utf8proc.h>
 
+#include "buf.h"
 #include "unicode.h"
 
 static uint8_t table[0x110000];
@@ -145,6 +146,20 @@ size_t rag_utf8_valid_prefix(const char *s, size_t n)
 		i += len;
 	}
 	return n;
+}
+
+void rag_utf8_repair(struct rag_buf *out, const char *s, size_t n)
+{
+	size_t i = rag_utf8_valid_prefix(s, n), l;
+
+	rag_buf_add(out, s, i);
+	for (; i < n; i += l) {
+		uint32_t cp = rag_utf8_decode((const unsigned char *)s + i, n - i, &l);
+		if (cp == 0xFFFD)
+			rag_buf_add(out, "\xef\xbf\xbd", 3);
+		else
+			rag_buf_add(out, s + i, l);
+	}
 }
 
 int rag_u_is_cjk(uint32_t c)

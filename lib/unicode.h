@@ -34,6 +34,13 @@ uint32_t rag_utf8_decode(const unsigned char *s, size_t n, size_t *len);
 size_t rag_utf8_encode(uint32_t cp, char *out);
 /* Length of the longest valid UTF-8 prefix of s[0..n). */
 size_t rag_utf8_valid_prefix(const char *s, size_t n);
+/*
+ * Append s[0..n) to out with each maximal invalid subpart made U+FFFD (as
+ * rag_utf8_decode reads it; Hugging Face's decode does the same).  s must not
+ * point into out.  Follows rag_buf's failure rule: check rag_buf_failed(out).
+ */
+struct rag_buf;
+void rag_utf8_repair(struct rag_buf *out, const char *s, size_t n);
 
 /* BERT's "Chinese character" ranges (CJK ideographs). */
 int rag_u_is_cjk(uint32_t cp);
