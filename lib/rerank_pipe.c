@@ -36,9 +36,8 @@ struct hit {
 	size_t qlen;
 	const char *key;             /* qid as a string key (in an arena) */
 	/* the output record up to the rerank score, rendered by the checking
-	 * thread: block.render[rt] from roff, rlen bytes; scores_kept says
-	 * whether the open "scores" object already has members */
-	int rt, scores_kept;
+	 * thread: block.render[rt] from roff, rlen bytes */
+	int rt;
 	size_t roff, rlen;
 };
 
@@ -68,10 +67,8 @@ struct block {
 
 /* The group being assembled for output. */
 struct group {
-	struct rag_buf qid;
 	struct rag_buf raw;          /* hits' rendered prefixes (struct hit), back to back */
 	size_t *raw_off;             /* n + 1 offsets */
-	unsigned char *scores_kept;
 	float *scores;
 	struct order { float s; size_t i; } *order;
 	size_t n, cap;
@@ -143,11 +140,9 @@ static void block_release(struct block *b, int threads)
 
 static void group_release(struct group *g)
 {
-	rag_buf_free(&g->qid);
 	rag_buf_free(&g->raw);
 	rag_buf_free(&g->out);
 	rag_free(g->raw_off);
-	rag_free(g->scores_kept);
 	rag_free(g->scores);
 	rag_free(g->order);
 }
@@ -198,8 +193,8 @@ static void reject(const struct block *b, struct hit *h, const char *fmt, ...)
 /*
  * The output record as far as the rerank score, while the parsed hit is at
  * hand: every field but score, rank and scores, then "scores" opened with
- * the earlier legs' entries.  group_flush appends the rest once the group is
- * sorted, so no line is parsed twice.
+ * the earlier legs' entries and the "rerank" key.  group_flush appends the
+ * rest once the group is sorted, so no line is parsed twice.
  */
 static void render_prefix(struct block *b, struct hit *h, const struct rag_json *v, int t)
 {
@@ -218,7 +213,7 @@ static void render_prefix(struct block *b, struct hit *h, const struct rag_json 
 	rag_objw_begin(&s, rb);
 	if (old && old->type == RAG_JSON_OBJECT)
 		rag_objw_copy(&s, old, drop_rerank);
-	h->scores_kept = s.n > 0;
+	rag_objw_key(&s, "rerank");
 	h->rlen = rb->len - h->roff;
 	if (rag_buf_failed(rb)) {
 		rag_error_set(&e, RAG_EINTERNAL, "out of memory");
@@ -233,7 +228,7 @@ static void check_hit(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 	const struct rag_blockpipe_line *ln = &b->bp.line[i];
 	struct rag_arena *a = &b->arenas[t];
 	struct rag_json *v;
-	const struct rag_json *qid, *text, *query;
+	const struct rag_json *text, *query;
 	struct rag_error e, e2;
 	const char *sk;
 	size_t sklen;
@@ -268,9 +263,8 @@ static void check_hit(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 		reject(b, h, __VA_ARGS__);              \
 		return;                                 \
 	} while (0)
-	qid = rag_json_get(v, "qid");
 	text = rag_json_get(v, p->po.field);
-	if (!qid || (qid->type != RAG_JSON_STRING && qid->type != RAG_JSON_NUMBER))
+	if (!sk)
 		REJECT("a hit needs a qid (string or number)");
 	if (!text || text->type != RAG_JSON_STRING)
 		REJECT(text ? "field '%s' is not a string" : "no field '%s'", p->po.field);
@@ -278,11 +272,7 @@ static void check_hit(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 		REJECT("passage: %s", e2.msg);
 	h->text = text->u.str.s;
 	h->tlen = text->u.str.len;
-	if (qid->type == RAG_JSON_STRING)
-		h->key = rag_arena_strndup(a, qid->u.str.s, qid->u.str.len);
-	else
-		h->key = rag_arena_strndup(a, qid->raw, qid->raw_len);
-	if (!h->key) {
+	if (!(h->key = rag_arena_strndup(a, sk, sklen))) {
 		rag_error_set(&e, RAG_EINTERNAL, "out of memory");
 		hit_fail(h, HIT_FATAL, &e);
 		return;
@@ -523,7 +513,7 @@ static int group_flush(struct rag_rerank_pipe *p, struct rag_error *err)
 		size_t i = g->order[k].i;
 		rag_buf_add(&g->out, g->raw.data + g->raw_off[i], g->raw_off[i + 1] - g->raw_off[i]);
 		/* same shape as rag-retrieve's legs */
-		rag_buf_adds(&g->out, g->scores_kept[i] ? ",\"rerank\":{\"score\":" : "\"rerank\":{\"score\":");
+		rag_buf_adds(&g->out, "{\"score\":");
 		rag_json_write_float(&g->out, g->scores[i]);
 		rag_buf_adds(&g->out, ",\"rank\":");
 		rag_json_write_num(&g->out, (double)(k + 1));
@@ -545,20 +535,16 @@ static int group_flush(struct rag_rerank_pipe *p, struct rag_error *err)
 	return RAG_OK;
 }
 
-static int group_add(struct group *g, const char *prefix, size_t len, int scores_kept, float score)
+static int group_add(struct group *g, const char *prefix, size_t len, float score)
 {
 	if (g->n + 1 >= g->cap) {
 		size_t cap = g->cap ? 2 * g->cap : 64;
 		size_t *ro = rag_reallocarray(g->raw_off, cap, sizeof *ro);
-		unsigned char *kept;
 		float *sc;
 		struct order *o;
 		if (!ro)
 			return -1;
 		g->raw_off = ro;
-		if (!(kept = rag_reallocarray(g->scores_kept, cap, sizeof *kept)))
-			return -1;
-		g->scores_kept = kept;
 		if (!(sc = rag_reallocarray(g->scores, cap, sizeof *sc)))
 			return -1;
 		g->scores = sc;
@@ -568,7 +554,6 @@ static int group_add(struct group *g, const char *prefix, size_t len, int scores
 		g->cap = cap;
 	}
 	g->raw_off[g->n] = g->raw.len;
-	g->scores_kept[g->n] = (unsigned char)scores_kept;
 	g->scores[g->n] = score;
 	rag_buf_add(&g->raw, prefix, len);
 	if (rag_buf_failed(&g->raw))
@@ -589,15 +574,11 @@ static int block_deliver(void *ctx, struct rag_blockpipe_block *bb, struct rag_e
 	rag_rerank_aggregate(b->seq_doc, b->logits, b->n_seq, p->n_labels, b->docs, p->ro.aggregate_mean, b->scores);
 	for (size_t k = 0; k < b->n_good; k++) {
 		const struct hit *h = &b->hits[b->good[k]];
-		if (g->n && (h->starts || strcmp(g->qid.data, h->key) != 0) && (rc = group_flush(p, err)))
+		/* block_check marks each hit that starts a group (a new qid, or
+		 * the first after another shard's good hit) */
+		if (g->n && h->starts && (rc = group_flush(p, err)))
 			return rc;
-		if (g->n == 0) {
-			rag_buf_reset(&g->qid);
-			rag_buf_adds(&g->qid, h->key);
-			if (rag_buf_failed(&g->qid))
-				return rag_error_set(err, RAG_EINTERNAL, "out of memory");
-		}
-		if (group_add(g, b->render[h->rt].data + h->roff, h->rlen, h->scores_kept, b->scores[k]))
+		if (group_add(g, b->render[h->rt].data + h->roff, h->rlen, b->scores[k]))
 			return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	return RAG_OK;
@@ -670,7 +651,6 @@ int rag_rerank_pipe_new(struct rag_reranker *r, const struct rag_rerank_opts *ro
 	p->n_labels = rag_encoder_n_labels(rag_reranker_encoder(r));
 	rag_buf_init(&p->rd_key);
 	rag_buf_init(&p->rd_query);
-	rag_buf_init(&p->g.qid);
 	rag_buf_init(&p->g.raw);
 	rag_buf_init(&p->g.out);
 	for (int i = 0; i < 2; i++) {
