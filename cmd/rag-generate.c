@@ -429,7 +429,6 @@ static char *qid_text(const struct rag_json *q, int *is_num)
 
 static int run_rag(struct run *r, struct rag_error *err)
 {
-	static const char *const shard_keys[] = { "qid", NULL };
 	struct rag_jsonl_reader rd;
 	const struct rag_json *rec;
 	struct group g;
@@ -444,10 +443,10 @@ static int run_rag(struct run *r, struct rag_error *err)
 	rd.shard = &r->o.shard;
 	for (;;) {
 		const struct rag_json *qid, *qtext;
-		size_t tlen = 0, idlen = 0, qlen = 0;
-		const char *text, *id, *question;
-		int is_num, other, good;
-		char *qs;
+		size_t tlen = 0, idlen = 0, qlen = 0, klen;
+		const char *text, *id, *question, *key;
+		int is_num = 0, other, good;
+		char *qs = NULL;
 
 		rc = rag_jsonl_next(&rd, &rec, err);
 		if (rc)
@@ -465,10 +464,11 @@ static int run_rag(struct run *r, struct rag_error *err)
 		id = rag_json_get_str(rec, "id", &idlen);
 		question = qtext && qtext->type == RAG_JSON_STRING ? qtext->u.str.s : NULL;
 		qlen = question ? qtext->u.str.len : 0;
-		good = qid && (qid->type == RAG_JSON_STRING || qid->type == RAG_JSON_NUMBER) && question && text && id;
+		key = rag_shard_json_key(qid, &klen);
+		good = key && question && text && id;
 		/* another shard's question: its bad hits are that shard's to report,
 		 * its good ones end our open group, as they would unsharded */
-		other = !rag_shard_keeps_record(&r->o.shard, rec, shard_keys, rd.lineno);
+		other = key ? !rag_shard_keeps(&r->o.shard, key, klen) : !rag_shard_keeps_line(&r->o.shard, rd.lineno);
 		if (other && !good)
 			continue;
 		if (!good) {
@@ -477,33 +477,28 @@ static int run_rag(struct run *r, struct rag_error *err)
 				break;
 			continue;
 		}
-		qs = qid_text(qid, &is_num);
-		if (!qs) {
+		if (!other && !(qs = qid_text(qid, &is_num))) {
 			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
 			break;
 		}
-		if (g.qid && strcmp(g.qid, qs)) {
-			if ((rc = answer_group(r, &g, err))) {
-				rag_free(qs);
-				if (rc == RAG_EDATA) {
-					rag_error_prefix(err, "<stdin>: line %zu: ", g.line);
-					if (r->o.skip_bad) {
-						cli_on_bad(&r->o, err);
-						rc = 0;
-						group_clear(&g);
-						qs = qid_text(qid, &is_num);
-						goto add;
-					}
+		/* a new qid, or another shard's (a different one), ends the group */
+		if (g.qid && (other || strcmp(g.qid, qs))) {
+			rc = answer_group(r, &g, err);
+			if (rc == RAG_EDATA) {
+				rag_error_prefix(err, "<stdin>: line %zu: ", g.line);
+				if (r->o.skip_bad) {
+					cli_on_bad(&r->o, err);
+					rc = 0;
 				}
+			}
+			if (rc) {
+				rag_free(qs);
 				break;
 			}
 			group_clear(&g);
 		}
-add:
-		if (other) {
-			rag_free(qs);
+		if (other)
 			continue;
-		}
 		if (!g.qid) {
 			g.qid = qs;
 			g.qid_is_num = is_num;
