@@ -163,9 +163,8 @@ static int add_file(struct add_ctx *a, const char *path, struct rag_error *err)
 	r.on_bad_ctx = (void *)o;
 	r.shard = &o->shard;
 	while (!interrupted && (rc = rag_jsonl_next(&r, &rec, err)) == RAG_OK && rec) {
-		static const char *const shard_keys[] = { "doc_id", "id", NULL };
 		struct rag_error e2;
-		if (!rag_shard_keeps_record(&o->shard, rec, shard_keys, r.lineno))
+		if (!rag_shard_keeps_record(&o->shard, rec, rag_shard_doc_keys, r.lineno))
 			continue;  /* another shard's */
 		rag_error_clear(&e2);
 		rag_progress_update(&a->prog, ++a->n_done);

@@ -167,7 +167,6 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 	const char *line = b->bp.lines.data + ln->off;
 	struct rag_json *v;
 	const struct rag_json *f;
-	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 	struct rag_error e;
 	int st;
 
@@ -177,7 +176,7 @@ static void prepare_one(struct rag_embed_pipe *p, struct block *b, size_t i, int
 		rec_fail(rc, REC_FATAL, &e);
 		return;
 	}
-	if (!rag_shard_keeps_record(&p->po.shard, st == RAG_OK ? v : NULL, shard_keys, ln->lineno)) {
+	if (!rag_shard_keeps_record(&p->po.shard, st == RAG_OK ? v : NULL, rag_shard_doc_keys, ln->lineno)) {
 		rc->status = REC_OTHER_SHARD;
 		return;
 	}

@@ -8,6 +8,8 @@
 
 #define SHARD_MAX_COUNT UINT64_C(4294967296)
 
+const char *const rag_shard_doc_keys[] = { "doc_id", "id", NULL };
+
 /* An unsigned decimal number filling [s, end); -1 when it is not one. */
 static int parse_uint(const char *s, const char *end, uint64_t *out)
 {

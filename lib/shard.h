@@ -58,6 +58,12 @@ int rag_shard_keeps_line(const struct rag_shard *s, size_t lineno);
 const char *rag_shard_json_key(const struct rag_json *v, size_t *len);
 
 /*
+ * The key fields of a document's records (chunks and their vectors), in
+ * order: doc_id, then id (rag-tokenize, rag-embed, rag-index add).
+ */
+extern const char *const rag_shard_doc_keys[];
+
+/*
  * Does s keep rec, keyed by the first field named in keys (a NULL-terminated
  * list) whose value is a string or a number, or else by lineno?  rec may be
  * NULL (a line that is not a JSON object): keyed by lineno.

@@ -95,7 +95,6 @@ int rag_tokenize_record(const struct rag_tokenizer *t, const struct rag_tokrec_o
 			struct rag_arena *a, struct rag_buf *out, struct rag_error *err)
 {
 	static const char *const drop[] = { "ids", "pieces", "offsets", "type_ids", "n_tokens", "truncated", NULL };
-	static const char *const shard_keys[] = { "doc_id", "id", NULL };
 	const char *field = o->field ? o->field : "text";
 	struct rag_json *rec = NULL;
 	struct rag_objw w;
@@ -108,7 +107,7 @@ int rag_tokenize_record(const struct rag_tokenizer *t, const struct rag_tokrec_o
 		return 0;
 	if (!o->lines) {
 		rc = rag_json_parse(a, line, len, &rec, err);
-		if (rc != RAG_EINTERNAL && !rag_shard_keeps_record(o->shard, rc ? NULL : rec, shard_keys, lineno))
+		if (rc != RAG_EINTERNAL && !rag_shard_keeps_record(o->shard, rc ? NULL : rec, rag_shard_doc_keys, lineno))
 			return 0;  /* another shard's */
 		if (rc)
 			return rag_error_prefix(err, "%s: line %zu: ", name, lineno);
