@@ -124,40 +124,20 @@ static int chunk_doc(const struct ctx *c, const char *src, size_t len, enum rag_
 	return rc;
 }
 
-/* The document id of a record: id, _id or doc_id (string, or a number's text). */
-static const struct rag_json *rec_id(const struct rag_json *rec, const char **key)
-{
-	static const char *const keys[] = { "id", "_id", "doc_id", NULL };
-	int i;
-	for (i = 0; keys[i]; i++) {
-		const struct rag_json *v = rag_json_get(rec, keys[i]);
-		if (v && (v->type == RAG_JSON_STRING || v->type == RAG_JSON_NUMBER)) {
-			*key = keys[i];
-			return v;
-		}
-	}
-	*key = NULL;
-	return NULL;
-}
-
-/* The id a record's document gets: rec_id's value (a string's text, a
- * number's JSON text), else "NAME:LINE" written into buf[64].  It is also the
- * record's shard key, so a document's chunks (whose doc_id it is) stay in
- * its shard when a later program shards them again. */
+/* The id a record's document gets: the first of id, _id and doc_id that is
+ * a string (its text) or a number (its JSON text), else "NAME:LINE" written
+ * into buf[64].  It is also the record's shard key, so a document's chunks
+ * (whose doc_id it is) stay in its shard when a later program shards them
+ * again. */
 static const char *doc_id(const struct rag_json *rec, const char *name, size_t lineno, char *buf, size_t *len)
 {
-	const char *idkey;
-	const struct rag_json *idv = rec_id(rec, &idkey);
+	static const char *const keys[] = { "id", "_id", "doc_id", NULL };
+	const char *id;
 	int k;
 
-	if (idv && idv->type == RAG_JSON_STRING) {
-		*len = idv->u.str.len;
-		return idv->u.str.s;
-	}
-	if (idv) {
-		*len = idv->raw_len;
-		return idv->raw;
-	}
+	for (int i = 0; keys[i]; i++)
+		if ((id = rag_shard_json_key(rag_json_get(rec, keys[i]), len)))
+			return id;
 	k = snprintf(buf, 64, "%s:%zu", name, lineno);
 	*len = k < 64 ? (size_t)k : 63;
 	return buf;
@@ -238,14 +218,15 @@ static int do_jsonl(struct ctx *c, FILE *f, const char *name, struct rag_error *
 	r.shard = &c->o->shard;
 	for (;;) {
 		const struct rag_json *rec, *t, *m, *a;
-		const char *id;
-		char idbuf[64];
-		size_t idlen;
 		if ((rc = rag_jsonl_next(&r, &rec, err)) || !rec)
 			break;
-		id = doc_id(rec, r.name, r.lineno, idbuf, &idlen);
-		if (!rag_shard_keeps(&c->o->shard, id, idlen))
-			continue;  /* another shard's document */
+		if (rag_shard_active(&c->o->shard)) {
+			char idbuf[64];
+			size_t idlen;
+			const char *id = doc_id(rec, r.name, r.lineno, idbuf, &idlen);
+			if (!rag_shard_keeps(&c->o->shard, id, idlen))
+				continue;  /* another shard's document */
+		}
 		t = rag_json_get(rec, c->field);
 		m = rag_json_get(rec, "meta");
 		a = rag_json_get(rec, "acl");
@@ -307,16 +288,20 @@ static int do_input(struct ctx *c, const char *path, struct rag_error *err)
 	int is_stdin = strcmp(path, "-") == 0, rc;
 	size_t n_chunks = 0, n_invalid = 0;
 	const char *name = is_stdin ? "<stdin>" : path;
+	const char *id = c->doc_id ? c->doc_id : is_stdin ? "stdin" : path;  /* a whole file's */
+	int other = !rag_shard_keeps(&c->o->shard, id, strlen(id));
 
 	if (!is_stdin && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return rag_error_set(err, RAG_ENOINPUT, "cannot open '%s': Is a directory", path);
 	if (f == RAG_FMT_AUTO && !is_stdin && rag_textformat_detect(path, "", 0) == RAG_FMT_JSONL)
 		f = RAG_FMT_JSONL;
-	if (f == RAG_FMT_JSONL) {
+	/* JSONL is read as a stream; another shard's whole file, its format
+	 * known, is opened (as every shard does) but need not be read */
+	if (f == RAG_FMT_JSONL || (other && f != RAG_FMT_AUTO && !is_stdin)) {
 		FILE *fp = is_stdin ? stdin : fopen(path, "rb");
 		if (!fp)
 			return rag_error_errno(err, RAG_ENOINPUT, "cannot open '%s'", path);
-		rc = do_jsonl(c, fp, name, err);
+		rc = f == RAG_FMT_JSONL ? do_jsonl(c, fp, name, err) : RAG_OK;
 		if (!is_stdin)
 			fclose(fp);
 		return rc;
@@ -340,10 +325,10 @@ static int do_input(struct ctx *c, const char *path, struct rag_error *err)
 	{
 		struct rag_chunk_docinfo info;
 		memset(&info, 0, sizeof info);
-		info.doc_id = c->doc_id ? c->doc_id : is_stdin ? "stdin" : path;
-		info.doc_id_len = strlen(info.doc_id);
-		if (!rag_shard_keeps(&c->o->shard, info.doc_id, info.doc_id_len))
+		if (other)
 			goto done;  /* another shard's document */
+		info.doc_id = id;
+		info.doc_id_len = strlen(id);
 		info.meta_default = c->meta;
 		info.acl_default = c->acl;
 		rc = chunk_doc(c, in.data ? in.data : "", in.len, f, &info, &out, &n_chunks, &n_invalid, err);
