@@ -441,10 +441,9 @@ int main(int argc, char **argv)
 		case OPT_ACL: acl = optarg; break;
 		case OPT_FIELD: c.field = optarg; break;
 		case OPT_IDS: ids = optarg; break;
-		case '?': case ':': return cli_bad_option(c_, argv, longopts);
 		default:
-			if (rag_opts_handle(&o, c_, optarg, &err) == RAG_EUSAGE)
-				return cli_usage("%s", err.msg);
+			if (cli_option(&o, c_, optarg, argv, longopts))
+				return RAG_EUSAGE;
 		}
 	}
 	if (cli_help_or_version(&o, usage))

@@ -544,7 +544,7 @@ int main(int argc, char **argv)
 		return RAG_EINTERNAL;
 	}
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":m:l:cqvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, RAG_SHORTOPTS_BASIC "m:l:c", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_QRELS: cfg.qrels = optarg; break;
 		case OPT_FORMAT:
@@ -601,13 +601,9 @@ int main(int argc, char **argv)
 			}
 			ans.ro.judge_opts.max_tokens = l;
 			break;
-		case '?':
-		case ':':
-			rc = cli_bad_option(c, argv, longopts);
-			goto out;
 		default:
-			if (rag_opts_handle(&cfg.o, c, optarg, &err) == RAG_EUSAGE) {
-				rc = cli_usage("%s", err.msg);
+			if (cli_option(&cfg.o, c, optarg, argv, longopts)) {
+				rc = RAG_EUSAGE;
 				goto out;
 			}
 		}

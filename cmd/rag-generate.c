@@ -614,10 +614,11 @@ int main(int argc, char **argv)
 		case OPT_PRESENCE: bad = num_opt(optarg, -100, 100, &r.gp.sampling.presence_penalty, "--presence-penalty", &err); break;
 		case OPT_FREQUENCY: bad = num_opt(optarg, -100, 100, &r.gp.sampling.frequency_penalty, "--frequency-penalty", &err); break;
 		case OPT_CTX: bad = rag_parse_long(optarg, 16, 1L << 20, &ctx, "--ctx-size", &err); break;
-		case '?': case ':': rc = cli_bad_option(c, argv, longopts); goto out;
 		default:
-			if (rag_opts_handle(&r.o, c, optarg, &err) == RAG_EUSAGE)
-				bad = 1;
+			if (cli_option(&r.o, c, optarg, argv, longopts)) {
+				rc = RAG_EUSAGE;
+				goto out;
+			}
 		}
 		if (bad) {
 			rc = cli_usage("%s", err.msg);

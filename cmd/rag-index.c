@@ -275,13 +275,9 @@ int main(int argc, char **argv)
 		case OPT_DOC_ID: docs[n_docs++] = optarg; break;
 		case OPT_JSON: json = 1; break;
 		case OPT_REPLACE_DOC: a.replace_doc = 1; break;
-		case '?':
-		case ':':
-			rc = cli_bad_option(c, argv, longopts);
-			goto out;
 		default:
-			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE) {
-				rc = cli_usage("%s", err.msg);
+			if (cli_option(&o, c, optarg, argv, longopts)) {
+				rc = RAG_EUSAGE;
 				goto out;
 			}
 		}

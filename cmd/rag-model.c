@@ -202,10 +202,9 @@ int main(int argc, char **argv)
 			if (parse_type(optarg, &type))
 				return cli_usage("--type must be f32, f16, bf16 or q8_0, not '%s'", optarg);
 			break;
-		case '?': case ':': return cli_bad_option(c, argv, longopts);
 		default:
-			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
-				return cli_usage("%s", err.msg);
+			if (cli_option(&o, c, optarg, argv, longopts))
+				return RAG_EUSAGE;
 		}
 	}
 	if (cli_help_or_version(&o, usage))

@@ -591,13 +591,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_RUN_TAG: c.run_tag = optarg; break;
-		case '?':
-		case ':':
-			rc = cli_bad_option(ch, argv, longopts);
-			goto out;
 		default:
-			if (rag_opts_handle(&o, ch, optarg, &err) == RAG_EUSAGE) {
-				rc = cli_usage("%s", err.msg);
+			if (cli_option(&o, ch, optarg, argv, longopts)) {
+				rc = RAG_EUSAGE;
 				goto out;
 			}
 		}

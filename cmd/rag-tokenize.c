@@ -230,10 +230,9 @@ int main(int argc, char **argv)
 		case OPT_PARSE_SPECIAL: parse_special = 1; break;
 		case OPT_DECODE: ro.decode = 1; break;
 		case OPT_SKIP_SPECIAL: ro.skip_special = 1; break;
-		case '?': case ':': return cli_bad_option(c, argv, longopts);
 		default:
-			if (rag_opts_handle(&o, c, optarg, &err) == RAG_EUSAGE)
-				return cli_usage("%s", err.msg);
+			if (cli_option(&o, c, optarg, argv, longopts))
+				return RAG_EUSAGE;
 		}
 	}
 	if (cli_help_or_version(&o, usage))
