@@ -30,7 +30,8 @@ struct dict;
 #define MAX_NEST 256                  /* nested expressions and blocks (parser) */
 #define MAX_EVAL_DEPTH 1000           /* expression tree depth at run time, and value nesting */
 #define MAX_RENDER_BYTES (256u << 20) /* memory one rendering may take, output included */
-#define MAX_STEPS 50000000ull         /* evaluations and loop iterations of one rendering */
+#define MAX_STEPS 50000000ull         /* evaluations, loop iterations and values printed */
+#define MAX_JSON_INDENT 64            /* tojson(indent=): more is no real template's */
 
 struct val {
 	enum vt t;
@@ -1286,30 +1287,98 @@ static const char *type_name(struct val v)
 	return names[v.t];
 }
 
-static void json_str(struct rag_buf *b, const char *s, size_t n)
+/* One more evaluation step: MAX_STEPS bounds the time of a rendering. */
+static void step(struct ev *ev)
 {
-	rag_buf_addc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		switch (c) {
-		case '"': rag_buf_adds(b, "\\\""); break;
-		case '\\': rag_buf_adds(b, "\\\\"); break;
-		case '\n': rag_buf_adds(b, "\\n"); break;
-		case '\r': rag_buf_adds(b, "\\r"); break;
-		case '\t': rag_buf_adds(b, "\\t"); break;
-		case '\b': rag_buf_adds(b, "\\b"); break;
-		case '\f': rag_buf_adds(b, "\\f"); break;
-		default:
-			if (c < 0x20)
-				rag_buf_printf(b, "\\u%04x", c);
-			else
-				rag_buf_addc(b, (char)c);
-		}
-	}
-	rag_buf_addc(b, '"');
+	if (++ev->steps > MAX_STEPS)
+		eerr(ev, "more than %llu steps (a runaway template?)", MAX_STEPS);
 }
 
-static void fmt_float(struct rag_buf *b, double f)
+/*
+ * The writer repr(), to_json() and replace() share.  Their text grows
+ * faster than the values behind it (a list holding itself twice, doubled
+ * 27 times, prints as a gigabyte), so each append is held to
+ * MAX_RENDER_BYTES before it is made, not after the node that wrote it:
+ * the output counts from where this rendering began; the scratch buffer's
+ * text is bound for the arena, so it counts with what the arena holds.
+ */
+static void w_room(struct ev *ev, const struct rag_buf *b, size_t n)
+{
+	if (rag_buf_failed(b)) {
+		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
+		longjmp(ev->jb, 1);
+	}
+	if (b == ev->out) {
+		if (n > MAX_RENDER_BYTES || b->len - ev->out0 > MAX_RENDER_BYTES - n)
+			eerr(ev, "the output is longer than %u MiB (a runaway template?)",
+			     MAX_RENDER_BYTES >> 20);
+	} else if (n > MAX_RENDER_BYTES || ev->bytes > MAX_RENDER_BYTES - n ||
+		   b->len > MAX_RENDER_BYTES - n - ev->bytes) {
+		eerr(ev, "the template needs more than %u MiB (a runaway template?)", MAX_RENDER_BYTES >> 20);
+	}
+}
+
+static void w_add(struct ev *ev, struct rag_buf *b, const char *s, size_t n)
+{
+	w_room(ev, b, n);
+	rag_buf_add(b, s, n);
+}
+
+static void w_adds(struct ev *ev, struct rag_buf *b, const char *s)
+{
+	w_add(ev, b, s, strlen(s));
+}
+
+static void w_addc(struct ev *ev, struct rag_buf *b, char c)
+{
+	w_room(ev, b, 1);
+	rag_buf_addc(b, c);
+}
+
+static void w_int(struct ev *ev, struct rag_buf *b, int64_t i)
+{
+	char tmp[32];
+	snprintf(tmp, sizeof tmp, "%lld", (long long)i);
+	w_adds(ev, b, tmp);
+}
+
+static void json_str(struct ev *ev, struct rag_buf *b, const char *s, size_t n)
+{
+	w_addc(ev, b, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t run = 0;
+		/* the characters that need no escape go in one append */
+		while (i + run < n && (unsigned char)s[i + run] >= 0x20 && s[i + run] != '"' &&
+		       s[i + run] != '\\')
+			run++;
+		if (run) {
+			w_add(ev, b, s + i, run);
+			i += run - 1;
+			continue;
+		}
+		switch (c) {
+		case '"': w_adds(ev, b, "\\\""); break;
+		case '\\': w_adds(ev, b, "\\\\"); break;
+		case '\n': w_adds(ev, b, "\\n"); break;
+		case '\r': w_adds(ev, b, "\\r"); break;
+		case '\t': w_adds(ev, b, "\\t"); break;
+		case '\b': w_adds(ev, b, "\\b"); break;
+		case '\f': w_adds(ev, b, "\\f"); break;
+		default:
+			if (c < 0x20) {
+				char tmp[8];
+				snprintf(tmp, sizeof tmp, "\\u%04x", c);
+				w_adds(ev, b, tmp);
+			} else {
+				w_addc(ev, b, (char)c);
+			}
+		}
+	}
+	w_addc(ev, b, '"');
+}
+
+static void fmt_float(struct ev *ev, struct rag_buf *b, double f)
 {
 	char tmp[64];
 	if (f == floor(f) && fabs(f) < 1e16) {
@@ -1322,50 +1391,55 @@ static void fmt_float(struct rag_buf *b, double f)
 				break;
 		}
 	}
-	rag_buf_adds(b, tmp);
+	w_adds(ev, b, tmp);
 }
 
-/* Python json.dumps(v, ensure_ascii=False, indent=indent). */
-static void to_json(struct ev *ev, struct rag_buf *b, struct val v, int indent, int depth)
+/* A newline and indent * depth spaces (indent is at most MAX_JSON_INDENT). */
+static void json_newline(struct ev *ev, struct rag_buf *b, int64_t indent, int64_t depth)
+{
+	int64_t n = indent * depth;
+	w_room(ev, b, (size_t)n + 1);
+	rag_buf_addc(b, '\n');
+	for (int64_t k = 0; k < n; k++)
+		rag_buf_addc(b, ' ');
+}
+
+/* Python json.dumps(v, ensure_ascii=False, indent=indent); indent < 0: none. */
+static void to_json(struct ev *ev, struct rag_buf *b, struct val v, int64_t indent, int64_t depth)
 {
 	if (depth > MAX_EVAL_DEPTH)
 		eerr(ev, "a value nested more than %d deep", MAX_EVAL_DEPTH);
+	step(ev);
 	switch (v.t) {
-	case V_UNDEF: case V_NONE: rag_buf_adds(b, "null"); break;
-	case V_BOOL: rag_buf_adds(b, v.u.b ? "true" : "false"); break;
-	case V_INT: rag_buf_printf(b, "%lld", (long long)v.u.i); break;
-	case V_FLOAT: fmt_float(b, v.u.f); break;
-	case V_STR: json_str(b, v.u.s.s, v.u.s.n); break;
+	case V_UNDEF: case V_NONE: w_adds(ev, b, "null"); break;
+	case V_BOOL: w_adds(ev, b, v.u.b ? "true" : "false"); break;
+	case V_INT: w_int(ev, b, v.u.i); break;
+	case V_FLOAT: fmt_float(ev, b, v.u.f); break;
+	case V_STR: json_str(ev, b, v.u.s.s, v.u.s.n); break;
 	case V_LIST: case V_DICT: case V_NS: {
 		int is_list = v.t == V_LIST;
 		size_t n = is_list ? v.u.l->n : v.u.d->n;
-		rag_buf_addc(b, is_list ? '[' : '{');
+		w_addc(ev, b, is_list ? '[' : '{');
 		if (n == 0) {
-			rag_buf_addc(b, is_list ? ']' : '}');
+			w_addc(ev, b, is_list ? ']' : '}');
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (i)
-				rag_buf_adds(b, indent >= 0 ? "," : ", ");
-			if (indent >= 0) {
-				rag_buf_addc(b, '\n');
-				for (int k = 0; k < indent * (depth + 1); k++)
-					rag_buf_addc(b, ' ');
-			}
+				w_adds(ev, b, indent >= 0 ? "," : ", ");
+			if (indent >= 0)
+				json_newline(ev, b, indent, depth + 1);
 			if (is_list) {
 				to_json(ev, b, v.u.l->v[i], indent, depth + 1);
 			} else {
-				json_str(b, v.u.d->k[i], v.u.d->kn[i]);
-				rag_buf_adds(b, ": ");
+				json_str(ev, b, v.u.d->k[i], v.u.d->kn[i]);
+				w_adds(ev, b, ": ");
 				to_json(ev, b, v.u.d->v[i], indent, depth + 1);
 			}
 		}
-		if (indent >= 0) {
-			rag_buf_addc(b, '\n');
-			for (int k = 0; k < indent * depth; k++)
-				rag_buf_addc(b, ' ');
-		}
-		rag_buf_addc(b, is_list ? ']' : '}');
+		if (indent >= 0)
+			json_newline(ev, b, indent, depth);
+		w_addc(ev, b, is_list ? ']' : '}');
 		break;
 	}
 	}
@@ -1384,42 +1458,73 @@ static void repr(struct ev *ev, struct rag_buf *b, struct val v, int depth)
 {
 	if (depth > MAX_EVAL_DEPTH)
 		eerr(ev, "a value nested more than %d deep", MAX_EVAL_DEPTH);
+	step(ev);
 	switch (v.t) {
 	case V_UNDEF: break;
-	case V_NONE: rag_buf_adds(b, "None"); break;
-	case V_BOOL: rag_buf_adds(b, v.u.b ? "True" : "False"); break;
-	case V_INT: rag_buf_printf(b, "%lld", (long long)v.u.i); break;
-	case V_FLOAT: fmt_float(b, v.u.f); break;
+	case V_NONE: w_adds(ev, b, "None"); break;
+	case V_BOOL: w_adds(ev, b, v.u.b ? "True" : "False"); break;
+	case V_INT: w_int(ev, b, v.u.i); break;
+	case V_FLOAT: fmt_float(ev, b, v.u.f); break;
 	case V_STR:
 		if (depth == 0) {
-			rag_buf_add(b, v.u.s.s, v.u.s.n);
+			w_add(ev, b, v.u.s.s, v.u.s.n);
 		} else {
-			rag_buf_addc(b, '\'');
-			rag_buf_add(b, v.u.s.s, v.u.s.n);
-			rag_buf_addc(b, '\'');
+			w_addc(ev, b, '\'');
+			w_add(ev, b, v.u.s.s, v.u.s.n);
+			w_addc(ev, b, '\'');
 		}
 		break;
 	case V_LIST:
-		rag_buf_addc(b, '[');
+		w_addc(ev, b, '[');
 		for (size_t i = 0; i < v.u.l->n; i++) {
 			if (i)
-				rag_buf_adds(b, ", ");
+				w_adds(ev, b, ", ");
 			repr(ev, b, v.u.l->v[i], depth + 1);
 		}
-		rag_buf_addc(b, ']');
+		w_addc(ev, b, ']');
 		break;
 	case V_DICT: case V_NS:
-		rag_buf_addc(b, '{');
+		w_addc(ev, b, '{');
 		for (size_t i = 0; i < v.u.d->n; i++) {
 			if (i)
-				rag_buf_adds(b, ", ");
+				w_adds(ev, b, ", ");
 			repr(ev, b, mk_str(v.u.d->k[i], v.u.d->kn[i]), depth + 1);
-			rag_buf_adds(b, ": ");
+			w_adds(ev, b, ": ");
 			repr(ev, b, v.u.d->v[i], depth + 1);
 		}
-		rag_buf_addc(b, '}');
+		w_addc(ev, b, '}');
 		break;
 	}
+}
+
+/*
+ * How many of from, from + step, from + 2 * step, ... lie before to
+ * (Python's len(range(from, to, step)), step != 0), in unsigned 64-bit
+ * arithmetic: stepping an int64_t until it passes `to` overflows when the
+ * step is large.
+ */
+static uint64_t steps_between(int64_t from, int64_t to, int64_t step)
+{
+	uint64_t span, st;
+	if (step > 0) {
+		if (from >= to)
+			return 0;
+		span = (uint64_t)to - (uint64_t)from;
+		st = (uint64_t)step;
+	} else {
+		if (from <= to)
+			return 0;
+		span = (uint64_t)from - (uint64_t)to;
+		st = 0 - (uint64_t)step;
+	}
+	return (span - 1) / st + 1;
+}
+
+/* from + k * step, for k below steps_between(from, to, step): it lies between the two, so it fits. */
+static int64_t nth_step(int64_t from, int64_t step, uint64_t k)
+{
+	uint64_t r = (uint64_t)from + k * (uint64_t)step;
+	return r <= INT64_MAX ? (int64_t)r : -(int64_t)(0 - r - 1) - 1;
 }
 
 /* A value's text as a new string value. */
@@ -1626,13 +1731,13 @@ static struct val replace(struct ev *ev, struct val s, struct val a, struct val 
 	rag_buf_reset(out);
 	for (size_t i = 0; i < s.u.s.n;) {
 		if (i + a.u.s.n <= s.u.s.n && !memcmp(s.u.s.s + i, a.u.s.s, a.u.s.n)) {
-			rag_buf_add(out, b.u.s.s, b.u.s.n);
+			w_add(ev, out, b.u.s.s, b.u.s.n);
 			i += a.u.s.n;
 		} else {
-			rag_buf_addc(out, s.u.s.s[i++]);
+			w_addc(ev, out, s.u.s.s[i++]);
 		}
 	}
-	rag_buf_addc(out, 0);
+	w_addc(ev, out, 0);
 	if (rag_buf_failed(out)) {
 		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
 		longjmp(ev->jb, 1);
@@ -1790,8 +1895,11 @@ static struct val do_filter(struct ev *ev, const char *f, struct val v, const st
 		struct rag_buf *b = &ev->scratch;
 		struct val ind = arg(ev, e, 0, "indent", a);
 		char *s;
+		if (ind.t == V_INT && (ind.u.i < 0 || ind.u.i > MAX_JSON_INDENT))
+			eerr(ev, "tojson's indent must be between 0 and %d, not %lld", MAX_JSON_INDENT,
+			     (long long)ind.u.i);
 		rag_buf_reset(b);
-		to_json(ev, b, v, ind.t == V_INT ? (int)ind.u.i : -1, 0);
+		to_json(ev, b, v, ind.t == V_INT ? ind.u.i : -1, 0);
 		if (rag_buf_failed(b)) {
 			rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
 			longjmp(ev->jb, 1);
@@ -1934,6 +2042,7 @@ static struct val call_global(struct ev *ev, const char *name, const struct expr
 	}
 	if (!strcmp(name, "range")) {
 		int64_t lo = 0, hi, st = 1;
+		uint64_t cnt;
 		struct list *l;
 		if (e->nargs == 1) {
 			hi = inum(ev, a[0]);
@@ -1947,11 +2056,12 @@ static struct val call_global(struct ev *ev, const char *name, const struct expr
 		}
 		if (st == 0)
 			eerr(ev, "range() step must not be zero");
-		if (((double)hi - (double)lo) / (double)st > 1000000.0)
+		cnt = steps_between(lo, hi, st);
+		if (cnt > 1000000)
 			eerr(ev, "range() too long");
-		l = new_list(ev, 8);
-		for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st)
-			list_push(ev, l, mk_int(i));
+		l = new_list(ev, (size_t)cnt + 1);
+		for (uint64_t k = 0; k < cnt; k++)
+			list_push(ev, l, mk_int(nth_step(lo, st, k)));
 		return mk_list(l);
 	}
 	if (!strcmp(name, "strftime_now")) {
@@ -1985,6 +2095,7 @@ static int64_t norm_index(int64_t i, int64_t n)
 static struct val slice(struct ev *ev, struct val v, struct val lo, struct val hi, struct val st)
 {
 	int64_t n, step = st.t == V_UNDEF || st.t == V_NONE ? 1 : inum(ev, st), a, b;
+	uint64_t cnt;
 	struct list *l = NULL;
 	struct rag_buf *sb = &ev->scratch;
 	if (v.t == V_LIST)
@@ -2010,7 +2121,9 @@ static struct val slice(struct ev *ev, struct val v, struct val lo, struct val h
 		l = new_list(ev, 8);
 	else
 		rag_buf_reset(sb);
-	for (int64_t i = a; step > 0 ? i < b : i > b; i += step) {
+	cnt = steps_between(a, b, step);
+	for (uint64_t k = 0; k < cnt; k++) {
+		int64_t i = nth_step(a, step, k);
 		if (l)
 			list_push(ev, l, v.u.l->v[i]);
 		else
@@ -2143,7 +2256,9 @@ static struct val eval_node(struct ev *ev, const struct expr *e)
 				/* Python's str * n, in one allocation */
 				size_t n = b.u.i > 0 ? (size_t)b.u.i : 0;
 				char *r;
-				if (a.u.s.n && n > MAX_RENDER_BYTES / a.u.s.n)
+				if (!a.u.s.n || !n)   /* "" * 2**63 would copy nothing 2**63 times */
+					return mk_str("", 0);
+				if (n > MAX_RENDER_BYTES / a.u.s.n)
 					eerr(ev, "a string repeated %zu times is longer than %u MiB", n,
 					     MAX_RENDER_BYTES >> 20);
 				r = ealloc(ev, a.u.s.n * n + 1);
@@ -2223,8 +2338,7 @@ static struct val eval(struct ev *ev, const struct expr *e)
 
 	if (++ev->depth > MAX_EVAL_DEPTH)
 		eerr(ev, "expression nested more than %d deep", MAX_EVAL_DEPTH);
-	if (++ev->steps > MAX_STEPS)
-		eerr(ev, "more than %llu steps (a runaway template?)", MAX_STEPS);
+	step(ev);
 	v = eval_node(ev, e);
 	ev->depth--;
 	return v;
@@ -2274,8 +2388,7 @@ static void exec_for(struct ev *ev, const struct node *n)
 	}
 	for (size_t i = 0; i < len; i++) {
 		struct val x = items->v[i];
-		if (++ev->steps > MAX_STEPS)
-			eerr(ev, "more than %llu steps (a runaway template?)", MAX_STEPS);
+		step(ev);
 		memset(&sc, 0, sizeof sc);
 		sc.up = ev->sc;
 		ev->sc = &sc;

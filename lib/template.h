@@ -16,7 +16,7 @@
  * namespace attributes); literals (strings, numbers, true/false/none, lists,
  * dicts); operators + - * / // % ** ~, comparisons, in / not in, and/or/not,
  * `x if c else y`, subscripts, slices [a:b:c], attributes; filters trim,
- * length/count, tojson(indent), string, lower, upper, capitalize, title, first,
+ * length/count, tojson(indent 0 to 64), string, lower, upper, capitalize, title, first,
  * last, join, default/d, items, list, reverse, replace, int, float, abs, safe,
  * select/reject; tests defined, undefined, none, true, false, boolean, string,
  * number, integer, float, mapping, iterable, sequence, even, odd, equalto/eq,

@@ -222,6 +222,19 @@ Test(template, hostile_templates_end_in_errors)
 		{ "{{ range(100000000000000000000.0) }}", "too large for an integer" },
 		{ "{{ range(-9000000000000000000, 9000000000000000000) }}", "range() too long" },
 		{ "{{ x[100000000000000000000.0] }}", "too large for an integer" },
+		/* values that print far larger than they are: 2**27 shared leaves */
+		{ "{% set ns=namespace(a=[1]) %}{% for i in range(27) %}{% set ns.a=[ns.a,ns.a] %}{% endfor %}{{ ns.a }}",
+		  "more than 50000000 steps" },
+		{ "{% set ns=namespace(a=['x' * 1000000]) %}{% for i in range(9) %}{% set ns.a=[ns.a,ns.a] %}{% endfor %}{{ ns.a }}",
+		  "the output is longer than 256 MiB" },
+		{ "{% set ns=namespace(a=['x' * 1000000]) %}{% for i in range(9) %}{% set ns.a=[ns.a,ns.a] %}{% endfor %}{{ ns.a | tojson }}",
+		  "the template needs more than 256 MiB" },
+		{ "{% set ns=namespace(a=['x' * 1000000]) %}{% for i in range(9) %}{% set ns.a=[ns.a,ns.a] %}{% endfor %}{{ ns.a | string }}",
+		  "the template needs more than 256 MiB" },
+		{ "{{ ('x' * 1000000).replace('x', 'y' * 300) }}",
+		  "the template needs more than 256 MiB" },
+		{ "{{ x | tojson(indent=2147483647) }}", "tojson's indent must be between 0 and 64" },
+		{ "{{ x | tojson(indent=-1) }}", "tojson's indent must be between 0 and 64" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct rag_buf out;
@@ -251,6 +264,20 @@ Test(template, limits_leave_real_work_alone)
 		{ "{% set ns = namespace(n=0) %}{% for i in range(1000) %}{% for j in range(100) %}{% set ns.n = ns.n + 1 %}"
 		  "{% endfor %}{% endfor %}{{ ns.n }}", "100000" },
 		{ "{{ 9223372036854775806 + 1 }}|{{ -3 // 2 }}|{{ 2 ** 52 }}", "9223372036854775807|-2|4503599627370496" },
+		/* slices and ranges whose step would overflow an index stepped one at a time */
+		{ "{{ 'abc'[1::9223372036854775807] }}|{{ 'abc'[1::-9223372036854775807] }}|"
+		  "{{ [1, 2, 3][-9223372036854775807 - 1:9223372036854775807:9223372036854775807] }}|"
+		  "{{ [1, 2, 3][9223372036854775807:-9223372036854775807 - 1:-9223372036854775807 - 1] }}",
+		  "b|b|[1]|[3]" },
+		{ "{{ range(9223372036854775806, 9223372036854775807, 1000000000000000000) }}|"
+		  "{{ range(-9223372036854775807 - 1, 9223372036854775807, 9223372036854775807) }}|"
+		  "{{ range(5, -9223372036854775807 - 1, -9223372036854775807 - 1) }}",
+		  "[9223372036854775806]|[-9223372036854775808, -1, 9223372036854775806]|[5, -9223372036854775803]" },
+		{ "{{ 'abcdef'[::2] }}|{{ 'abcdef'[-2:0:-2] }}|{{ 'abcdef'[5:-10:-3] }}|{{ range(10, 0, -3) }}",
+		  "ace|ec|fc|[10, 7, 4, 1]" },
+		/* an empty string repeated any number of times is empty, at once */
+		{ "<{{ '' * 9223372036854775807 }}>|{{ ('' * 9223372036854775807) | length }}", "<>|0" },
+		{ "{{ [1] | tojson(indent=64) | length }}|{{ [1] | tojson(indent=0) }}", "69|[\n1\n]" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct rag_buf out;
