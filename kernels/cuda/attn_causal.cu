@@ -143,18 +143,6 @@ extern "C" size_t rag_cuda_attn_causal_h_scratch(int64_t n_q, int64_t n_head, in
 	return (size_t)FLASH_SPLIT * (size_t)n_q * (size_t)n_head * (size_t)(head_dim + 2) * sizeof(float);
 }
 
-/* The current device's multiprocessors (1 if it cannot be read); the runtime
- * answers from its own table, so asking at every launch costs nothing. */
-static int multiprocessors(void)
-{
-	int dev, n = 0;
-
-	if (cudaGetDevice(&dev) != cudaSuccess ||
-	    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0)
-		return 1;
-	return n;
-}
-
 extern "C" int rag_cuda_attn_causal_h(uint16_t *dout16, const float *dq, const float *dk, const float *dv,
 				      int64_t n_q, int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
 				      int64_t q_stride, int64_t kv_stride, float scale, float *dscratch, void *stream)
@@ -172,7 +160,7 @@ extern "C" int rag_cuda_attn_causal_h(uint16_t *dout16, const float *dq, const f
 		return -1;
 	}
 	if (dscratch) {
-		split = (2 * multiprocessors() + blocks - 1) / blocks;
+		split = (2 * rag_cuda_multiprocessors() + blocks - 1) / blocks;
 		split = split < FLASH_SPLIT ? split : FLASH_SPLIT;
 		split = split < key_tiles ? split : key_tiles;
 	}

@@ -36,6 +36,18 @@ const char *rag_cublas_status_string(int s);
 		}                                                                       \
 	} while (0)
 
+/* The current device's multiprocessors (1 if it cannot be read); the runtime
+ * answers from its own table, so asking at every launch costs nothing. */
+static inline int rag_cuda_multiprocessors(void)
+{
+	int dev, n = 0;
+
+	if (cudaGetDevice(&dev) != cudaSuccess ||
+	    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0)
+		return 1;
+	return n;
+}
+
 /* Blocks of `threads` threads covering n items (n > 0; callers keep n below 2^31 * threads). */
 static inline unsigned rag_cuda_blocks(int64_t n, int threads)
 {
