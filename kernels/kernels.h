@@ -281,6 +281,55 @@ int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t ld, const 
  * function (lib/search_cuda.c), built with or without CUDA. */
 size_t rag_cuda_topk_scratch(int64_t m, int64_t n, int64_t k);
 
+/*
+ * Exact search for one query and a small k in one pass over the stored
+ * rows: rag_cuda_scores_small and rag_cuda_topk fused, so that no score is
+ * written.  Same arguments, outputs, mask rule and ties as rag_cuda_topk
+ * over rag_cuda_scores_small's scores of the n rows at dbase for m = 1
+ * (didx: the row j, dids[j] its key), for k <= RAG_CUDA_SCAN_K and the
+ * shapes where rag_cuda_scan_fits() is nonzero.  Work space:
+ * rag_cuda_scan_scratch(k) bytes at dscratch, and RAG_CUDA_SCAN_CTL
+ * counters at dctl that must be zero before the first call (each call
+ * leaves them zero for the next on the same stream).
+ */
+#define RAG_CUDA_SCAN_K 16
+/* Most blocks one scan launches (each leaves at most k candidates). */
+#define RAG_CUDA_SCAN_MAX_BLOCKS 1024
+#define RAG_CUDA_SCAN_CTL 3
+int rag_cuda_scan_topk(const float *dq, const void *dbase, int half, int64_t n, int64_t dim, int metric_l2,
+		       const int64_t *dids, const uint8_t *dmask, int64_t max_key, int64_t k, float *dval,
+		       int64_t *didx, int32_t *dcount, void *dscratch, unsigned *dctl, void *stream);
+/* Scratch bytes rag_cuda_scan_topk needs for k: the blocks' candidate rows and values. */
+static inline size_t rag_cuda_scan_scratch(int64_t k)
+{
+	return k > 0 ? RAG_CUDA_SCAN_MAX_BLOCKS * (size_t)k * (sizeof(int64_t) + sizeof(float)) : 0;
+}
+
+/*
+ * How the scan spreads a row of dim elements (2-byte when half, else 4)
+ * over a warp: a row is C 16-byte vectors, read by a group of G lanes (the
+ * largest power of two dividing C, at most 32), V = C / G each.  Returns V
+ * (1..8) and sets *g_log2, or 0 for a row the scan does not take (dim not a
+ * whole number of vectors, or more than 8 vectors a lane).
+ */
+static inline int rag_cuda_scan_fits(int64_t dim, int half, int *g_log2)
+{
+	int64_t e = half ? 8 : 4, c, v;
+	int gl = 0;
+
+	if (dim <= 0 || dim % e != 0)
+		return 0;
+	c = dim / e;
+	while (gl < 5 && c % ((int64_t)2 << gl) == 0)
+		gl++;
+	v = c >> gl;
+	if (v > 8)
+		return 0;
+	if (g_log2)
+		*g_log2 = gl;
+	return (int)v;
+}
+
 /* ---- dense exact search (index/retrieve) ----------------------------------- */
 
 /*

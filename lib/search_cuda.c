@@ -49,8 +49,14 @@ int rag_gpu_dense_plan(int64_t n, int64_t dim, int storage, int64_t m, size_t k,
 	p->small = m <= 8;
 	if (p->small)
 		p->group = m;
-	p->scores_bytes = (size_t)p->group * (size_t)rows * sizeof(float);
-	p->scratch_bytes = rag_cuda_topk_scratch(p->group, rows, (int64_t)k);
+	p->scan = m == 1 && k <= RAG_CUDA_SCAN_K && rag_cuda_scan_fits(dim, storage == 1, NULL);
+	if (p->scan) {
+		p->scores_bytes = 0;
+		p->scratch_bytes = rag_cuda_scan_scratch((int64_t)k);
+	} else {
+		p->scores_bytes = (size_t)p->group * (size_t)rows * sizeof(float);
+		p->scratch_bytes = rag_cuda_topk_scratch(p->group, rows, (int64_t)k);
+	}
 	return 0;
 }
 
@@ -77,6 +83,12 @@ int rag_gpu_dense_decide(const char *env, int gpu, int64_t n, int64_t dim)
 	return n * dim >= RAG_GPU_SEARCH_MIN_ELEMS;
 }
 
+int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
+		       struct rag_gpu_dense **out, struct rag_error *err)
+{
+	return rag_gpu_dense_open_chunked(data, storage, ids, n, dim, metric_l2, 0, out, err);
+}
+
 #ifndef RAG_HAVE_CUDA
 
 int rag_gpu_dense_wanted(int64_t n, int64_t dim)
@@ -85,10 +97,10 @@ int rag_gpu_dense_wanted(int64_t n, int64_t dim)
 	return 0;
 }
 
-int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
-		       struct rag_gpu_dense **out, struct rag_error *err)
+int rag_gpu_dense_open_chunked(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim,
+			       int metric_l2, size_t chunk_bytes, struct rag_gpu_dense **out, struct rag_error *err)
 {
-	(void)data; (void)storage; (void)ids; (void)n; (void)dim; (void)metric_l2;
+	(void)data; (void)storage; (void)ids; (void)n; (void)dim; (void)metric_l2; (void)chunk_bytes;
 	*out = NULL;
 	return rag_error_set(err, RAG_EUNAVAILABLE, "ragkit was built without CUDA");
 }
@@ -104,6 +116,9 @@ int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, con
 
 #else
 
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
 #include "device.h"
 #include "options.h"
 
@@ -124,6 +139,10 @@ struct rag_gpu_dense {
 	void *dout, *dscratch;
 	uint8_t *dmask;
 	size_t cap_q, cap_q16, cap_qnorm, cap_scores, cap_out, cap_scratch, cap_mask;
+	void *st;              /* the one-pass search's stream (cudaStream_t), created on first use */
+	unsigned *dctl;        /* its counters (RAG_CUDA_SCAN_CTL) */
+	void *pin;             /* its pinned buffer: queries, then the chunks' results */
+	size_t cap_pin;
 	void *hbuf;            /* host copy of dout: one download per chunk */
 	float *hval;           /* within hbuf, laid out as didx, dval, dcount */
 	int64_t *hidx;
@@ -164,6 +183,11 @@ void rag_gpu_dense_free(struct rag_gpu_dense *g)
 	rag_cuda_free(g->dscratch);
 	rag_cuda_free(g->dmask);
 	rag_cuda_blas_free(g->blas);
+	if (g->st)
+		cudaStreamDestroy((cudaStream_t)g->st);
+	rag_cuda_free(g->dctl);
+	if (g->pin)
+		cudaFreeHost(g->pin);
 	rag_free(g->hbuf);
 	rag_free(g);
 }
@@ -173,15 +197,15 @@ static int gpu_fail(struct rag_error *err, const char *what)
 	return rag_error_set(err, RAG_EUNAVAILABLE, "GPU search: %s: %s", what, rag_cuda_last_error());
 }
 
-int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
-		       struct rag_gpu_dense **out, struct rag_error *err)
+int rag_gpu_dense_open_chunked(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim,
+			       int metric_l2, size_t chunk_bytes, struct rag_gpu_dense **out, struct rag_error *err)
 {
 	struct rag_gpu_dense_plan p;
 	struct rag_gpu_dense *g;
 	size_t esz = storage == 1 ? 2 : 4;
 
 	*out = NULL;
-	if (rag_gpu_dense_plan(n, dim, storage, 1, 1, 0, 0, &p))
+	if (rag_gpu_dense_plan(n, dim, storage, 1, 1, chunk_bytes, 0, &p))
 		return rag_error_set(err, RAG_EUNAVAILABLE, "GPU search: storage or shape not supported");
 	if (!(g = rag_calloc(1, sizeof *g)))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -235,6 +259,77 @@ static int dgrow(void **p, size_t *cap, size_t n)
 	return 0;
 }
 
+#define CU(stmt) RAG_GPU_CU("GPU search", stmt)
+#define OP(expr) RAG_GPU_OP("GPU search", expr)
+
+/*
+ * The one-pass search (plan->scan: one query, k <= 16): the query goes up
+ * and every chunk's top k comes back through one pinned buffer, on the
+ * search's own stream, with one synchronization in all.
+ */
+static int scan_search(struct rag_gpu_dense *g, const struct rag_gpu_dense_plan *p, const float *q,
+		       const uint8_t *mask, int64_t max_key, size_t k, struct rag_hit *out, size_t *n_out,
+		       struct rag_error *err)
+{
+	size_t qb = (size_t)g->dim * sizeof(float);
+	/* per chunk: rows (k int64), values (k float), the count (int32), 8-byte aligned */
+	size_t per = (k * (sizeof(int64_t) + sizeof(float)) + sizeof(int32_t) + 7) & ~(size_t)7;
+	size_t rb = per * (size_t)g->n_chunks;
+	char *hres;
+	int rc = RAG_OK;
+
+	if (!g->st)
+		CU(cudaStreamCreateWithFlags((cudaStream_t *)&g->st, cudaStreamNonBlocking));
+	if (!g->dctl) {
+		/* the scan's counters start at zero and every scan leaves them so */
+		OP(rag_cuda_malloc((void **)&g->dctl, RAG_CUDA_SCAN_CTL * sizeof *g->dctl));
+		CU(cudaMemset(g->dctl, 0, RAG_CUDA_SCAN_CTL * sizeof *g->dctl));
+	}
+	if (qb + rb > g->cap_pin) {
+		if (g->pin)
+			cudaFreeHost(g->pin);
+		g->pin = NULL;
+		g->cap_pin = 0;
+		CU(cudaMallocHost(&g->pin, qb + rb));
+		g->cap_pin = qb + rb;
+	}
+	if (dgrow((void **)&g->dq, &g->cap_q, qb) || dgrow(&g->dscratch, &g->cap_scratch, p->scratch_bytes) ||
+	    dgrow(&g->dout, &g->cap_out, rb))
+		return gpu_fail(err, "search buffers");
+	if (mask) {
+		/* on the stream: a pageable copy on the legacy stream may still be
+		 * in flight when it returns, unordered with this stream's kernels */
+		if (dgrow((void **)&g->dmask, &g->cap_mask, (size_t)(max_key > 0 ? max_key : 1)))
+			return gpu_fail(err, "mask");
+		if (max_key > 0)
+			CU(cudaMemcpyAsync(g->dmask, mask, (size_t)max_key, cudaMemcpyHostToDevice, (cudaStream_t)g->st));
+	}
+	memcpy(g->pin, q, qb);
+	CU(cudaMemcpyAsync(g->dq, g->pin, qb, cudaMemcpyHostToDevice, (cudaStream_t)g->st));
+	for (int64_t c = 0; c < g->n_chunks; c++) {
+		int64_t r0 = c * g->chunk_rows, rows = g->n - r0 < g->chunk_rows ? g->n - r0 : g->chunk_rows;
+		int64_t *didx = (int64_t *)(void *)((char *)g->dout + (size_t)c * per);
+		float *dval = (float *)(void *)(didx + k);
+		OP(rag_cuda_scan_topk(g->dq, g->dvec[c], g->storage == 1, rows, g->dim, g->metric_l2,
+				      mask ? g->dids + r0 : NULL, mask ? g->dmask : NULL, max_key, (int64_t)k, dval,
+				      didx, (int32_t *)(void *)(dval + k), g->dscratch, g->dctl, g->st));
+	}
+	hres = (char *)g->pin + qb;
+	CU(cudaMemcpyAsync(hres, g->dout, rb, cudaMemcpyDeviceToHost, (cudaStream_t)g->st));
+	CU(cudaStreamSynchronize((cudaStream_t)g->st));
+	for (int64_t c = 0; c < g->n_chunks; c++) {
+		const int64_t *idx = (const int64_t *)(const void *)(hres + (size_t)c * per);
+		const float *val = (const float *)(const void *)(idx + k);
+		rag_gpu_topk_merge(out, n_out, k, val, idx, *(const int32_t *)(const void *)(val + k), g->ids,
+				   c * g->chunk_rows);
+	}
+	rag_topk_sort(out, *n_out);
+out:
+	if (rc != RAG_OK && g->st)
+		cudaStreamSynchronize((cudaStream_t)g->st);  /* nothing of this search still running */
+	return rc;
+}
+
 int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, const uint8_t *mask,
 			 int64_t max_key, size_t k, struct rag_hit *out, size_t *n_out, struct rag_error *err)
 {
@@ -249,6 +344,8 @@ int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, con
 	if (rag_gpu_dense_plan(g->n, g->dim, g->storage, m, k, (size_t)g->chunk_rows * (size_t)g->dim *
 			       (g->storage == 1 ? 2 : 4), 0, &p))
 		return rag_error_set(err, RAG_EUNAVAILABLE, "GPU search: k %zu not supported", k);
+	if (p.scan)
+		return scan_search(g, &p, q, mask, max_key, k, out, n_out, err);
 	kk = (int64_t)k;
 	/* device buffers for one group */
 	if (dgrow((void **)&g->dq, &g->cap_q, (size_t)m * (size_t)g->dim * sizeof(float)))

@@ -16,8 +16,9 @@ struct rag_gpu_dense_plan {
 	int64_t n_chunks;
 	int64_t group;          /* queries scored together (<= 8: the memory-bound kernel) */
 	int small;              /* 1: rag_cuda_scores_small, 0: a GEMM */
-	size_t scores_bytes;    /* device scores buffer: group * chunk_rows floats */
-	size_t scratch_bytes;   /* rag_cuda_topk scratch for one group and chunk */
+	int scan;               /* 1: one query, and k and dim fit rag_cuda_scan_topk (no scores written) */
+	size_t scores_bytes;    /* device scores buffer: group * chunk_rows floats (0 with scan) */
+	size_t scratch_bytes;   /* top-k scratch for one group and chunk */
 };
 
 /*
@@ -67,6 +68,10 @@ int rag_gpu_dense_decide(const char *env, int gpu, int64_t n, int64_t dim);
  */
 int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
 		       struct rag_gpu_dense **out, struct rag_error *err);
+/* The same with the rows split into device allocations of at most
+ * chunk_bytes (0: 1 GiB, what rag_gpu_dense_open uses). */
+int rag_gpu_dense_open_chunked(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim,
+			       int metric_l2, size_t chunk_bytes, struct rag_gpu_dense **out, struct rag_error *err);
 void rag_gpu_dense_free(struct rag_gpu_dense *g);
 
 /*

@@ -1,6 +1,7 @@
 /* search.cu: exact vector search on the GPU: memory-bound scores for few
  * queries, squared norms for L2 through a GEMM, and a block radix-select
- * top-k (k <= 1024) with the filter mask applied before selection. */
+ * top-k (k <= 1024) with the filter mask applied before selection; for one
+ * query and k <= 16, scores and selection fused in one pass. */
 #include <math.h>
 #include <stdint.h>
 
@@ -12,17 +13,23 @@
 
 /* ---- scores for m <= 8 queries: one warp per stored row ------------------- */
 
+/* Eight halves, 16 bytes, as floats. */
+__device__ static inline void half8(const uint4 &u, float *x)
+{
+	const __half2 *h = (const __half2 *)&u;
+
+	#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		float2 f = __half22float2(h[i]);
+		x[2 * i] = f.x;
+		x[2 * i + 1] = f.y;
+	}
+}
+
 __device__ static inline void load8(const void *base, int is_f16, int64_t off, float x[8])
 {
 	if (is_f16) {
-		uint4 u = *(const uint4 *)((const __half *)base + off);
-		const __half2 *h = (const __half2 *)&u;
-		#pragma unroll
-		for (int i = 0; i < 4; i++) {
-			float2 f = __half22float2(h[i]);
-			x[2 * i] = f.x;
-			x[2 * i + 1] = f.y;
-		}
+		half8(*(const uint4 *)((const __half *)base + off), x);
 	} else {
 		const float4 *p = (const float4 *)((const float *)base + off);
 		float4 a = p[0], b = p[1];
@@ -553,4 +560,382 @@ extern "C" int rag_cuda_topk(const float *dscores, int64_t m, int64_t n, int64_t
 	}
 #undef SELECT
 	return 0;
+}
+
+/* ---- one pass: scores and top-k fused, for one query and small k ------------
+ *
+ * At batch 1 the search is a read of the stored rows at memory speed; writing
+ * the scores and selecting from them in a second kernel cost 14% of it (1M
+ * f16 rows of 384: 313.6 us of scores and 37.5 + 12.6 of selection, ncu,
+ * H100).  Here the scores never leave the warp: the whole search went from
+ * 0.346 to 0.285 ms (f16) and 0.609 to 0.554 ms (f32), 80% and 83% of the
+ * H100's 3.35 TB/s; a plain read of as many bytes takes 0.25 ms.
+ *
+ * The grid is one wave of resident blocks, and each warp walks the rows in
+ * tiles: a row's C 16-byte vectors are read by a group of G lanes, V each
+ * (rag_cuda_scan_fits), and a tile is S = SCAN_U / V steps of 32 / G rows.
+ * The next tile's loads are issued before this tile's arithmetic (so a lane
+ * has up to 2 x SCAN_U loads in flight), and the V vectors of the query a
+ * lane multiplies by sit in its registers.  After a step each group sums its
+ * row over its G lanes, and the row enters the warp's list (its k best,
+ * sorted, in shared memory) only if it beats the bar: the larger of the
+ * list's last key and the best last key of any full list in the block (whose
+ * k rows all reach the block's merge).  After the first rows that compare is
+ * almost always false.  At the end the block's warps merge their lists; the
+ * block sends out those of its k best that can still rank (see below), and
+ * the last block to finish merges them into the result: one launch in all.
+ *
+ * More queries share the rows but not the registers: with the query rows in
+ * shared memory the scan lost to scores_vec_kernel + small_select_kernel at
+ * every batch from 2 to 8 (0.52 against 0.44 ms for 2 queries over 1M f16
+ * rows of 384, H100), so it takes one query.
+ */
+#define SCAN_THREADS 512
+#define SCAN_WARPS (SCAN_THREADS / 32)
+#define SCAN_U 8
+#define FULL_MASK 0xffffffffu
+static_assert(RAG_CUDA_SCAN_K == SMALL_K, "a warp list holds k <= RAG_CUDA_SCAN_K");
+
+struct scan_args {
+	const float *q;
+	const void *base;
+	int64_t n, dim;
+	const int64_t *ids;
+	const uint8_t *mask;
+	int64_t max_key;
+	float *val, *cval;        /* the result (k); the blocks' candidates */
+	int64_t *idx, *cidx;
+	int32_t *count;
+	unsigned *ctl;            /* [0] blocks done, [1] best k-th key a block reported, [2] candidates;
+				   * zero before a launch, and the last block leaves them zero */
+	int k, l2, glog;
+};
+
+/* A warp's k best rows, largest key first; key 0 is an empty slot. */
+struct scan_list {
+	uint32_t key[SMALL_K];
+	float val[SMALL_K];
+	int64_t row[SMALL_K];
+};
+
+__device__ static inline void scan_list_clear(scan_list *lists, int n_lists)
+{
+	for (int t = threadIdx.x; t < n_lists * SMALL_K; t += blockDim.x) {
+		lists[t / SMALL_K].key[t % SMALL_K] = 0;
+		lists[t / SMALL_K].val[t % SMALL_K] = -INFINITY;
+		lists[t / SMALL_K].row[t % SMALL_K] = -1;
+	}
+}
+
+/* Put (key, val, row) into list L, whose last key is below key; the whole
+ * warp calls it.  Returns the list's new last key. */
+__device__ __noinline__ static uint32_t scan_insert(scan_list *L, int k, uint32_t key, float val, int64_t row)
+{
+	int lane = threadIdx.x & 31;
+	uint32_t mk = lane < k ? L->key[lane] : 0, uk;
+	float mv = lane < k ? L->val[lane] : 0.0f, uv;
+	int64_t mr = lane < k ? L->row[lane] : 0, ur;
+	int pos = __popc(__ballot_sync(FULL_MASK, lane < k && mk >= key));
+
+	uk = __shfl_up_sync(FULL_MASK, mk, 1);
+	uv = __shfl_up_sync(FULL_MASK, mv, 1);
+	ur = __shfl_up_sync(FULL_MASK, mr, 1);
+	if (lane == pos) {
+		mk = key; mv = val; mr = row;
+	} else if (lane > pos) {
+		mk = uk; mv = uv; mr = ur;
+	}
+	if (lane < k) {
+		L->key[lane] = mk;
+		L->val[lane] = mv;
+		L->row[lane] = mr;
+	}
+	__syncwarp();
+	return __shfl_sync(FULL_MASK, mk, k - 1);
+}
+
+/* Each lane offers one entry (key 0: none) to list L, whose last key is
+ * *thr; those above the list's last key at their turn go in, in lane order. */
+__device__ static inline void scan_offer(scan_list *L, int k, uint32_t *thr, uint32_t key, float val, int64_t row)
+{
+	unsigned bal = __ballot_sync(FULL_MASK, key > *thr);
+
+	while (bal) {
+		int b = __ffs(bal) - 1;
+		uint32_t ck = __shfl_sync(FULL_MASK, key, b);
+		float cv = __shfl_sync(FULL_MASK, val, b);
+		int64_t cr = __shfl_sync(FULL_MASK, row, b);
+		bal &= bal - 1;
+		if (ck > *thr)
+			*thr = scan_insert(L, k, ck, cv, cr);
+	}
+}
+
+/* Merge the block's other warp lists into lists[0] (one warp calls it). */
+__device__ static inline void scan_merge_block(scan_list *lists, int k)
+{
+	int lane = threadIdx.x & 31;
+	uint32_t t0 = lists[0].key[k - 1];
+
+	for (int w = 1; w < SCAN_WARPS; w++) {
+		bool have = lane < k;
+		scan_offer(&lists[0], k, &t0, have ? lists[w].key[lane] : 0, have ? lists[w].val[lane] : 0.0f,
+			   have ? lists[w].row[lane] : -1);
+	}
+}
+
+/* How a warp walks its tile: G lanes a row, V vectors a lane, S steps of 32 / G rows. */
+struct scan_shape {
+	int64_t n, C;              /* rows, 16-byte vectors a row */
+	int G, RG;
+	int gl, gr;                /* this lane's place in its group, its group */
+};
+
+/* The tile's loads for rows r0 .. (zeros past the last row).  (The L2
+ * 256-byte prefetch hint on these loads measured within noise: 0.282
+ * against 0.285 ms for 1M f16 rows of 384, H100.) */
+template <int V>
+__device__ static inline void scan_load(uint4 (&x)[SCAN_U], const uint4 *base, int64_t r0, const scan_shape &h)
+{
+	#pragma unroll
+	for (int s = 0; s < SCAN_U / V; s++)
+		#pragma unroll
+		for (int v = 0; v < V; v++) {
+			int64_t row = r0 + s * h.RG + h.gr;
+			x[s * V + v] = row < h.n ? __ldg(base + row * h.C + h.gl + h.G * v) : make_uint4(0, 0, 0, 0);
+		}
+}
+
+/* A 16-byte vector as floats (8 halves or 4 floats). */
+template <bool F16>
+__device__ static inline void scan_unpack(const uint4 &x, float (&xf)[F16 ? 8 : 4])
+{
+	if (F16) {
+		half8(x, xf);
+	} else {
+		const float *f = (const float *)&x;
+		#pragma unroll
+		for (int e = 0; e < (F16 ? 8 : 4); e++)
+			xf[e] = f[e];
+	}
+}
+
+/*
+ * The tile's rows, scored (as scores_vec_kernel) and offered: a step's row,
+ * summed over its group's G lanes, is offered by the group's lane 0 when it
+ * beats the larger of its warp list's last key (thr) and the block's bar.
+ */
+template <bool F16, int V>
+__device__ static inline void scan_tile(const uint4 (&x)[SCAN_U], const scan_args &a,
+					const float (&qr)[V][F16 ? 8 : 4], scan_list *wl, uint32_t &thr,
+					unsigned *bar, int64_t r0, const scan_shape &h)
+{
+	const int E = F16 ? 8 : 4;
+
+	#pragma unroll
+	for (int s = 0; s < SCAN_U / V; s++) {
+		int64_t row = r0 + s * h.RG + h.gr;
+		float sc = 0.0f;
+		uint32_t key, t;
+		#pragma unroll
+		for (int v = 0; v < V; v++) {
+			float xf[E];
+			scan_unpack<F16>(x[s * V + v], xf);
+			#pragma unroll
+			for (int e = 0; e < E; e++) {
+				float d = a.l2 ? qr[v][e] - xf[e] : xf[e];
+				sc = fmaf(a.l2 ? d : qr[v][e], d, sc);
+			}
+		}
+		for (int o = h.G >> 1; o > 0; o >>= 1)
+			sc += __shfl_xor_sync(FULL_MASK, sc, o);
+		sc = a.l2 ? -sc : sc;
+		key = h.gl == 0 && row < h.n && sc == sc ? fkey(sc) : 0;
+		t = max(thr, *(volatile unsigned *)bar);
+		if (key > t && a.mask) {
+			int64_t id = a.ids[row];
+			if (id < 0 || id >= a.max_key || !a.mask[id])
+				key = 0;
+		}
+		if (__any_sync(FULL_MASK, key > t)) {
+			uint32_t before = thr;
+			scan_offer(wl, a.k, &thr, key > t ? key : 0, sc, row);
+			if (thr != before && (threadIdx.x & 31) == 0)
+				atomicMax(bar, thr);
+		}
+	}
+}
+
+template <bool F16, int V, bool PIPE>
+__global__ static void __launch_bounds__(SCAN_THREADS) scan_kernel(scan_args a)
+{
+	const int E = F16 ? 8 : 4;                 /* elements per 16-byte vector */
+	__shared__ scan_list lists[SCAN_WARPS];
+	__shared__ unsigned bar;
+	__shared__ int last;
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+	scan_shape h;
+	int64_t R = (int64_t)(SCAN_U / V) * (32 >> a.glog), W = (int64_t)gridDim.x * SCAN_WARPS, r0;
+	const uint4 *base = (const uint4 *)a.base;
+	uint32_t thr = 0;
+	uint4 x[SCAN_U];
+	float qr[V][E];
+
+	h.n = a.n;
+	h.C = a.dim / E;
+	h.G = 1 << a.glog;
+	h.RG = 32 >> a.glog;
+	h.gl = lane & (h.G - 1);
+	h.gr = lane >> a.glog;
+	#pragma unroll
+	for (int v = 0; v < V; v++)
+		#pragma unroll
+		for (int e = 0; e < E; e++)
+			qr[v][e] = a.q[(h.gl + h.G * v) * E + e];
+	scan_list_clear(lists, SCAN_WARPS);
+	if (threadIdx.x == 0)
+		bar = 0;
+	__syncthreads();
+
+	r0 = ((int64_t)blockIdx.x * SCAN_WARPS + warp) * R;
+	if (PIPE)
+		scan_load<V>(x, base, r0, h);
+	for (; r0 < a.n; r0 += W * R) {
+		uint4 y[SCAN_U];
+		if (PIPE)  /* the next tile's loads go out before this one's arithmetic */
+			scan_load<V>(y, base, r0 + W * R, h);
+		else
+			scan_load<V>(x, base, r0, h);
+		scan_tile<F16, V>(x, a, qr, &lists[warp], thr, &bar, r0, h);
+		if (PIPE) {
+			#pragma unroll
+			for (int u = 0; u < SCAN_U; u++)
+				x[u] = y[u];
+		}
+	}
+
+	/* The block's k best go out, but only those that can still rank: none
+	 * below the best k-th key any block has reported (that block's k all
+	 * went out, so at least k candidates are at or above it). */
+	__syncthreads();
+	if (warp == 0) {
+		uint32_t floor = 0, key;
+		unsigned keep;
+		int at = 0;
+		scan_merge_block(lists, a.k);
+		if (lane == 0)
+			floor = max(atomicMax(&a.ctl[1], lists[0].key[a.k - 1]), lists[0].key[a.k - 1]);
+		floor = __shfl_sync(FULL_MASK, floor, 0);
+		key = lane < a.k ? lists[0].key[lane] : 0;
+		keep = __ballot_sync(FULL_MASK, key && key >= floor);
+		if (lane == 0 && keep)
+			at = (int)atomicAdd(&a.ctl[2], (unsigned)__popc(keep));
+		at = __shfl_sync(FULL_MASK, at, 0);
+		if (keep >> lane & 1u) {
+			int64_t o = at + __popc(keep & ((1u << lane) - 1u));
+			a.cval[o] = lists[0].val[lane];
+			a.cidx[o] = lists[0].row[lane];
+		}
+	}
+
+	/* the last block to finish merges the candidates */
+	__threadfence();
+	__syncthreads();
+	if (threadIdx.x == 0)
+		last = atomicAdd(&a.ctl[0], 1u) == gridDim.x - 1;
+	__syncthreads();
+	if (!last)
+		return;
+	__threadfence();
+	scan_list_clear(lists, SCAN_WARPS);
+	__syncthreads();
+	{
+		uint32_t t = 0;
+		int64_t cnt = (int64_t)__ldcg(&a.ctl[2]);
+		for (int64_t j0 = (int64_t)warp * 32; j0 < cnt; j0 += SCAN_THREADS) {
+			int64_t j = j0 + lane, r = j < cnt ? __ldcg(a.cidx + j) : -1;
+			float cv = j < cnt ? __ldcg(a.cval + j) : 0.0f;
+			scan_offer(&lists[warp], a.k, &t, r >= 0 ? fkey(cv) : 0, cv, r);
+		}
+	}
+	__syncthreads();
+	if (warp == 0) {
+		scan_merge_block(lists, a.k);
+		if (lane < a.k) {
+			a.val[lane] = lists[0].key[lane] ? lists[0].val[lane] : -INFINITY;
+			a.idx[lane] = lists[0].key[lane] ? lists[0].row[lane] : -1;
+		}
+		{
+			int n = __popc(__ballot_sync(FULL_MASK, lane < a.k && lists[0].key[lane] != 0));
+			if (a.count && lane == 0)
+				a.count[0] = n;
+		}
+		if (lane < 3)
+			a.ctl[lane] = 0;  /* ready for the next launch */
+	}
+}
+
+template <bool F16, int V, bool PIPE>
+static int scan_launch(scan_args a, cudaStream_t st)
+{
+	int64_t rows = (int64_t)SCAN_WARPS * (SCAN_U / V) * (32 >> a.glog), blocks;
+	int per_sm = 0;
+
+	RAG_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, scan_kernel<F16, V, PIPE>, SCAN_THREADS, 0));
+	blocks = (int64_t)(per_sm > 0 ? per_sm : 1) * rag_cuda_multiprocessors();
+	if (blocks > (a.n + rows - 1) / rows)
+		blocks = (a.n + rows - 1) / rows;
+	if (blocks > RAG_CUDA_SCAN_MAX_BLOCKS)
+		blocks = RAG_CUDA_SCAN_MAX_BLOCKS;
+	if (blocks < 1)
+		blocks = 1;
+	scan_kernel<F16, V, PIPE><<<(unsigned)blocks, SCAN_THREADS, 0, st>>>(a);
+	RAG_CUDA_TRY_LAUNCH("scan_topk");
+	return 0;
+}
+
+extern "C" int rag_cuda_scan_topk(const float *dq, const void *dbase, int half, int64_t n, int64_t dim,
+				  int metric_l2, const int64_t *dids, const uint8_t *dmask, int64_t max_key,
+				  int64_t k, float *dval, int64_t *didx, int32_t *dcount, void *dscratch,
+				  unsigned *dctl, void *stream)
+{
+	scan_args a;
+	int glog = 0, v = rag_cuda_scan_fits(dim, half, &glog);
+	cudaStream_t st = (cudaStream_t)stream;
+
+	if (k <= 0)
+		return 0;
+	if (k > RAG_CUDA_SCAN_K || !v || (dmask && !dids)) {
+		rag_cuda_set_error("rag_cuda_scan_topk(arguments)", __FILE__, __LINE__,
+				   "k must be 1..16, dim a shape rag_cuda_scan_fits takes, dids with dmask");
+		return -1;
+	}
+	a.q = dq;
+	a.base = dbase;
+	a.n = n > 0 ? n : 0;  /* no rows: one block leaves an empty result */
+	a.dim = dim;
+	a.ids = dids;
+	a.mask = dmask;
+	a.max_key = max_key;
+	a.val = dval;
+	a.idx = didx;
+	a.count = dcount;
+	a.ctl = dctl;
+	a.cidx = (int64_t *)dscratch;
+	a.cval = (float *)(a.cidx + RAG_CUDA_SCAN_MAX_BLOCKS * k);
+	a.k = (int)k;
+	a.l2 = metric_l2;
+	a.glog = glog;
+	/* the next tile's loads in flight as well, except where the query's
+	 * registers and two tiles would not fit 128 a thread (8 f16 vectors a lane) */
+	switch (v) {
+	case 1: return half ? scan_launch<true, 1, true>(a, st) : scan_launch<false, 1, true>(a, st);
+	case 2: return half ? scan_launch<true, 2, true>(a, st) : scan_launch<false, 2, true>(a, st);
+	case 3: return half ? scan_launch<true, 3, true>(a, st) : scan_launch<false, 3, true>(a, st);
+	case 4: return half ? scan_launch<true, 4, true>(a, st) : scan_launch<false, 4, true>(a, st);
+	case 5: return half ? scan_launch<true, 5, true>(a, st) : scan_launch<false, 5, true>(a, st);
+	case 6: return half ? scan_launch<true, 6, true>(a, st) : scan_launch<false, 6, true>(a, st);
+	case 7: return half ? scan_launch<true, 7, false>(a, st) : scan_launch<false, 7, true>(a, st);
+	default: return half ? scan_launch<true, 8, false>(a, st) : scan_launch<false, 8, true>(a, st);
+	}
 }

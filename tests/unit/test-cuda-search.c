@@ -2,8 +2,9 @@
  * rag_cuda_topk kernel) against the CPU exact search (rag_dense_scores, then
  * a full sort) on random vectors: f32 and f16 storage, inner product and L2,
  * 1 query (memory-bound kernel) and 20 (GEMM), k from 1 to 1000, rows below
- * and above one selection segment, with and without a key mask.  Exits 77
- * without a GPU. */
+ * and above one selection segment, with and without a key mask; the
+ * one-pass scan for every way it spreads a row over a warp, across chunks,
+ * and with NaN rows.  Exits 77 without a GPU. */
 #include "gpu-skip.h"
 #include "cuda-twin.h"
 #include "search_cuda.h"
@@ -18,7 +19,10 @@ static int by_score(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
-static void search_case(int64_t n, int64_t dim, int storage, int l2, int64_t m, size_t k, int masked)
+/* One search on the GPU against the CPU, the rows in device allocations of
+ * at most chunk bytes (0: the default 1 GiB). */
+static void search_chunked(int64_t n, int64_t dim, int storage, int l2, int64_t m, size_t k, int masked,
+			   size_t chunk)
 {
 	float *base32 = rnd((size_t)(n * dim), 1.0f), *q = rnd((size_t)(m * dim), 1.0f);
 	uint16_t *base16 = malloc((size_t)(n * dim) * 2);
@@ -39,7 +43,7 @@ static void search_case(int64_t n, int64_t dim, int storage, int l2, int64_t m, 
 	for (int64_t key = 0; key < max_key; key++)
 		mask[key] = !masked || (key % 3 != 0);
 	cr_assert_eq(rag_dense_scores(scores, q, m, base, storage, NULL, n, dim, l2), 0);
-	cr_assert_eq(rag_gpu_dense_open(base, storage, ids, n, dim, l2, &g, &err), 0, "%s", err.msg);
+	cr_assert_eq(rag_gpu_dense_open_chunked(base, storage, ids, n, dim, l2, chunk, &g, &err), 0, "%s", err.msg);
 	cr_assert_eq(rag_gpu_dense_search(g, q, m, masked ? mask : NULL, max_key, k, got, n_got, &err), 0, "%s",
 		     err.msg);
 	for (int64_t i = 0; i < m; i++) {
@@ -74,6 +78,11 @@ static void search_case(int64_t n, int64_t dim, int storage, int l2, int64_t m, 
 	}
 	rag_gpu_dense_free(g);
 	free(base32); free(q); free(base16); free(ids); free(mask); free(scores); free(got); free(n_got); free(all);
+}
+
+static void search_case(int64_t n, int64_t dim, int storage, int l2, int64_t m, size_t k, int masked)
+{
+	search_chunked(n, dim, storage, l2, m, k, masked, 0);
 }
 
 Test(cuda_search, small_batches_exact_kernel)
@@ -152,4 +161,69 @@ Test(cuda_search, topk_all_masked)
 		dfree(ds); dfree(dval); dfree(dids); dfree(didx); dfree(dmask); dfree(dcnt); dfree(scr);
 	}
 	free(s); free(ids);
+}
+
+/* The one-pass scan (one query, k <= 16): each way a row spreads over a
+ * warp (groups of 1 to 32 lanes, 1 to 8 loads a lane, each compiled on its
+ * own), k at 1 and at its edge, masks, both metrics, grids of one block and
+ * of many. */
+Test(cuda_search, one_pass_scan_shapes)
+{
+	static const struct { int64_t dim; int storage; } shape[] = {
+		{ 8, 1 }, { 24, 1 }, { 128, 1 }, { 384, 1 }, { 512, 1 }, { 640, 1 }, { 896, 1 }, { 1536, 1 },
+		{ 2048, 1 },                                                 /* f16: V 1, 3, 1, 3, 2, 5, 7, 6, 8 */
+		{ 12, 0 }, { 160, 0 }, { 384, 0 }, { 768, 0 }, { 1024, 0 }, /* f32: V 3, 5, 3, 6, 8 */
+	};
+	for (size_t i = 0; i < sizeof shape / sizeof *shape; i++) {
+		int64_t dim = shape[i].dim, n = 4000000 / dim + 77;
+		int st = shape[i].storage;
+		cr_assert(rag_cuda_scan_fits(dim, st, NULL), "dim %lld fits the scan", (long long)dim);
+		search_case(n, dim, st, 0, 1, 10, 0);
+		search_case(n, dim, st, 1, 1, 16, 1);
+		search_case(n / 7 + 1, dim, st, 0, 1, 1, 1);
+		search_case(n / 3, dim, st, 1, 1, 7, 0);
+		search_case(9, dim, st, 0, 1, 16, 0);   /* fewer rows than k */
+	}
+	cr_expect_eq(rag_cuda_scan_fits(1000, 1, NULL), 0, "125 vectors a row: not a scan shape");
+	search_case(20000, 1000, 1, 0, 1, 10, 0);  /* so the two-kernel path */
+}
+
+/* Several device allocations: each chunk's top k comes back and merges. */
+Test(cuda_search, one_pass_scan_chunks)
+{
+	search_chunked(100003, 64, 1, 0, 1, 10, 1, (size_t)3 << 20);   /* 25 chunks of 3 MiB */
+	search_chunked(100003, 64, 0, 1, 1, 16, 0, (size_t)5 << 20);
+	search_chunked(100003, 64, 0, 1, 3, 10, 1, (size_t)5 << 20);  /* the two-kernel path, the same way */
+}
+
+/* Rows whose scores are NaN never come back; the others rank as on the CPU. */
+Test(cuda_search, one_pass_scan_skips_nan)
+{
+	int64_t n = 30000, dim = 64;
+	size_t k = 10;
+	float *base = rnd((size_t)(n * dim), 1.0f), *q = rnd((size_t)dim, 1.0f), *s = malloc((size_t)n * 4);
+	int64_t *ids = malloc((size_t)n * 8);
+	struct rag_hit got[10];
+	size_t ng = 0;
+	struct rag_gpu_dense *g = NULL;
+	struct rag_error err = { 0 };
+
+	for (int64_t j = 0; j < n; j++) {
+		ids[j] = j;
+		if (j % 5 == 0)
+			base[j * dim + j % dim] = NAN;
+	}
+	cr_assert_eq(rag_dense_scores(s, q, 1, base, 0, NULL, n, dim, 0), 0);
+	cr_assert_eq(rag_gpu_dense_open(base, 0, ids, n, dim, 0, &g, &err), 0, "%s", err.msg);
+	cr_assert_eq(rag_gpu_dense_search(g, q, 1, NULL, n, k, got, &ng, &err), 0, "%s", err.msg);
+	cr_assert_eq(ng, k);
+	for (size_t r = 0; r < k; r++) {
+		int64_t above = 0;
+		cr_assert(got[r].doc % 5 != 0, "rank %zu: row %lld has a NaN score", r, (long long)got[r].doc);
+		for (int64_t j = 0; j < n; j++)
+			above += j % 5 != 0 && s[j] > got[r].score + 1e-4f;
+		cr_assert_leq(above, (int64_t)r, "rank %zu: %lld rows score higher", r, (long long)above);
+	}
+	rag_gpu_dense_free(g);
+	free(base); free(q); free(s); free(ids);
 }

@@ -30,7 +30,10 @@ Test(search_plan, chunks_cover_the_rows_within_the_byte_limit)
 		int64_t m;
 		size_t k, chunk_bytes, score_bytes;
 	} c[] = {
-		{ 1000000, 384, 1, 1, 10, 0, 0 },
+		{ 1000000, 384, 1, 1, 10, 0, 0 },   /* the one-pass scan */
+		{ 1000000, 384, 0, 1, 17, 0, 0 },   /* k past the scan's */
+		{ 1000000, 384, 1, 2, 10, 0, 0 },   /* more than one query */
+		{ 300000, 1000, 1, 1, 10, 0, 0 },   /* a row the scan does not take */
 		{ 1000000, 768, 0, 1000, 1000, 0, 0 },
 		{ 5, 4, 0, 3, 10, 0, 0 },
 		{ 100000, 1024, 0, 50, 100, (size_t)16 << 20, (size_t)8 << 20 },
@@ -54,9 +57,35 @@ Test(search_plan, chunks_cover_the_rows_within_the_byte_limit)
 		cr_expect_eq(p.small, c[i].m <= 8);
 		if (!p.small && p.group > 1)
 			cr_expect_leq(p.scores_bytes + p.scratch_bytes, sb, "case %zu: group fits the score budget", i);
-		cr_expect_eq(p.scores_bytes, (size_t)p.group * (size_t)p.chunk_rows * 4);
-		cr_expect_eq(p.scratch_bytes, rag_cuda_topk_scratch(p.group, p.chunk_rows, (int64_t)c[i].k));
+		cr_expect_eq(p.scan, c[i].m == 1 && c[i].k <= RAG_CUDA_SCAN_K &&
+					     rag_cuda_scan_fits(c[i].dim, c[i].storage, NULL) != 0, "case %zu", i);
+		if (p.scan) {
+			cr_expect_eq(p.scores_bytes, 0, "case %zu: the scan writes no scores", i);
+			cr_expect_eq(p.scratch_bytes, rag_cuda_scan_scratch((int64_t)c[i].k));
+		} else {
+			cr_expect_eq(p.scores_bytes, (size_t)p.group * (size_t)p.chunk_rows * 4);
+			cr_expect_eq(p.scratch_bytes, rag_cuda_topk_scratch(p.group, p.chunk_rows, (int64_t)c[i].k));
+		}
 	}
+}
+
+/* How the scan spreads a row over a warp: groups of G lanes (a power of two
+ * dividing the row's 16-byte vectors, at most 32), V vectors a lane, V <= 8. */
+Test(search_plan, scan_shapes)
+{
+	static const struct { int64_t dim; int half, v, glog; } c[] = {
+		{ 384, 1, 3, 4 }, { 384, 0, 3, 5 }, { 768, 1, 3, 5 }, { 768, 0, 6, 5 }, { 1024, 1, 4, 5 },
+		{ 2048, 1, 8, 5 }, { 8, 1, 1, 0 }, { 24, 1, 3, 0 }, { 4, 0, 1, 0 }, { 128, 1, 1, 4 },
+		{ 4096, 1, 0, 0 }, { 2048, 0, 0, 0 }, { 1000, 1, 0, 0 }, { 12, 1, 0, 0 }, { 6, 0, 0, 0 }, { 0, 1, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+		int glog = -1, v = rag_cuda_scan_fits(c[i].dim, c[i].half, &glog);
+		cr_expect_eq(v, c[i].v, "dim %lld half %d: V %d", (long long)c[i].dim, c[i].half, v);
+		if (v)
+			cr_expect_eq(glog, c[i].glog, "dim %lld half %d: G 2^%d", (long long)c[i].dim, c[i].half, glog);
+	}
+	cr_expect_eq(rag_cuda_scan_scratch(0), 0);
+	cr_expect_eq(rag_cuda_scan_scratch(10), RAG_CUDA_SCAN_MAX_BLOCKS * 10 * 12);
 }
 
 Test(search_plan, topk_scratch_size)
