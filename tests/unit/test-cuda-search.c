@@ -227,3 +227,59 @@ Test(cuda_search, one_pass_scan_skips_nan)
 	rag_gpu_dense_free(g);
 	free(base); free(q); free(s); free(ids);
 }
+
+/* The scan kernel alone: a mask that drops every row gives count 0 and -1
+ * slots, its counters are zero again after each call, and a second call on
+ * the same counters finds the same top k as the first. */
+Test(cuda_search, scan_kernel_mask_and_counters)
+{
+	int64_t n = 50000, dim = 64, k = 16;
+	float *x = rnd((size_t)(n * dim), 1.0f), *q = rnd((size_t)dim, 1.0f), val[16], val2[16];
+	int64_t *ids = malloc((size_t)n * 8), idx[16], idx2[16];
+	uint8_t zero[4] = { 0, 0, 0, 0 }, ones[4] = { 1, 1, 1, 1 };
+	unsigned ctl[RAG_CUDA_SCAN_CTL] = { 0 };
+	int32_t cnt = -7;
+
+	for (int64_t j = 0; j < n; j++)
+		ids[j] = j % 4;
+	{
+		float *dx = dput(x, (size_t)(n * dim) * 4), *dq = dput(q, (size_t)dim * 4), *dval = dput(NULL, 64);
+		int64_t *dids = dput(ids, (size_t)n * 8), *didx = dput(NULL, 128);
+		uint8_t *dzero = dput(zero, 4), *dones = dput(ones, 4);
+		unsigned *dctl = dput(ctl, sizeof ctl);
+		int32_t *dcnt = dput(NULL, 4);
+		void *scr = dput(NULL, rag_cuda_scan_scratch(k));
+
+		cr_assert_eq(rag_cuda_scan_topk(dq, dx, 0, n, dim, 0, dids, dzero, 4, k, dval, didx, dcnt, scr, dctl, NULL),
+			     0, "%s", rag_cuda_last_error());
+		dget(&cnt, dcnt, 4, "count");
+		dget(idx, didx, 128, "idx");
+		cr_expect_eq(cnt, 0, "every row masked");
+		for (int i = 0; i < 16; i++)
+			cr_expect_eq(idx[i], -1);
+		dget(ctl, dctl, sizeof ctl, "counters");
+		for (int i = 0; i < RAG_CUDA_SCAN_CTL; i++)
+			cr_expect_eq(ctl[i], 0, "counter %d left at %u", i, ctl[i]);
+
+		for (int r = 0; r < 2; r++) {
+			cr_assert_eq(rag_cuda_scan_topk(dq, dx, 0, n, dim, 0, dids, dones, 4, k, dval, didx, dcnt, scr, dctl,
+							NULL), 0, "%s", rag_cuda_last_error());
+			dget(&cnt, dcnt, 4, "count");
+			dget(r ? idx2 : idx, didx, 128, "idx");
+			dget(r ? val2 : val, dval, 64, "val");
+			cr_expect_eq(cnt, 16);
+		}
+		for (int i = 0; i < 16; i++)
+			cr_expect(idx[i] == idx2[i] && val[i] == val2[i], "slot %d differs between two calls", i);
+		dget(ctl, dctl, sizeof ctl, "counters");
+		for (int i = 0; i < RAG_CUDA_SCAN_CTL; i++)
+			cr_expect_eq(ctl[i], 0, "counter %d left at %u", i, ctl[i]);
+		cr_expect_neq(rag_cuda_scan_topk(dq, dx, 0, n, dim, 0, NULL, NULL, 0, 17, dval, didx, dcnt, scr, dctl, NULL),
+			      0, "k above 16 refused");
+		cr_expect_neq(rag_cuda_scan_topk(dq, dx, 0, n, 1000, 0, NULL, NULL, 0, 10, dval, didx, dcnt, scr, dctl, NULL),
+			      0, "a row shape the scan does not take refused");
+		dfree(dx); dfree(dq); dfree(dval); dfree(dids); dfree(didx); dfree(dzero); dfree(dones); dfree(dctl);
+		dfree(dcnt); dfree(scr);
+	}
+	free(x); free(q); free(ids);
+}
