@@ -523,7 +523,8 @@ size_t rag_cuda_attn_causal_h_scratch(int64_t n_q, int64_t n_head, int64_t head_
 /* Twin of rag_attn_decode, split over chunks of the cache and merged; head_dim
  * <= 256; dscratch: rag_cuda_attn_decode_scratch(n_kv, n_head, head_dim) bytes,
  * zeroed once by rag_cuda_attn_decode_scratch_init before its first use (it
- * ends with a count of finished chunks per head, which every call leaves 0). */
+ * starts with a count of finished chunks per head, which every call leaves 0,
+ * so calls with any n_kv up to the one it was sized for can share it). */
 int rag_cuda_attn_decode(float *dout, const float *dq, const float *dk, const float *dv, int64_t n_kv,
 			 int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t kv_stride,
 			 float scale, float *dscratch, void *stream);

@@ -338,7 +338,7 @@ int rag_decoder_cuda_load(const struct rag_gguf *g, const struct rag_decoder_inf
 		   rag_cuda_malloc((void **)&c->qr, (size_t)qd * 4) ||
 		   (c->attn_h && rag_cuda_malloc((void **)&c->fscr,
 						 rag_cuda_attn_causal_h_scratch(c->n_batch, info->n_head, hd))));
-		OP(rag_cuda_attn_decode_scratch_init(c->ascr, info->n_ctx, info->n_head, hd, NULL));
+		OP(rag_cuda_attn_decode_scratch_init(c->ascr, info->n_ctx, info->n_head, hd, c->st));
 		CU(cudaMallocHost((void **)&c->pin_io, 2 * nb * sizeof(int32_t)));
 		CU(cudaMallocHost((void **)&c->pin_log, (size_t)info->n_vocab * sizeof(float)));
 	}

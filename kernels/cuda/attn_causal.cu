@@ -201,9 +201,16 @@ __device__ static void decode_merge(float *o, const float *part, int h, int hd, 
 	}
 }
 
-/* Block DCH threads; part: per (head, chunk) hd + 2 floats (m, l, o[hd]),
- * then one counter per head (zero between calls). */
-__global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *o, float *part, const float *q,
+/* The decode scratch: one counter per head (zero between calls) first, at
+ * the same place whatever the cache length, then per (head, chunk) hd + 2
+ * floats (m, l, o[hd]) from a 16-byte boundary. */
+static __host__ __device__ inline int64_t decode_counter_floats(int64_t n_head)
+{
+	return (n_head + 3) & ~(int64_t)3;
+}
+
+/* Block DCH threads over one chunk of one head's cache (scratch as above). */
+__global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *o, float *scratch, const float *q,
 								  const float *k, const float *v, int64_t n_kv,
 								  const int32_t *pos, int group, int hd,
 								  int64_t kv_stride, float scale, int n_chunks,
@@ -211,7 +218,8 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *o, floa
 {
 	__shared__ float qs[256], ps[DCH], accs[DCH], red[32];
 	__shared__ int last;
-	unsigned *done = (unsigned *)(part + (int64_t)n_head * n_chunks * (hd + 2));
+	unsigned *done = (unsigned *)scratch;
+	float *part = scratch + decode_counter_floats(n_head);
 	int h = blockIdx.x, c = blockIdx.y, t = threadIdx.x, g = h / group, nc;
 	int64_t j0 = (int64_t)c * DCH;
 	int nk;
@@ -310,8 +318,8 @@ __global__ static void __launch_bounds__(DCH) decode_chunk_kernel(float *o, floa
 
 extern "C" size_t rag_cuda_attn_decode_scratch(int64_t n_kv, int64_t n_head, int64_t head_dim)
 {
-	return (size_t)(n_head * ((n_kv + DCH - 1) / DCH) * (head_dim + 2)) * sizeof(float) +
-	       (size_t)n_head * sizeof(unsigned);
+	return (size_t)(decode_counter_floats(n_head) + n_head * ((n_kv + DCH - 1) / DCH) * (head_dim + 2)) *
+	       sizeof(float);
 }
 
 extern "C" int rag_cuda_attn_decode_scratch_init(float *dscratch, int64_t n_kv, int64_t n_head, int64_t head_dim,
