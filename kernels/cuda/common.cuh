@@ -4,6 +4,7 @@
 #ifndef RAG_CUDA_COMMON_CUH
 #define RAG_CUDA_COMMON_CUH
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include "kernels.h"
@@ -47,6 +48,13 @@ static inline int rag_cuda_multiprocessors(void)
 		return 1;
 	return n;
 }
+
+/* A result in the output's type: float32, or half (rounded to nearest) for
+ * the input of a half-precision product; one value or an adjacent pair. */
+__device__ static inline void store1(float *p, float a) { *p = a; }
+__device__ static inline void store1(__half *p, float a) { *p = __float2half_rn(a); }
+__device__ static inline void store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
+__device__ static inline void store2(__half *p, float a, float b) { *(__half2 *)p = __floats2half2_rn(a, b); }
 
 /* Blocks of `threads` threads covering n items (n > 0; callers keep n below 2^31 * threads). */
 static inline unsigned rag_cuda_blocks(int64_t n, int threads)

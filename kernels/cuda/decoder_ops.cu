@@ -9,10 +9,6 @@
 
 #include "common.cuh"
 
-/* a result as the output type: float32, or half for a product's input */
-__device__ static inline void put(float *y, float v) { *y = v; }
-__device__ static inline void put(__half *y, float v) { *y = __float2half_rn(v); }
-
 /* One block per row: the mean of squares in double, as the CPU twin. */
 template <typename T> __global__ static void rmsnorm_kernel(T *y, const float *x, const float *w, int64_t n, float eps)
 {
@@ -28,7 +24,7 @@ template <typename T> __global__ static void rmsnorm_kernel(T *y, const float *x
 	s = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
 	/* every thread has read its own elements above and writes only those */
 	for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-		put(yr + i, w ? __fmul_rn(__fmul_rn(xr[i], s), w[i]) : __fmul_rn(xr[i], s));
+		store1(yr + i, w ? __fmul_rn(__fmul_rn(xr[i], s), w[i]) : __fmul_rn(xr[i], s));
 }
 
 template <typename T>
@@ -135,7 +131,7 @@ template <typename T> __global__ static void swiglu_kernel(T *y, const float *g,
 {
 	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
 		float gv = g[i];
-		put(y + i, __fmul_rn(__fdiv_rn(gv, __fadd_rn(1.0f, expf(-gv))), u[i]));
+		store1(y + i, __fmul_rn(__fdiv_rn(gv, __fadd_rn(1.0f, expf(-gv))), u[i]));
 	}
 }
 

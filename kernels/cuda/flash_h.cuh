@@ -76,14 +76,6 @@ __device__ static inline uint4 load8_h(const float *p)
 	return *(uint4 *)h;
 }
 
-__device__ static inline void store2(__half *p, float a, float b) { *(__half2 *)p = __floats2half2_rn(a, b); }
-
-__device__ static inline void store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
-
-__device__ static inline void store1(__half *p, float a) { *p = __float2half_rn(a); }
-
-__device__ static inline void store1(float *p, float a) { *p = a; }
-
 /* rows [row0, row0 + nrows) of one head (columns col0 .. col0 + hd) into a 64-row tile, zero-padded */
 template <int HD, typename T>
 __device__ static void tile_load(__half *dst, const T *src, int64_t ld, int64_t row0, int64_t nrows, int64_t col0,
