@@ -327,7 +327,7 @@ static int run_records(struct run *r, struct rag_error *err)
 /* One question's hits, copied out of the reader's per-line storage. */
 struct group {
 	char *qid, *question;
-	size_t question_len;
+	size_t qid_len, question_len;
 	struct rag_passage *ps;
 	size_t n, cap;
 	size_t line;
@@ -373,9 +373,9 @@ static int answer_group(struct run *r, struct group *g, struct rag_error *err)
 	rag_objw_begin(&w, &out);
 	rag_objw_key(&w, "qid");
 	if (g->qid_is_num)
-		rag_buf_adds(&out, g->qid);
+		rag_buf_add(&out, g->qid, g->qid_len);
 	else
-		rag_json_write_str(&out, g->qid, strlen(g->qid));
+		rag_json_write_str(&out, g->qid, g->qid_len);
 	rag_objw_key(&w, "question");
 	rag_json_write_str(&out, g->question, g->question_len);
 	rag_objw_key(&w, "answer");
@@ -418,15 +418,6 @@ out:
 	return rc;
 }
 
-/* qid as text: strings as they are, numbers by their JSON spelling. */
-static char *qid_text(const struct rag_json *q, int *is_num)
-{
-	*is_num = q->type == RAG_JSON_NUMBER;
-	if (q->type == RAG_JSON_STRING)
-		return rag_strndup(q->u.str.s, q->u.str.len);
-	return rag_strndup(q->raw, q->raw_len);
-}
-
 static int run_rag(struct run *r, struct rag_error *err)
 {
 	struct rag_jsonl_reader rd;
@@ -445,8 +436,7 @@ static int run_rag(struct run *r, struct rag_error *err)
 		const struct rag_json *qid, *qtext;
 		size_t tlen = 0, idlen = 0, qlen = 0, klen;
 		const char *text, *id, *question, *key;
-		int is_num = 0, other, good;
-		char *qs = NULL;
+		int other, good;
 
 		rc = rag_jsonl_next(&rd, &rec, err);
 		if (rc)
@@ -468,7 +458,7 @@ static int run_rag(struct run *r, struct rag_error *err)
 		good = key && question && text && id;
 		/* another shard's question: its bad hits are that shard's to report,
 		 * its good ones end our open group, as they would unsharded */
-		other = key ? !rag_shard_keeps(&r->o.shard, key, klen) : !rag_shard_keeps_line(&r->o.shard, rd.lineno);
+		other = !rag_shard_keeps_key(&r->o.shard, key, klen, rd.lineno);
 		if (other && !good)
 			continue;
 		if (!good) {
@@ -477,12 +467,9 @@ static int run_rag(struct run *r, struct rag_error *err)
 				break;
 			continue;
 		}
-		if (!other && !(qs = qid_text(qid, &is_num))) {
-			rc = rag_error_set(err, RAG_EINTERNAL, "out of memory");
-			break;
-		}
-		/* a new qid, or another shard's (a different one), ends the group */
-		if (g.qid && (other || strcmp(g.qid, qs))) {
+		/* a new qid (its text: a string's, a number's JSON spelling), or
+		 * another shard's (a different one), ends the group */
+		if (g.qid && (other || klen != g.qid_len || memcmp(g.qid, key, klen) != 0)) {
 			rc = answer_group(r, &g, err);
 			if (rc == RAG_EDATA) {
 				rag_error_prefix(err, "<stdin>: line %zu: ", g.line);
@@ -491,22 +478,19 @@ static int run_rag(struct run *r, struct rag_error *err)
 					rc = 0;
 				}
 			}
-			if (rc) {
-				rag_free(qs);
+			if (rc)
 				break;
-			}
 			group_clear(&g);
 		}
 		if (other)
 			continue;
 		if (!g.qid) {
-			g.qid = qs;
-			g.qid_is_num = is_num;
+			g.qid = rag_strndup(key, klen);
+			g.qid_len = klen;
+			g.qid_is_num = qid->type == RAG_JSON_NUMBER;
 			g.question = rag_strndup(question, qlen);
 			g.question_len = qlen;
 			g.line = rd.lineno;
-		} else {
-			rag_free(qs);
 		}
 		if (g.n == g.cap) {
 			size_t nc = g.cap ? g.cap * 2 : 16;

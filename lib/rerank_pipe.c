@@ -244,7 +244,7 @@ static void check_hit(struct rag_rerank_pipe *p, struct block *b, size_t i, int 
 	/* another shard's qid: checked on (never reported) only to learn whether
 	 * it is a good hit, which would end the open group */
 	sk = st == RAG_OK ? rag_shard_json_key(rag_json_get(v, "qid"), &sklen) : NULL;
-	h->other = sk ? !rag_shard_keeps(&p->po.shard, sk, sklen) : !rag_shard_keeps_line(&p->po.shard, ln->lineno);
+	h->other = !rag_shard_keeps_key(&p->po.shard, sk, sklen, ln->lineno);
 	if (h->other && !sk) {
 		h->status = HIT_OTHER;
 		return;

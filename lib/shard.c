@@ -92,17 +92,21 @@ const char *rag_shard_json_key(const struct rag_json *v, size_t *len)
 	return NULL;
 }
 
+int rag_shard_keeps_key(const struct rag_shard *s, const void *key, size_t len, size_t lineno)
+{
+	return key ? rag_shard_keeps(s, key, len) : rag_shard_keeps_line(s, lineno);
+}
+
 int rag_shard_keeps_record(const struct rag_shard *s, const struct rag_json *rec,
 			   const char *const *keys, size_t lineno)
 {
+	const char *k = NULL;
+	size_t len = 0;
+
 	if (!rag_shard_active(s))
 		return 1;
 	if (rec && rec->type == RAG_JSON_OBJECT)
-		for (; *keys; keys++) {
-			size_t len;
-			const char *k = rag_shard_json_key(rag_json_get(rec, *keys), &len);
-			if (k)
-				return rag_shard_keeps(s, k, len);
-		}
-	return rag_shard_keeps_line(s, lineno);
+		for (; *keys && !k; keys++)
+			k = rag_shard_json_key(rag_json_get(rec, *keys), &len);
+	return rag_shard_keeps_key(s, k, len, lineno);
 }

@@ -51,6 +51,10 @@ int rag_shard_keeps(const struct rag_shard *s, const void *key, size_t len);
 /* Does s keep a record keyed by its (1-based) line number? */
 int rag_shard_keeps_line(const struct rag_shard *s, size_t lineno);
 
+/* Does s keep a record keyed by key (len bytes), or by its line number when
+ * key is NULL (a record without one)? */
+int rag_shard_keeps_key(const struct rag_shard *s, const void *key, size_t len, size_t lineno);
+
 /*
  * The key bytes of a JSON value: a string's decoded bytes, a number's JSON
  * text; NULL for any other value (or v NULL).  Points into v (not owned).

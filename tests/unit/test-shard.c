@@ -81,6 +81,21 @@ Test(shard, keeps_exactly_one)
 		struct rag_shard none = { 0, 0 };
 		cr_assert(rag_shard_keeps(&none, "x", 1));
 		cr_assert(rag_shard_keeps_line(&none, 5));
+		cr_assert(rag_shard_keeps_key(&none, NULL, 0, 5));
+	}
+}
+
+/* A key when there is one, else the line number: as the two rules give it. */
+Test(shard, keeps_key_or_line)
+{
+	char key[32];
+	for (uint64_t i = 0; i < 3; i++) {
+		struct rag_shard s = { i, 3 };
+		for (size_t k = 1; k <= 100; k++) {
+			int len = snprintf(key, sizeof key, "q%zu", k);
+			cr_assert_eq(rag_shard_keeps_key(&s, key, (size_t)len, k), rag_shard_keeps(&s, key, (size_t)len));
+			cr_assert_eq(rag_shard_keeps_key(&s, NULL, 0, k), rag_shard_keeps_line(&s, k));
+		}
 	}
 }
 
