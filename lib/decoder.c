@@ -245,7 +245,7 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 	if (!rag_decoder_supports_arch(arch))
 		return rag_error_set(err, RAG_EMODEL,
 				     "architecture '%s' is not a decoder ragkit can run "
-				     "(llama, qwen2, qwen3)", arch);
+				     "(" RAG_DECODER_ARCHS ")", arch);
 	d = rag_calloc(1, sizeof *d);
 	if (!d)
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
@@ -270,7 +270,7 @@ int rag_decoder_load(const struct rag_gguf *g, const struct rag_decoder_params *
 		goto fail;
 	if ((rc = get_int(g, arch, "rope.dimension_count", in->head_dim, 0, &in->n_rot, err)))
 		goto fail;
-	if (in->head_dim <= 0 || in->head_dim > 1024 || in->n_rot <= 0 || in->n_rot > in->head_dim ||
+	if (in->head_dim <= 0 || in->head_dim > RAG_DECODER_MAX_HEAD_DIM || in->n_rot <= 0 || in->n_rot > in->head_dim ||
 	    in->n_rot % 2) {
 		rc = rag_error_set(err, RAG_EMODEL, "unsupported head size %lld (rotary dims %lld)",
 				   (long long)in->head_dim, (long long)in->n_rot);

@@ -34,8 +34,13 @@ struct rag_decoder_info {
 	int tied_output;       /* output projection is token_embd.weight */
 };
 
-/* Is arch (general.architecture) one this module runs? */
+/* Is arch (general.architecture) one this module runs?  RAG_DECODER_ARCHS
+ * names them, for messages. */
 int rag_decoder_supports_arch(const char *arch);
+#define RAG_DECODER_ARCHS "llama, qwen2, qwen3"
+/* The largest head dimension the decoder takes (config.json's head_dim is
+ * held to it before it becomes an integer). */
+#define RAG_DECODER_MAX_HEAD_DIM 1024
 /* The RoPE scaling g declares for arch (<arch>.rope.scaling.type; *type NULL
  * when absent): 0 when rag_decoder_load runs it (none, linear; llama3's comes
  * as rope_freqs.weight), -1 when not.  RAG_DECODER_ROPE_SCALINGS names those

@@ -60,7 +60,7 @@ int rag_lm_open_on(struct rag_lm *lm, const char *path, int64_t n_ctx, int cuda,
 	    !rag_decoder_supports_arch(arch)) {
 		rc = rag_error_set(err, RAG_EMODEL,
 				   "'%s': architecture '%s' is not a decoder ragkit can run "
-				   "(llama, qwen2, qwen3)", path, arch);
+				   "(" RAG_DECODER_ARCHS ")", path, arch);
 		goto fail;
 	}
 	if ((rc = rag_decoder_load(lm->gguf, &dp, &lm->dec, err)) ||

@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "arena.h"
 #include "buf.h"
+#include "decoder.h"
 #include "gguf_write.h"
 #include "hfmodel.h"
 #include "json.h"
@@ -30,6 +31,7 @@ struct hf {
 	int st_modules;  /* a sentence-transformers modules.json was read */
 	int64_t n_head, n_head_kv, n_embd;
 	int64_t head_dim;      /* config's head_dim, else hidden_size / heads (0: unknown) */
+	int head_dim_given;    /* config.json has head_dim */
 	struct rag_gguf_builder *b;
 	struct keep *keep;           /* what the finished object releases */
 };
@@ -164,15 +166,20 @@ static void arch_key(struct hf *h, char *k, size_t n, const char *suffix)
 	snprintf(k, n, "%s.%s", h->arch, suffix);
 }
 
+static void set_u32(struct hf *h, const char *suffix, uint32_t v)
+{
+	char k[128];
+
+	arch_key(h, k, sizeof k, suffix);
+	rag_gguf_builder_set_u32(h->b, k, v);
+}
+
 static void put_u32(struct hf *h, const char *suffix, const char *hkey)
 {
 	double v;
-	char k[128];
 
-	if (jnum(h->config, hkey, &v) && v >= 0 && v <= 4294967295.0) {
-		arch_key(h, k, sizeof k, suffix);
-		rag_gguf_builder_set_u32(h->b, k, (uint32_t)v);
-	}
+	if (jnum(h->config, hkey, &v) && v >= 0 && v <= 4294967295.0)
+		set_u32(h, suffix, (uint32_t)v);
 }
 
 static void put_f32(struct hf *h, const char *suffix, double v)
@@ -1202,10 +1209,11 @@ static int identify(struct hf *h)
 	h->head_dim = h->n_head > 0 ? h->n_embd / h->n_head : 0;
 	if (jnum(h->config, "head_dim", &v)) {
 		/* the decoder's own limit; checked before the number becomes an integer */
-		if (!(v >= 1 && v <= 1024) || v != (double)(int64_t)v)
-			return rag_error_set(h->err, RAG_EMODEL, "'%s/config.json': head_dim %g is not an integer in 1..1024",
-					     h->dir, v);
+		if (!(v >= 1 && v <= RAG_DECODER_MAX_HEAD_DIM) || v != (double)(int64_t)v)
+			return rag_error_set(h->err, RAG_EMODEL, "'%s/config.json': head_dim %g is not an integer in 1..%d",
+					     h->dir, v, RAG_DECODER_MAX_HEAD_DIM);
 		h->head_dim = (int64_t)v;
+		h->head_dim_given = 1;
 	}
 	return RAG_OK;
 }
@@ -1227,9 +1235,9 @@ static void put_hparams(struct hf *h, uint32_t file_type)
 		put_f32(h, "attention.layer_norm_rms_epsilon", v);
 	if (jnum(h->config, "layer_norm_eps", &v))
 		put_f32(h, "attention.layer_norm_epsilon", v);
-	if (jnum(h->config, "head_dim", &v)) {
-		put_u32(h, "attention.key_length", "head_dim");
-		put_u32(h, "attention.value_length", "head_dim");
+	if (h->head_dim_given) {
+		set_u32(h, "attention.key_length", (uint32_t)h->head_dim);
+		set_u32(h, "attention.value_length", (uint32_t)h->head_dim);
 	}
 	rag_gguf_builder_set_u32(h->b, "general.file_type", file_type);
 	if (h->bert) {

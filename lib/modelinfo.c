@@ -62,7 +62,7 @@ int rag_model_supported(const struct rag_gguf *g, char *why, size_t why_len)
 		return 0;
 	}
 	if (!in_list(a, encoder_archs) && !rag_decoder_supports_arch(a)) {
-		snprintf(why, why_len, "architecture '%s' is not supported (ragkit runs bert, llama, qwen2, qwen3)", a);
+		snprintf(why, why_len, "architecture '%s' is not supported (ragkit runs bert, " RAG_DECODER_ARCHS ")", a);
 		return 0;
 	}
 	for (i = 0; i < rag_gguf_n_tensors(g); i++) {
