@@ -1365,14 +1365,11 @@ static void json_str(struct ev *ev, struct rag_buf *b, const char *s, size_t n)
 		case '\t': w_adds(ev, b, "\\t"); break;
 		case '\b': w_adds(ev, b, "\\b"); break;
 		case '\f': w_adds(ev, b, "\\f"); break;
-		default:
-			if (c < 0x20) {
-				char tmp[8];
-				snprintf(tmp, sizeof tmp, "\\u%04x", c);
-				w_adds(ev, b, tmp);
-			} else {
-				w_addc(ev, b, (char)c);
-			}
+		default: {  /* the other control characters (the rest went in a run) */
+			char tmp[8];
+			snprintf(tmp, sizeof tmp, "\\u%04x", c);
+			w_adds(ev, b, tmp);
+		}
 		}
 	}
 	w_addc(ev, b, '"');
@@ -1730,11 +1727,14 @@ static struct val replace(struct ev *ev, struct val s, struct val a, struct val 
 		return s;
 	rag_buf_reset(out);
 	for (size_t i = 0; i < s.u.s.n;) {
-		if (i + a.u.s.n <= s.u.s.n && !memcmp(s.u.s.s + i, a.u.s.s, a.u.s.n)) {
+		/* the text up to the next match in one append, then the replacement */
+		const char *m = memmem(s.u.s.s + i, s.u.s.n - i, a.u.s.s, a.u.s.n);
+		size_t run = m ? (size_t)(m - (s.u.s.s + i)) : s.u.s.n - i;
+		w_add(ev, out, s.u.s.s + i, run);
+		i += run;
+		if (m) {
 			w_add(ev, out, b.u.s.s, b.u.s.n);
 			i += a.u.s.n;
-		} else {
-			w_addc(ev, out, s.u.s.s[i++]);
 		}
 	}
 	w_addc(ev, out, 0);
@@ -2096,8 +2096,6 @@ static struct val slice(struct ev *ev, struct val v, struct val lo, struct val h
 {
 	int64_t n, step = st.t == V_UNDEF || st.t == V_NONE ? 1 : inum(ev, st), a, b;
 	uint64_t cnt;
-	struct list *l = NULL;
-	struct rag_buf *sb = &ev->scratch;
 	if (v.t == V_LIST)
 		n = (int64_t)v.u.l->n;
 	else if (v.t == V_STR)
@@ -2117,30 +2115,22 @@ static struct val slice(struct ev *ev, struct val v, struct val lo, struct val h
 		if (a > n - 1) a = n - 1;
 		if (b < -1) b = -1;
 	}
-	if (v.t == V_LIST)
-		l = new_list(ev, 8);
-	else
-		rag_buf_reset(sb);
+	/* cnt <= n: the result is sized once */
 	cnt = steps_between(a, b, step);
-	for (uint64_t k = 0; k < cnt; k++) {
-		int64_t i = nth_step(a, step, k);
-		if (l)
-			list_push(ev, l, v.u.l->v[i]);
-		else
-			rag_buf_addc(sb, v.u.s.s[i]);
-	}
-	if (l)
+	if (v.t == V_LIST) {
+		struct list *l = new_list(ev, (size_t)cnt);
+		for (uint64_t k = 0; k < cnt; k++)
+			l->v[l->n++] = v.u.l->v[nth_step(a, step, k)];
 		return mk_list(l);
-	if (rag_buf_failed(sb)) {
-		rag_error_set(ev->err, RAG_EINTERNAL, "out of memory");
-		longjmp(ev->jb, 1);
-	}
-	{
-		size_t sn = sb->len;
-		char *s = ealloc(ev, sn + 1);
-		memcpy(s, sb->data ? sb->data : "", sn);
-		s[sn] = 0;
-		return mk_str(s, sn);
+	} else {
+		char *s = ealloc(ev, (size_t)cnt + 1);
+		if (step == 1 && cnt)
+			memcpy(s, v.u.s.s + a, (size_t)cnt);
+		else
+			for (uint64_t k = 0; k < cnt; k++)
+				s[k] = v.u.s.s[nth_step(a, step, k)];
+		s[cnt] = 0;
+		return mk_str(s, (size_t)cnt);
 	}
 }
 
