@@ -191,9 +191,16 @@ Test(cuda_search, one_pass_scan_shapes)
 /* Several device allocations: each chunk's top k comes back and merges. */
 Test(cuda_search, one_pass_scan_chunks)
 {
-	search_chunked(100003, 64, 1, 0, 1, 10, 1, (size_t)3 << 20);   /* 25 chunks of 3 MiB */
-	search_chunked(100003, 64, 0, 1, 1, 16, 0, (size_t)5 << 20);
-	search_chunked(100003, 64, 0, 1, 3, 10, 1, (size_t)5 << 20);  /* the two-kernel path, the same way */
+	struct rag_gpu_dense_plan p;
+
+	/* 12.8 MB of f16 rows in allocations of 512 KiB, 25.6 MB of f32 in 1 MiB: 25 chunks each */
+	cr_assert_eq(rag_gpu_dense_plan(100003, 64, 1, 1, 10, (size_t)1 << 19, 0, &p), 0);
+	cr_assert_eq(p.n_chunks, 25);
+	cr_assert_eq(rag_gpu_dense_plan(100003, 64, 0, 1, 16, (size_t)1 << 20, 0, &p), 0);
+	cr_assert_eq(p.n_chunks, 25);
+	search_chunked(100003, 64, 1, 0, 1, 10, 1, (size_t)1 << 19);
+	search_chunked(100003, 64, 0, 1, 1, 16, 0, (size_t)1 << 20);
+	search_chunked(100003, 64, 0, 1, 3, 10, 1, (size_t)1 << 20);  /* the two-kernel path, the same way */
 }
 
 /* Rows whose scores are NaN never come back; the others rank as on the CPU. */
@@ -203,8 +210,9 @@ Test(cuda_search, one_pass_scan_skips_nan)
 	size_t k = 10;
 	float *base = rnd((size_t)(n * dim), 1.0f), *q = rnd((size_t)dim, 1.0f), *s = malloc((size_t)n * 4);
 	int64_t *ids = malloc((size_t)n * 8);
+	struct sc *all = malloc((size_t)n * sizeof *all);
 	struct rag_hit got[10];
-	size_t ng = 0;
+	size_t ng = 0, na = 0;
 	struct rag_gpu_dense *g = NULL;
 	struct rag_error err = { 0 };
 
@@ -217,15 +225,24 @@ Test(cuda_search, one_pass_scan_skips_nan)
 	cr_assert_eq(rag_gpu_dense_open(base, 0, ids, n, dim, 0, &g, &err), 0, "%s", err.msg);
 	cr_assert_eq(rag_gpu_dense_search(g, q, 1, NULL, n, k, got, &ng, &err), 0, "%s", err.msg);
 	cr_assert_eq(ng, k);
+	for (int64_t j = 0; j < n; j++)
+		if (j % 5 != 0) {
+			all[na].s = s[j];
+			all[na++].key = j;
+		}
+	qsort(all, na, sizeof *all, by_score);
 	for (size_t r = 0; r < k; r++) {
-		int64_t above = 0;
+		float tol = 1e-4f * (1.0f + fabsf(all[r].s));
 		cr_assert(got[r].doc % 5 != 0, "rank %zu: row %lld has a NaN score", r, (long long)got[r].doc);
-		for (int64_t j = 0; j < n; j++)
-			above += j % 5 != 0 && s[j] > got[r].score + 1e-4f;
-		cr_assert_leq(above, (int64_t)r, "rank %zu: %lld rows score higher", r, (long long)above);
+		cr_assert(fabsf(got[r].score - s[got[r].doc]) <= tol, "rank %zu: score %g, the row's own %g", r,
+			  (double)got[r].score, (double)s[got[r].doc]);
+		cr_assert(fabsf(got[r].score - all[r].s) <= tol, "rank %zu: score %g, the CPU's %g", r,
+			  (double)got[r].score, (double)all[r].s);
+		for (size_t t = 0; t < r; t++)
+			cr_assert_neq(got[t].doc, got[r].doc, "row %lld twice", (long long)got[r].doc);
 	}
 	rag_gpu_dense_free(g);
-	free(base); free(q); free(s); free(ids);
+	free(base); free(q); free(s); free(ids); free(all);
 }
 
 /* The scan kernel alone: a mask that drops every row gives count 0 and -1

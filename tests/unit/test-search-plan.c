@@ -29,15 +29,17 @@ Test(search_plan, chunks_cover_the_rows_within_the_byte_limit)
 		int storage;
 		int64_t m;
 		size_t k, chunk_bytes, score_bytes;
+		int scan;                             /* the one-pass scan expected */
 	} c[] = {
-		{ 1000000, 384, 1, 1, 10, 0, 0 },   /* the one-pass scan */
-		{ 1000000, 384, 0, 1, 17, 0, 0 },   /* k past the scan's */
-		{ 1000000, 384, 1, 2, 10, 0, 0 },   /* more than one query */
-		{ 300000, 1000, 1, 1, 10, 0, 0 },   /* a row the scan does not take */
-		{ 1000000, 768, 0, 1000, 1000, 0, 0 },
-		{ 5, 4, 0, 3, 10, 0, 0 },
-		{ 100000, 1024, 0, 50, 100, (size_t)16 << 20, (size_t)8 << 20 },
-		{ 7, 100000, 1, 9, 1, 1000, 100 },   /* a row larger than the chunk limit: one row per chunk */
+		{ 1000000, 384, 1, 1, 10, 0, 0, 1 },
+		{ 1000, 24, 1, 1, 16, 0, 0, 1 },      /* k at the scan's edge, 3 vectors a row */
+		{ 1000000, 384, 0, 1, 17, 0, 0, 0 },  /* k past the scan's */
+		{ 1000000, 384, 1, 2, 10, 0, 0, 0 },  /* more than one query */
+		{ 300000, 1000, 1, 1, 10, 0, 0, 0 },  /* a row the scan does not take (125 vectors) */
+		{ 1000000, 768, 0, 1000, 1000, 0, 0, 0 },
+		{ 5, 4, 0, 3, 10, 0, 0, 0 },
+		{ 100000, 1024, 0, 50, 100, (size_t)16 << 20, (size_t)8 << 20, 0 },
+		{ 7, 100000, 1, 9, 1, 1000, 100, 0 }, /* a row larger than the chunk limit: one row per chunk */
 	};
 
 	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
@@ -57,8 +59,7 @@ Test(search_plan, chunks_cover_the_rows_within_the_byte_limit)
 		cr_expect_eq(p.small, c[i].m <= 8);
 		if (!p.small && p.group > 1)
 			cr_expect_leq(p.scores_bytes + p.scratch_bytes, sb, "case %zu: group fits the score budget", i);
-		cr_expect_eq(p.scan, c[i].m == 1 && c[i].k <= RAG_CUDA_SCAN_K &&
-					     rag_cuda_scan_fits(c[i].dim, c[i].storage, NULL) != 0, "case %zu", i);
+		cr_expect_eq(p.scan, c[i].scan, "case %zu", i);
 		if (p.scan) {
 			cr_expect_eq(p.scores_bytes, 0, "case %zu: the scan writes no scores", i);
 			cr_expect_eq(p.scratch_bytes, rag_cuda_scan_scratch((int64_t)c[i].k));

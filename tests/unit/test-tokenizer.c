@@ -589,7 +589,10 @@ static void check_round_trip(const char *name, int exact)
 Test(tokenizer, round_trip_gpt2) { check_round_trip("gpt-2", 1); }
 Test(tokenizer, round_trip_llama_spm) { check_round_trip("llama-spm", 1); }
 Test(tokenizer, round_trip_starcoder) { check_round_trip("starcoder", 1); }
-Test(tokenizer, round_trip_bert_bge) { check_round_trip("bert-bge", 0); }
+/* WordPiece lowercases and drops accents, so its text does not come back:
+ * golden_bert checks its decoding against Hugging Face's, and this only the
+ * token-by-token decoding against the whole. */
+Test(tokenizer, decode_pieces_bert_bge) { check_round_trip("bert-bge", 0); }
 
 /* Each maximal invalid subpart becomes one U+FFFD; valid text (a literal
  * U+FFFD included) is copied; the result is appended. */
