@@ -74,6 +74,7 @@ int rag_blockpipe_init(struct rag_blockpipe *bp, const struct rag_blockpipe_ops 
 	bp->ctx = ctx;
 	bp->block_bytes = block_bytes;
 	bp->block_records = block_records;
+	bp->ramp = RAG_BLOCKPIPE_RAMP;
 	bp->blk[0] = b0;
 	bp->blk[1] = b1;
 	rag_buf_init(&b0->lines);
@@ -120,17 +121,24 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
-/* Read lines into b until it is full or the input ends (*eof).  On a read
- * error the lines read so far stay in b. */
+/* Read lines into b until it is full (the limits >> bp->ramp, at least one
+ * line; the ramp then steps down) or the input ends (*eof).  On a read error
+ * the lines read so far stay in b. */
 static int block_fill(struct rag_blockpipe *bp, struct rag_blockpipe_block *b, struct rag_jsonl_reader *r,
 		      int *eof, struct rag_error *err)
 {
 	const char *line;
-	size_t len;
+	size_t len, max_n = bp->block_records >> bp->ramp, max_bytes = bp->block_bytes >> bp->ramp;
 	int rc;
 
 	*eof = 0;
-	while (b->n < bp->block_records && b->lines.len < bp->block_bytes) {
+	if (!max_n)
+		max_n = 1;
+	if (!max_bytes)
+		max_bytes = 1;
+	if (bp->ramp)
+		bp->ramp--;
+	while (b->n < max_n && b->lines.len < max_bytes) {
 		if ((rc = rag_jsonl_next_line(r, &line, &len, err)))
 			return rc;
 		if (!line) {

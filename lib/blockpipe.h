@@ -10,7 +10,8 @@
 
 /*
  * Two blocks alternate.  For each block of input lines (it ends at
- * block_bytes of input, block_records lines or the end of a file):
+ * block_bytes of input, block_records lines or the end of a file; the first
+ * blocks are smaller, see RAG_BLOCKPIPE_RAMP):
  *   1. the calling thread reads the lines (whitespace-only lines are not
  *      records, as in rag_jsonl_next);
  *   2. ops.prepare parses, checks and tokenizes them (on the host threads,
@@ -23,6 +24,14 @@
  * bad record or a read error are still run and delivered, nothing after
  * them; a worker or delivery error ("broken") stops everything at once.
  */
+
+/*
+ * The first block is 1/2^RAG_BLOCKPIPE_RAMP of the limits and each block after
+ * it twice the one before, up to the limits: the worker gets its first work
+ * after a small block is read and prepared, not after a full one, and the
+ * host threads keep ahead of it from then on.
+ */
+#define RAG_BLOCKPIPE_RAMP 5
 
 /* One input line of a block: lines.data + off, len bytes (NUL-terminated). */
 struct rag_blockpipe_line {
@@ -65,6 +74,7 @@ struct rag_blockpipe {
 	const struct rag_blockpipe_ops *ops;
 	void *ctx;
 	size_t block_bytes, block_records;
+	unsigned ramp;               /* the next block's limits are the above >> ramp */
 	struct rag_blockpipe_block *blk[2];
 	int cur;                     /* the block being filled */
 	struct rag_blockpipe_block *inflight; /* at the worker, not yet delivered */

@@ -11,7 +11,8 @@
 
 /*
  * The pipeline, per block of input lines (a block ends at block_bytes of
- * input, block_records records or the end of a file):
+ * input, block_records records or the end of a file; the first blocks are
+ * smaller, so that the encoder starts early: RAG_BLOCKPIPE_RAMP):
  *   1. the calling thread reads the block's lines;
  *   2. the host threads parse them, put the prefix in front of the text and
  *      tokenize (rag_embed_prepare_r, one scratch per thread);

@@ -19,7 +19,7 @@
  * byte with "scores"."rerank" {"score","rank"}, "score" and "rank" set.
  *
  * Per block of lines (block_bytes of input, block_records hits, or the end
- * of an input): the host threads parse and check the hits, the calling
+ * of an input; the first blocks smaller, RAG_BLOCKPIPE_RAMP): the host threads parse and check the hits, the calling
  * thread decides the groups in input order (reporting or skipping bad hits
  * as a serial reader would), the host threads tokenize the pairs, and the
  * block goes to the encoder thread while the calling thread writes the
