@@ -72,13 +72,18 @@ struct rag_encoder_cuda {
 	cudaStream_t st;
 	cudaEvent_t done[2];
 	int n_events;
-	/* device scratch for one batch */
-	int64_t cap_tok, cap_seq;
+	/*
+	 * Scratch for one batch in three groups, each grown on its own (see
+	 * grow): the activations (cap_tok tokens), the packed inputs (cap_in
+	 * int32s: ids, positions, types, offsets) and the outputs (cap_out
+	 * floats: a row per token without pooling, else a row per sequence).
+	 * The inputs and outputs have two pinned host copies each.
+	 */
+	int64_t cap_tok, cap_in, cap_out;
 	float *x, *qkv, *att, *tmp, *ff, *dout;
 	uint16_t *h16, *a16;                        /* h16: Q|K|V or the FFN (half); a16: x or attention (half) */
 	int half_path;                              /* activations in half between products (see forward) */
-	int32_t *din;                               /* ids, positions, types (cap_tok each), offsets */
-	/* pinned host buffers, two of each */
+	int32_t *din;
 	int32_t *pin_in[2];
 	float *pin_out[2];
 };
@@ -86,23 +91,33 @@ struct rag_encoder_cuda {
 #define CU(stmt) RAG_GPU_CU("GPU encoder", stmt)
 #define OP(expr) RAG_GPU_OP("GPU encoder", expr)
 
-static void scratch_free(struct rag_encoder_cuda *c)
+static void act_free(struct rag_encoder_cuda *c)
 {
 	rag_cuda_free(c->x); rag_cuda_free(c->qkv); rag_cuda_free(c->att); rag_cuda_free(c->tmp);
-	rag_cuda_free(c->ff); rag_cuda_free(c->dout); rag_cuda_free(c->h16); rag_cuda_free(c->a16);
-	rag_cuda_free(c->din);
-	c->x = c->qkv = c->att = c->tmp = c->ff = c->dout = NULL;
+	rag_cuda_free(c->ff); rag_cuda_free(c->h16); rag_cuda_free(c->a16);
+	c->x = c->qkv = c->att = c->tmp = c->ff = NULL;
 	c->h16 = c->a16 = NULL;
-	c->din = NULL;
+	c->cap_tok = 0;
+}
+
+/* A device buffer and its two pinned host copies. */
+static void io_free(void **dev, void **pin, int64_t *cap)
+{
+	rag_cuda_free(*dev);
+	*dev = NULL;
 	for (int i = 0; i < 2; i++) {
-		if (c->pin_in[i])
-			cudaFreeHost(c->pin_in[i]);
-		if (c->pin_out[i])
-			cudaFreeHost(c->pin_out[i]);
-		c->pin_in[i] = NULL;
-		c->pin_out[i] = NULL;
+		if (pin[i])
+			cudaFreeHost(pin[i]);
+		pin[i] = NULL;
 	}
-	c->cap_tok = c->cap_seq = 0;
+	*cap = 0;
+}
+
+static void scratch_free(struct rag_encoder_cuda *c)
+{
+	act_free(c);
+	io_free((void **)&c->din, (void **)c->pin_in, &c->cap_in);
+	io_free((void **)&c->dout, (void **)c->pin_out, &c->cap_out);
 }
 
 void rag_encoder_cuda_free(struct rag_encoder_cuda *c)
@@ -335,38 +350,44 @@ out:
 	return rc ? rc : RAG_EUNAVAILABLE;
 }
 
-/* Device scratch and pinned buffers for batches up to n_tok tokens and n_seq sequences. */
-static int grow(struct rag_encoder_cuda *c, int64_t n_tok, int64_t n_seq, struct rag_error *err)
+/*
+ * Room for a batch of n_tok tokens, n_in packed input int32s and n_out
+ * output floats.  Only a group that is too small is reallocated, so a
+ * pooled batch pins a row per sequence for its output, not one per token.
+ */
+static int grow(struct rag_encoder_cuda *c, int64_t n_tok, int64_t n_in, int64_t n_out, struct rag_error *err)
 {
-	int64_t d = c->s.d, f = c->s.n_ff, wide = f > 3 * d ? f : 3 * d, w_out;
+	int64_t d = c->s.d, f = c->s.n_ff, wide = f > 3 * d ? f : 3 * d;
 	int rc = 0;
 
-	if (n_tok <= c->cap_tok && n_seq <= c->cap_seq)
+	if (n_tok <= c->cap_tok && n_in <= c->cap_in && n_out <= c->cap_out)
 		return 0;
 	CU(cudaStreamSynchronize(c->st));
-	if (n_tok < c->cap_tok)
-		n_tok = c->cap_tok;
-	if (n_seq < c->cap_seq)
-		n_seq = c->cap_seq;
-	scratch_free(c);
-	w_out = n_tok * d;
-	if (n_seq * (c->s.n_labels > d ? c->s.n_labels : d) > w_out)
-		w_out = n_seq * (c->s.n_labels > d ? c->s.n_labels : d);
-	OP(rag_cuda_malloc((void **)&c->x, (size_t)(n_tok * d) * 4) ||
-	   (!c->half_path && rag_cuda_malloc((void **)&c->qkv, (size_t)(n_tok * 3 * d) * 4)) ||
-	   rag_cuda_malloc((void **)&c->att, (size_t)(n_tok * d) * 4) ||
-	   rag_cuda_malloc((void **)&c->tmp, (size_t)(n_tok * d) * 4) ||
-	   (!c->half_path && rag_cuda_malloc((void **)&c->ff, (size_t)(n_tok * f) * 4)) ||
-	   (c->half_path && rag_cuda_malloc((void **)&c->a16, (size_t)(n_tok * d) * 2)) ||
-	   rag_cuda_malloc((void **)&c->dout, (size_t)w_out * 4) ||
-	   rag_cuda_malloc((void **)&c->h16, (size_t)(n_tok * wide) * 2) ||
-	   rag_cuda_malloc((void **)&c->din, (size_t)(3 * n_tok + n_seq + 1) * 4));
-	for (int i = 0; i < 2; i++) {
-		CU(cudaMallocHost((void **)&c->pin_in[i], (size_t)(3 * n_tok + n_seq + 1) * 4));
-		CU(cudaMallocHost((void **)&c->pin_out[i], (size_t)w_out * 4));
+	if (n_tok > c->cap_tok) {
+		act_free(c);
+		OP(rag_cuda_malloc((void **)&c->x, (size_t)(n_tok * d) * 4) ||
+		   (!c->half_path && rag_cuda_malloc((void **)&c->qkv, (size_t)(n_tok * 3 * d) * 4)) ||
+		   rag_cuda_malloc((void **)&c->att, (size_t)(n_tok * d) * 4) ||
+		   rag_cuda_malloc((void **)&c->tmp, (size_t)(n_tok * d) * 4) ||
+		   (!c->half_path && rag_cuda_malloc((void **)&c->ff, (size_t)(n_tok * f) * 4)) ||
+		   (c->half_path && rag_cuda_malloc((void **)&c->a16, (size_t)(n_tok * d) * 2)) ||
+		   rag_cuda_malloc((void **)&c->h16, (size_t)(n_tok * wide) * 2));
+		c->cap_tok = n_tok;
 	}
-	c->cap_tok = n_tok;
-	c->cap_seq = n_seq;
+	if (n_in > c->cap_in) {
+		io_free((void **)&c->din, (void **)c->pin_in, &c->cap_in);
+		OP(rag_cuda_malloc((void **)&c->din, (size_t)n_in * 4));
+		for (int i = 0; i < 2; i++)
+			CU(cudaMallocHost((void **)&c->pin_in[i], (size_t)n_in * 4));
+		c->cap_in = n_in;
+	}
+	if (n_out > c->cap_out) {
+		io_free((void **)&c->dout, (void **)c->pin_out, &c->cap_out);
+		OP(rag_cuda_malloc((void **)&c->dout, (size_t)n_out * 4));
+		for (int i = 0; i < 2; i++)
+			CU(cudaMallocHost((void **)&c->pin_out[i], (size_t)n_out * 4));
+		c->cap_out = n_out;
+	}
 	return 0;
 out:
 	scratch_free(c);
@@ -460,7 +481,7 @@ int rag_encoder_cuda_run(struct rag_encoder_cuda *c, const struct rag_enc_seq *s
 			 struct rag_error *err)
 {
 	size_t *len = NULL, *start = NULL, nb, row0[2] = { 0, 0 }, rows[2] = { 0, 0 }, out_row = 0;
-	int64_t max_tok = 0, max_seq = 0, d = c->s.d;
+	int64_t max_tok = 0, max_in = 0, max_out = 0, d = c->s.d;
 	size_t width = pool == RAG_POOL_RANK ? (size_t)c->s.n_labels : (size_t)d;
 	int rc = RAG_OK;
 
@@ -474,15 +495,18 @@ int rag_encoder_cuda_run(struct rag_encoder_cuda *c, const struct rag_enc_seq *s
 		len[s] = seqs[s].n;
 	nb = rag_encoder_batches(len, n_seq, batch_tokens ? batch_tokens : 16384, 65535, start);
 	for (size_t b = 0; b < nb; b++) {
-		int64_t t = 0;
+		int64_t t = 0, ns = (int64_t)(start[b + 1] - start[b]), n_out;
 		for (size_t s = start[b]; s < start[b + 1]; s++)
 			t += (int64_t)len[s];
+		n_out = (pool == RAG_POOL_NONE ? t : ns) * (int64_t)width;
 		if (t > max_tok)
 			max_tok = t;
-		if ((int64_t)(start[b + 1] - start[b]) > max_seq)
-			max_seq = (int64_t)(start[b + 1] - start[b]);
+		if (3 * t + ns + 1 > max_in)
+			max_in = 3 * t + ns + 1;
+		if (n_out > max_out)
+			max_out = n_out;
 	}
-	if ((rc = grow(c, max_tok, max_seq, err)))
+	if ((rc = grow(c, max_tok, max_in, max_out, err)))
 		goto out;
 	for (size_t b = 0; b <= nb + 1; b++) {
 		int slot = (int)(b & 1);
