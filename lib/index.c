@@ -1801,9 +1801,12 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 		if (!ix->gpu && rag_gpu_dense_open(v->data, (int)v->storage, v->ids, (int64_t)v->n, (int64_t)dim,
 						   ix->m.metric == RAG_METRIC_L2, &ix->gpu, NULL))
 			ix->gpu_off = 1;
-		for (i = 0; ix->gpu && ok && i < m; i++)
-			ok = rag_gpu_dense_search(ix->gpu, qq + i * dim, 1, masks ? masks[i] : NULL, ix->max_key, k,
-						  out + i * k, &n_out[i], NULL) == RAG_OK;
+		/* unmasked queries in runs (one pass over the vectors each), a masked one alone */
+		for (i = 0; ix->gpu && ok && i < m; i += r) {
+			r = rag_gpu_dense_run(masks, i, m);
+			ok = rag_gpu_dense_search(ix->gpu, qq + i * dim, (int64_t)r, masks ? masks[i] : NULL,
+						  ix->max_key, k, out + i * k, &n_out[i], NULL) == RAG_OK;
+		}
 		if (ix->gpu && ok) {
 			rag_free(qq);
 			rag_free(sc);

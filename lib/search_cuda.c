@@ -46,7 +46,7 @@ int rag_gpu_dense_plan(int64_t n, int64_t dim, int storage, int64_t m, size_t k,
 		p->group = m;
 	if (p->group > 65535)
 		p->group = 65535;
-	p->small = m <= 8;
+	p->small = m <= RAG_GPU_DENSE_SMALL_M;
 	if (p->small)
 		p->group = m;
 	p->scan = m == 1 && k <= RAG_CUDA_SCAN_K && rag_cuda_scan_fits(dim, storage == 1, NULL);
@@ -58,6 +58,19 @@ int rag_gpu_dense_plan(int64_t n, int64_t dim, int storage, int64_t m, size_t k,
 		p->scratch_bytes = rag_cuda_topk_scratch(p->group, rows, (int64_t)k);
 	}
 	return 0;
+}
+
+size_t rag_gpu_dense_run(const uint8_t *const *masks, size_t i, size_t m)
+{
+	size_t n = 1;
+
+	if (i >= m)
+		return 0;
+	if (masks && masks[i])
+		return 1;
+	while (i + n < m && n < RAG_GPU_DENSE_SMALL_M && !(masks && masks[i + n]))
+		n++;
+	return n;
 }
 
 void rag_gpu_topk_merge(struct rag_hit *heap, size_t *nh, size_t k, const float *val, const int64_t *idx,

@@ -14,12 +14,17 @@
 struct rag_gpu_dense_plan {
 	int64_t chunk_rows;     /* stored rows per device allocation (and per score pass) */
 	int64_t n_chunks;
-	int64_t group;          /* queries scored together (<= 8: the memory-bound kernel) */
+	int64_t group;          /* queries scored together (<= RAG_GPU_DENSE_SMALL_M: the memory-bound kernel) */
 	int small;              /* 1: rag_cuda_scores_small, 0: a GEMM */
 	int scan;               /* 1: one query, and k and dim fit rag_cuda_scan_topk (no scores written) */
 	size_t scores_bytes;    /* device scores buffer: group * chunk_rows floats (0 with scan) */
 	size_t scratch_bytes;   /* top-k scratch for one group and chunk */
 };
+
+/* Queries up to which a search scores them with float queries on CUDA cores
+ * (rag_cuda_scores_small, or the one-pass scan for one); above it a GEMM
+ * scores them, with f16 storage on f16-rounded queries. */
+#define RAG_GPU_DENSE_SMALL_M 8
 
 /*
  * Plan a search of m queries over n rows of dim elements (storage 0 f32, 1
@@ -30,6 +35,15 @@ struct rag_gpu_dense_plan {
  */
 int rag_gpu_dense_plan(int64_t n, int64_t dim, int storage, int64_t m, size_t k, size_t chunk_bytes,
 		       size_t score_bytes, struct rag_gpu_dense_plan *p);
+
+/*
+ * How many of the queries i, i+1, .. m-1 go to the GPU in one search: the
+ * run of queries without a mask (masks NULL, or masks[j] NULL) starting at i,
+ * at most RAG_GPU_DENSE_SMALL_M so that they keep the float-query kernels and
+ * score as one query alone would; a query with a mask goes alone (a search
+ * takes one mask).  0 when i >= m.
+ */
+size_t rag_gpu_dense_run(const uint8_t *const *masks, size_t i, size_t m);
 
 /*
  * Merge one chunk's candidates into a top-k min-heap (rag_topk_push order):

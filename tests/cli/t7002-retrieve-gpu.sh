@@ -3,7 +3,8 @@
 # search_cuda.c; RAG_DEVICE=cuda forces it for these small indexes, which
 # auto leaves on the CPU) and must give the CPU's hits: same ids in the same order,
 # scores equal to rounding, for f32/f16 storage, cosine/ip/l2, k up to 1000
-# and a metadata filter applied before the top-k.  RAG_DEVICE=cpu forces the
+# and a metadata filter applied before the top-k.  The 20 queries go to the
+# GPU in runs of up to 8 (rag_gpu_dense_run): 8, 8 and 4.  RAG_DEVICE=cpu forces the
 # CPU.  Without a GPU both runs are the CPU's and the test checks the filter
 # and k paths all the same.
 . "$top_srcdir/tests/cli/lib.sh"
@@ -19,7 +20,7 @@ for i in range(3000):
                       "meta": {"g": i % 4}, "embedding": v}))' >c.jsonl
 python3 -c 'import json, random
 r = random.Random(9)
-for i in range(5):
+for i in range(20):
     print(json.dumps({"qid": "q%d" % i, "embedding": [r.uniform(-1, 1) for _ in range(24)]}))' >q.jsonl
 
 # ids and scores of every hit, one per line
@@ -41,7 +42,12 @@ for s in f32 f16; do
 			rm -f x.rag && rag-index --storage '$s' --metric '$m' x.rag c.jsonl &&
 			RAG_DEVICE=cuda rag-retrieve --mode dense -k 50 x.rag <q.jsonl | hits >gpu &&
 			RAG_DEVICE=cpu rag-retrieve --mode dense -k 50 x.rag <q.jsonl | hits >cpu &&
-			same gpu cpu && test $(wc -l <cpu) -eq 250
+			same gpu cpu && test $(wc -l <cpu) -eq 1000 &&
+			RAG_DEVICE=cuda rag-retrieve --mode dense -k 10 x.rag <q.jsonl | hits >gpu &&
+			RAG_DEVICE=cpu rag-retrieve --mode dense -k 10 x.rag <q.jsonl | hits >cpu &&
+			same gpu cpu && test $(wc -l <cpu) -eq 200 &&
+			head -n 1 q.jsonl | RAG_DEVICE=cuda rag-retrieve --mode dense -k 10 x.rag | hits >gpu &&
+			head -n 10 cpu >cpu1 && same gpu cpu1
 		'
 	done
 done
@@ -50,7 +56,7 @@ test_expect_success 'k 1000 and a filter applied before the top-k' '
 	rm -f x.rag && rag-index x.rag c.jsonl &&
 	RAG_DEVICE=cuda rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | hits >gpu &&
 	RAG_DEVICE=cpu rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | hits >cpu &&
-	same gpu cpu && test $(wc -l <cpu) -eq 3750 &&
+	same gpu cpu && test $(wc -l <cpu) -eq 15000 &&
 	RAG_DEVICE=cuda rag-retrieve --mode dense -k 1000 --filter "g = 2" x.rag <q.jsonl | jq -e ".meta.g == 2" >/dev/null
 '
 test_done

@@ -188,3 +188,35 @@ Test(search_plan, when_the_gpu_runs_the_dense_leg)
 	cr_expect_eq(rag_gpu_dense_decide("cuda", 0, big, 384), 0, "no GPU: never");
 	cr_expect_eq(rag_gpu_dense_decide(NULL, 0, big, 384), 0);
 }
+
+Test(search_plan, runs_of_unmasked_queries)
+{
+	static const uint8_t m1[1] = { 1 };
+	/* 20 queries: 0-9 unmasked, 10 masked, 11-12 unmasked, 13 masked, 14-19 unmasked */
+	const uint8_t *masks[20] = { 0 };
+	static const size_t want[] = { 8, 2, 1, 2, 1, 6 };
+	size_t i = 0, r, n = 0;
+
+	masks[10] = m1;
+	masks[13] = m1;
+	for (; (r = rag_gpu_dense_run(masks, i, 20)) > 0; i += r) {
+		cr_assert_lt(n, sizeof want / sizeof want[0], "more runs than expected");
+		cr_expect_eq(r, want[n], "run %zu at query %zu: %zu queries", n, i, r);
+		n++;
+	}
+	cr_expect_eq(i, 20);
+	cr_expect_eq(n, 6);
+	/* no masks at all: runs of RAG_GPU_DENSE_SMALL_M, the rest last */
+	cr_expect_eq(rag_gpu_dense_run(NULL, 0, 20), RAG_GPU_DENSE_SMALL_M);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 16, 20), 4);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 19, 20), 1);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 20, 20), 0);
+	/* a run keeps the float-query path: the plan for it is small */
+	{
+		struct rag_gpu_dense_plan p;
+		cr_assert_eq(rag_gpu_dense_plan(1000000, 384, 1, RAG_GPU_DENSE_SMALL_M, 10, 0, 0, &p), 0);
+		cr_expect_eq(p.small, 1);
+		cr_assert_eq(rag_gpu_dense_plan(1000000, 384, 1, RAG_GPU_DENSE_SMALL_M + 1, 10, 0, 0, &p), 0);
+		cr_expect_eq(p.small, 0);
+	}
+}
