@@ -351,8 +351,8 @@ static int bpe_word(const struct rag_tokenizer *t, struct tok_scratch *sc, const
 	if (n == 1) {
 		int32_t id = t->byte_id[s[0]];
 		if (id < 0)  /* a vocabulary without this byte: as the merged path does */
-			id = t->special[RAG_TOK_UNK] >= 0 ? t->special[RAG_TOK_UNK] : 0;
-		return tok_push(out, id, base, base + 1);
+			id = t->special[RAG_TOK_UNK];
+		return id < 0 ? 0 : tok_push(out, id, base, base + 1);
 	}
 	if (t->ignore_merges) {
 		int32_t id = tok_htab_find(&t->cont, w, n);
@@ -392,10 +392,11 @@ static int bpe_word(const struct rag_tokenizer *t, struct tok_scratch *sc, const
 	{
 		size_t at = base;
 		for (size_t k = 0; k < m; k++) {
-			int32_t id = sc->sym[k];
-			if (id < 0)
-				id = t->special[RAG_TOK_UNK] >= 0 ? t->special[RAG_TOK_UNK] : 0;
-			if (tok_push(out, id, at, at + sc->symlen[k]))
+			/* a symbol the vocabulary lacks (a byte that never merged)
+			 * is the unknown token, or, without one, left out, as
+			 * Hugging Face's BPE and llama.cpp do */
+			int32_t id = sc->sym[k] >= 0 ? sc->sym[k] : t->special[RAG_TOK_UNK];
+			if (id >= 0 && tok_push(out, id, at, at + sc->symlen[k]))
 				return -1;
 			at += sc->symlen[k];
 		}

@@ -594,6 +594,49 @@ Test(tokenizer, round_trip_starcoder) { check_round_trip("starcoder", 1); }
  * token-by-token decoding against the whole. */
 Test(tokenizer, decode_pieces_bert_bge) { check_round_trip("bert-bge", 0); }
 
+/*
+ * A byte the vocabulary has no token for (Falcon's has none for most control
+ * characters, StarCoder's none for 0xF1, a lead byte of U+40000..U+7FFFF) is
+ * the unknown token when the model has one (StarCoder: 0) and is left out
+ * when it has none (Falcon), as Hugging Face's BPE and llama.cpp do: it must
+ * not become some other token (id 0 is Falcon's ">>TITLE<<").
+ */
+Test(tokenizer, bpe_byte_missing_from_the_vocabulary)
+{
+	struct rag_tokenizer *falcon = load("vocab/ggml-vocab-falcon.gguf");
+	struct rag_tokenizer *star = load("vocab/ggml-vocab-starcoder.gguf");
+	struct rag_tokens a, b;
+	struct rag_error err;
+	static const char ctl[] = "333333\x03" "3333333", plain[] = "3333333333333";
+	static const char rare[] = "ab \xf1\x80\x80\x80 cd";
+
+	rag_tokens_init(&a);
+	rag_tokens_init(&b);
+	cr_assert_eq(rag_tokenize(falcon, ctl, sizeof ctl - 1, 0, &a, &err), RAG_OK);
+	cr_assert_eq(rag_tokenize(falcon, plain, sizeof plain - 1, 0, &b, &err), RAG_OK);
+	print_ids("falcon, with \\x03", a.ids, a.n);
+	cr_expect_eq(a.n, b.n, "the control byte is left out");
+	cr_expect(a.n == b.n && memcmp(a.ids, b.ids, a.n * sizeof *a.ids) == 0);
+	for (size_t i = 0; i < a.n; i++)
+		cr_expect(!rag_token_is_special(falcon, a.ids[i]), "token %zu (%d) is special", i, a.ids[i]);
+	cr_assert_eq(rag_tokenizer_special(star, RAG_TOK_UNK), 0);
+	cr_assert_eq(rag_tokenize(star, rare, sizeof rare - 1, RAG_TOK_OFFSETS, &a, &err), RAG_OK);
+	print_ids("starcoder, with U+40000", a.ids, a.n);
+	{
+		size_t unk = 0;
+		for (size_t i = 0; i < a.n; i++)
+			if (a.ids[i] == 0) {
+				unk++;
+				cr_expect_eq(a.start[i], 3, "the unknown byte's offset");
+			}
+		cr_expect_eq(unk, 1, "one unknown token for the byte without one");
+	}
+	rag_tokens_free(&a);
+	rag_tokens_free(&b);
+	rag_tokenizer_free(falcon);
+	rag_tokenizer_free(star);
+}
+
 /* Each maximal invalid subpart becomes one U+FFFD; valid text (a literal
  * U+FFFD included) is copied; the result is appended. */
 Test(tokenizer, utf8_repair)
