@@ -1000,7 +1000,8 @@ static int detokenize(const struct rag_tokenizer *t, const int32_t *ids, size_t 
 	if (rag_buf_failed(out))
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	/* byte-level pieces may leave invalid UTF-8: replace as Hugging Face does */
-	if (repair && rag_utf8_valid_prefix(out->data + start, out->len - start) != out->len - start) {
+	if (repair && out->len > start &&
+	    rag_utf8_valid_prefix(out->data + start, out->len - start) != out->len - start) {
 		struct rag_buf fixed;
 		int oom;
 		rag_buf_init(&fixed);
