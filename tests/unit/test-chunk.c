@@ -237,7 +237,7 @@ static void check_text(const struct rag_chunk_opts *o, enum rag_textformat f, co
 static const char *models[] = { "models/tiny-embed-mean-f16.gguf", "models/tiny-qwen2-f16.gguf" };
 static const size_t caps[][2] = { { 128, 16 }, { 48, 12 }, { 12, 3 } };
 
-Test(chunk, tokens_scifact_sample, .timeout = 120)
+Test(chunk, tokens_scifact_sample)
 {
 	struct rag_jsonl_reader r;
 	struct rag_error err;
@@ -266,7 +266,7 @@ Test(chunk, tokens_scifact_sample, .timeout = 120)
 	}
 }
 
-Test(chunk, tokens_man_pages, .timeout = 120)
+Test(chunk, tokens_man_pages)
 {
 	static const char *pages[] = { "../../man/rag-chunk.1", "../../man/rag-model.1", "../../man/rag.7" };
 	size_t m, p;
@@ -290,7 +290,7 @@ Test(chunk, tokens_man_pages, .timeout = 120)
 }
 
 /* Generated inputs that break naive chunkers. */
-Test(chunk, tokens_adversarial, .timeout = 120)
+Test(chunk, tokens_adversarial)
 {
 	struct rag_buf in[10];
 	const char *names[10] = { "giant word", "giant word of é", "no white space", "only headings", "CRLF",

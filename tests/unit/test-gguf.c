@@ -218,12 +218,12 @@ static size_t open_dir(const char *rel, size_t trunc_step)
 	return n;
 }
 
-Test(gguf, every_fixture_model_opens, .timeout = 0)
+Test(gguf, every_fixture_model_opens)
 {
 	cr_assert_eq(open_dir("models", 4099), 9);
 }
 
-Test(gguf, every_fixture_vocab_opens, .timeout = 0)
+Test(gguf, every_fixture_vocab_opens)
 {
 	cr_assert_eq(open_dir("vocab", 0), 10);
 }
