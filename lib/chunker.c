@@ -491,19 +491,30 @@ static size_t next_start_units(struct sec *x, size_t s, size_t e)
 	return q;
 }
 
+/*
+ * Append the chunk [s, e) of section si.  One that starts where the chunk
+ * before it started holds all of that one and more (the overlap reached back
+ * to its start, as after a chunk "a b" with an overlap of 2 characters): it
+ * replaces it, so that no chunk lies inside another and the overlap with the
+ * chunk before that one stays what it was.
+ */
 static int push(struct rag_chunk_list *l, const struct sec *x, size_t s, size_t e, size_t si, size_t size)
 {
 	struct rag_chunk *c;
 
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? 2 * l->cap : 16;
-		void *p = rag_reallocarray(l->v, nc, sizeof *l->v);
-		if (!p)
-			return -1;
-		l->v = p;
-		l->cap = nc;
+	if (l->n && l->v[l->n - 1].section == si && l->v[l->n - 1].start == s) {
+		c = &l->v[l->n - 1];
+	} else {
+		if (l->n == l->cap) {
+			size_t nc = l->cap ? 2 * l->cap : 16;
+			void *p = rag_reallocarray(l->v, nc, sizeof *l->v);
+			if (!p)
+				return -1;
+			l->v = p;
+			l->cap = nc;
+		}
+		c = &l->v[l->n++];
 	}
-	c = &l->v[l->n++];
 	c->start = s;
 	c->end = e;
 	c->src_start = rag_textdoc_src_start(x->d, s);

@@ -382,6 +382,45 @@ Test(chunk, measure)
 	rag_tokenizer_free(gpt2);
 }
 
+/*
+ * A chunk whose overlap reaches back to its own start ("l b" ends before
+ * "irag:", which does not fit; 2 characters back from its end is the blank,
+ * so the overlap starts at "l") must not stay inside the chunk after it:
+ * that one replaces it.  Starts advance, every overlap is met, and each
+ * chunk is what it claims.
+ */
+Test(chunk, no_chunk_inside_the_next)
+{
+	static const char text[] = "l b irag: everything";
+	static const struct { size_t start, end; } want[] = { { 0, 8 }, { 4, 9 }, { 7, 15 }, { 10, 18 }, { 16, 20 } };
+	struct rag_chunk_opts o = { RAG_CHUNK_CHARS, 8, 2, NULL, RAG_CHUNK_IDS_CONTENT };
+	struct rag_textdoc d;
+	struct rag_chunk_list l;
+	struct rag_error err;
+
+	cr_assert_eq(rag_textdoc_parse(&d, RAG_FMT_TEXT, text, sizeof text - 1, &err), RAG_OK);
+	rag_chunk_list_init(&l);
+	cr_assert_eq(rag_chunk_split(&o, &d, &l, &err), RAG_OK, "%s", err.msg);
+	cr_expect_eq(l.short_overlaps, 0);
+	cr_assert_eq(l.n, 5, "%zu chunks", l.n);
+	for (size_t i = 0; i < l.n; i++) {
+		size_t n = 0;
+		cr_expect(l.v[i].start == want[i].start && l.v[i].end == want[i].end, "chunk %zu: [%zu, %zu) '%.*s'", i,
+			  l.v[i].start, l.v[i].end, (int)(l.v[i].end - l.v[i].start), text + l.v[i].start);
+		cr_assert_eq(rag_chunk_measure(&o, text + l.v[i].start, l.v[i].end - l.v[i].start, &n, NULL), RAG_OK);
+		cr_expect_eq(n, l.v[i].size);
+		cr_expect_eq(l.v[i].hash, rag_fnv1a64(text + l.v[i].start, l.v[i].end - l.v[i].start));
+		if (i > 0) {
+			cr_expect_gt(l.v[i].start, l.v[i - 1].start, "chunk %zu starts no later than the one before", i);
+			cr_assert_eq(rag_chunk_measure(&o, text + l.v[i].start, l.v[i - 1].end - l.v[i].start, &n, NULL),
+				     RAG_OK);
+			cr_expect_geq(n, 2, "chunk %zu overlaps %zu characters", i, n);
+		}
+	}
+	rag_chunk_list_free(&l);
+	rag_textdoc_release(&d);
+}
+
 /* Every allocation the chunker makes may fail: it reports, never crashes. */
 Test(chunk, allocation_failures)
 {
