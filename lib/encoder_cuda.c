@@ -350,6 +350,24 @@ out:
 	return rc ? rc : RAG_EUNAVAILABLE;
 }
 
+/* Room for n elements of size in a device buffer and its two pinned copies. */
+static int io_grow(void **dev, void **pin, int64_t *cap, int64_t n, size_t size, struct rag_error *err)
+{
+	int rc = 0;
+
+	if (n <= *cap)
+		return 0;
+	io_free(dev, pin, cap);
+	OP(rag_cuda_malloc(dev, (size_t)n * size));
+	for (int i = 0; i < 2; i++)
+		CU(cudaMallocHost(&pin[i], (size_t)n * size));
+	*cap = n;
+	return 0;
+out:
+	io_free(dev, pin, cap);
+	return rc;
+}
+
 /*
  * Room for a batch of n_tok tokens, n_in packed input int32s and n_out
  * output floats.  Only a group that is too small is reallocated, so a
@@ -374,20 +392,9 @@ static int grow(struct rag_encoder_cuda *c, int64_t n_tok, int64_t n_in, int64_t
 		   rag_cuda_malloc((void **)&c->h16, (size_t)(n_tok * wide) * 2));
 		c->cap_tok = n_tok;
 	}
-	if (n_in > c->cap_in) {
-		io_free((void **)&c->din, (void **)c->pin_in, &c->cap_in);
-		OP(rag_cuda_malloc((void **)&c->din, (size_t)n_in * 4));
-		for (int i = 0; i < 2; i++)
-			CU(cudaMallocHost((void **)&c->pin_in[i], (size_t)n_in * 4));
-		c->cap_in = n_in;
-	}
-	if (n_out > c->cap_out) {
-		io_free((void **)&c->dout, (void **)c->pin_out, &c->cap_out);
-		OP(rag_cuda_malloc((void **)&c->dout, (size_t)n_out * 4));
-		for (int i = 0; i < 2; i++)
-			CU(cudaMallocHost((void **)&c->pin_out[i], (size_t)n_out * 4));
-		c->cap_out = n_out;
-	}
+	if ((rc = io_grow((void **)&c->din, (void **)c->pin_in, &c->cap_in, n_in, sizeof(int32_t), err)) ||
+	    (rc = io_grow((void **)&c->dout, (void **)c->pin_out, &c->cap_out, n_out, sizeof(float), err)))
+		goto out;
 	return 0;
 out:
 	scratch_free(c);
