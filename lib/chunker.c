@@ -195,6 +195,14 @@ static size_t back(const struct sec *x, size_t s, size_t e, size_t n)
 	return (size_t)-1;
 }
 
+/* White space that BERT's tokenizer splits words at.  \f and \v are not:
+ * its text cleaning drops them as control characters, so "ab\vcd" is one
+ * word there, "abcd". */
+static int wordpiece_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /*
  * Does [s, e), tokenized alone, give exactly the section's tokens inside it?
  * WordPiece splits at white space before anything else and works word by word,
@@ -204,7 +212,7 @@ static size_t back(const struct sec *x, size_t s, size_t e, size_t n)
  */
 static int local_span(const struct sec *x, size_t s, size_t e)
 {
-	return x->wordpiece && (s == x->a || is_ws(x->t[s - 1])) && (e == x->b || is_ws(x->t[e]));
+	return x->wordpiece && (s == x->a || wordpiece_ws(x->t[s - 1])) && (e == x->b || wordpiece_ws(x->t[e]));
 }
 
 /* Exact measure of [s, e): tokens of the text alone plus the added ones. */
@@ -413,7 +421,8 @@ static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
 }
 
 /* With tokens: move r back (a word at a time, or a code point inside a word)
- * until the shared text [r, e) tokenized on its own also holds the overlap. */
+ * until the shared text [r, e) tokenized on its own also holds the overlap,
+ * at most to s (see next_start_units). */
 static size_t overlap_alone(struct sec *x, size_t s, size_t r, size_t e)
 {
 	while (r > s) {
@@ -436,7 +445,7 @@ static size_t overlap_alone(struct sec *x, size_t s, size_t r, size_t e)
 		}
 		r = p;
 	}
-	return r > s ? r : cp_next(x, s);
+	return r;
 }
 
 static size_t next_start_units(struct sec *x, size_t s, size_t e);
@@ -451,22 +460,20 @@ static size_t next_start(struct sec *x, size_t s, size_t e)
 	return r;
 }
 
+/*
+ * The next chunk may start at s itself: it then holds all of [s, e) and more,
+ * and replaces it (push), keeping its overlap with the chunk before.  So a
+ * chunk not longer than the overlap is not followed by a short one.
+ */
 static size_t next_start_units(struct sec *x, size_t s, size_t e)
 {
-	size_t ov = x->o->overlap, q, q2, w, i;
+	size_t ov = x->o->overlap, q, q2, w;
 
 	if (ov == 0)
 		return skip_ws(x, e);
 	q = back(x, s, e, ov);
-	if (q == (size_t)-1 || q <= s) {
-		/* The chunk is not longer than the overlap: keep as much as progress allows. */
-		x->short_overlaps++;
-		i = s;
-		do
-			i++;
-		while (i < e && (x->t[i] & 0xC0) == 0x80);
-		return skip_ws(x, i);
-	}
+	if (q == (size_t)-1 || q <= s)
+		return s;   /* the chunk is not longer than the overlap */
 	if (is_ws(x->t[q])) {
 		q2 = skip_ws(x, q);
 		if (q2 < e && count(x, q2, e) >= ov)

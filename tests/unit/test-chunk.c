@@ -421,6 +421,70 @@ Test(chunk, no_chunk_inside_the_next)
 	rag_textdoc_release(&d);
 }
 
+/*
+ * \v and \f are white space to the chunker (a chunk never starts with one)
+ * but not to BERT's tokenizer, which drops them as control characters and so
+ * joins the words on either side: "P", 61 D's, "a", \v and 37 more letters are
+ * one word of over 100 characters there, a single [UNK], while a chunk that
+ * starts after the \v tokenizes alone into many word pieces.  Its size must
+ * come from that, not from the section's tokens (which made it 7 of a cap of
+ * 10 when it was 25).  The input is a chunk-fuzz finding, reduced.
+ */
+Test(chunk, wordpiece_control_characters_join_words)
+{
+	struct rag_tokenizer *bert = load("vocab/ggml-vocab-bert-bge.gguf");
+	struct rag_chunk_opts o = { RAG_CHUNK_TOKENS, 10, 2, bert, RAG_CHUNK_IDS_CONTENT };
+	struct rag_textdoc d;
+	struct rag_chunk_list l;
+	struct rag_error err;
+	struct rag_buf b;
+
+	rag_buf_init(&b);
+	rag_buf_adds(&b, "lr's P");
+	for (int i = 0; i < 61; i++)
+		rag_buf_addc(&b, 'D');
+	rag_buf_adds(&b, "a\v");
+	for (int i = 0; i < 37; i++)
+		rag_buf_addc(&b, 'D');
+	rag_buf_adds(&b, "E.dor s");
+	cr_assert(!rag_buf_failed(&b));
+	cr_assert_eq(rag_textdoc_parse(&d, RAG_FMT_TEXT, b.data, b.len, &err), RAG_OK);
+	rag_chunk_list_init(&l);
+	cr_assert_eq(rag_chunk_split(&o, &d, &l, &err), RAG_OK, "%s", err.msg);
+	cr_assert_gt(l.n, 1);
+	for (size_t i = 0; i < l.n; i++) {
+		size_t n = 0;
+		cr_assert_eq(rag_chunk_measure(&o, d.text + l.v[i].start, l.v[i].end - l.v[i].start, &n, NULL), RAG_OK);
+		cr_expect_eq(n, l.v[i].size, "chunk %zu [%zu, %zu): %zu tokens, size says %zu", i, l.v[i].start,
+			     l.v[i].end, n, l.v[i].size);
+		cr_expect_leq(n, o.max, "chunk %zu: %zu tokens", i, n);
+	}
+	rag_chunk_list_free(&l);
+	rag_textdoc_release(&d);
+	rag_buf_free(&b);
+	rag_tokenizer_free(bert);
+}
+
+/*
+ * An overlap that starts inside a word must hold the overlap when the next
+ * chunk's text is tokenized on its own: after the chunk "ytd" (y ##t ##d),
+ * two tokens back is "td", one token alone.  The start moves back to the
+ * chunk's own start, and the longer chunk from there replaces it, instead
+ * of an overlap of one token that short_overlaps did not count.  A
+ * chunk-fuzz finding, reduced.
+ */
+Test(chunk, overlap_inside_a_word_holds_alone)
+{
+	struct rag_tokenizer *bert = load("vocab/ggml-vocab-bert-bge.gguf");
+	struct rag_chunk_opts o = { RAG_CHUNK_TOKENS, 10, 2, bert, RAG_CHUNK_IDS_CONTENT };
+	struct stats st = { 0, 0, 0 };
+
+	check_text(&o, RAG_FMT_TEXT, "ytd\nD-d--d", 10, &st, "ytd");
+	cr_expect_eq(st.chunks, 2);
+	cr_expect_eq(st.overlaps, 1);
+	rag_tokenizer_free(bert);
+}
+
 /* Every allocation the chunker makes may fail: it reports, never crashes. */
 Test(chunk, allocation_failures)
 {
