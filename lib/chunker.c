@@ -337,9 +337,10 @@ static void consider(const struct sec *x, struct pick *k, size_t p, enum rag_bre
 /*
  * Where a chunk starting at s (whose new text starts after lo) ends, for a
  * budget of n units: the boundary (a unit start; the chunk ends at its
- * trimmed position).
+ * trimmed position), or (size_t)-1 when no end past lo fits.  past_overlap:
+ * the chunk must also be longer than the overlap.
  */
-static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
+static size_t choose_end_past(const struct sec *x, size_t s, size_t lo, size_t n, int past_overlap)
 {
 	const struct rag_textdoc *d = x->d;
 	struct pick k;
@@ -355,7 +356,7 @@ static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
 	m = fit(x, s, minfill);
 	/* A chunk must be longer than the overlap, or the next one could not both
 	 * repeat the overlap and move on. */
-	if (x->o->overlap) {
+	if (x->o->overlap && past_overlap) {
 		size_t f = fit(x, s, x->o->overlap);
 		if (f > lo)
 			lo = f;
@@ -418,6 +419,20 @@ static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
 	if (trim_back(x, L, x->a) > lo)
 		return L;
 	return (size_t)-1;
+}
+
+/*
+ * choose_end_past, longer than the overlap where it can be.  It cannot be
+ * when the white space after the chunk's last word leaves no room for the
+ * next word under the cap ("dl", six line breaks, "v" with a cap of 8
+ * characters and an overlap of 2): the chunk is then its words alone, and
+ * the next chunk's overlap falls short (short_overlaps counts it).
+ */
+static size_t choose_end(const struct sec *x, size_t s, size_t lo, size_t n)
+{
+	size_t e = choose_end_past(x, s, lo, n, 1);
+
+	return e != (size_t)-1 || !x->o->overlap ? e : choose_end_past(x, s, lo, n, 0);
 }
 
 /* With tokens: move r back (a word at a time, or a code point inside a word)

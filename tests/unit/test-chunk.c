@@ -485,6 +485,57 @@ Test(chunk, overlap_inside_a_word_holds_alone)
 	rag_tokenizer_free(bert);
 }
 
+/*
+ * White space wider than the cap between two words: no chunk can both hold
+ * more than the overlap and reach the next word, so the first chunk is its
+ * words alone and the next overlap falls short (counted).  This used to stop
+ * the whole document with "chunker: no progress" (exit 70 from rag-chunk).
+ * The first text is a chunk-fuzz finding, reduced.
+ */
+Test(chunk, white_space_wider_than_the_cap)
+{
+	static const struct {
+		const char *text;
+		size_t max, overlap, n;
+	} cases[] = {
+		{ "dl\r\r\r\r\r\rv", 8, 2, 2 },
+		{ "word\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nnext", 16, 4, 2 },
+		{ "one two\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\tthree four", 12, 3, 2 },
+	};
+
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct rag_chunk_opts o = { RAG_CHUNK_CHARS, cases[c].max, cases[c].overlap, NULL, RAG_CHUNK_IDS_CONTENT };
+		struct rag_textdoc d;
+		struct rag_chunk_list l;
+		struct rag_error err;
+		size_t len = strlen(cases[c].text), covered = 0;
+
+		cr_assert_eq(rag_textdoc_parse(&d, RAG_FMT_TEXT, cases[c].text, len, &err), RAG_OK);
+		rag_chunk_list_init(&l);
+		cr_assert_eq(rag_chunk_split(&o, &d, &l, &err), RAG_OK, "case %zu: %s", c, err.msg);
+		cr_expect_eq(l.n, cases[c].n, "case %zu: %zu chunks", c, l.n);
+		cr_expect_geq(l.short_overlaps, 1, "case %zu: the short overlap is counted", c);
+		for (size_t i = 0; i < l.n; i++) {
+			size_t n = 0;
+			cr_assert_eq(rag_chunk_measure(&o, d.text + l.v[i].start, l.v[i].end - l.v[i].start, &n, NULL),
+				     RAG_OK);
+			cr_expect_leq(n, o.max, "case %zu, chunk %zu: %zu characters", c, i, n);
+			if (i)
+				cr_expect_gt(l.v[i].start, l.v[i - 1].start);
+		}
+		for (size_t j = 0; j < len; j++) {
+			int in = 0;
+			for (size_t i = 0; i < l.n && !in; i++)
+				in = l.v[i].start <= j && j < l.v[i].end;
+			cr_expect(in || is_ws(cases[c].text[j]), "case %zu: byte %zu in no chunk", c, j);
+			covered += in;
+		}
+		cr_expect_gt(covered, 0);
+		rag_chunk_list_free(&l);
+		rag_textdoc_release(&d);
+	}
+}
+
 /* Every allocation the chunker makes may fail: it reports, never crashes. */
 Test(chunk, allocation_failures)
 {
