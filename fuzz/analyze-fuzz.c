@@ -23,15 +23,9 @@
 #include "json.h"
 #include "unicode.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "check.h"
 
-#define CHECK(cond, what)                                                                     \
-	do {                                                                                  \
-		if (!(cond)) {                                                                \
-			fprintf(stderr, "analyze-fuzz: %s (%s:%d)\n", what, __FILE__, __LINE__); \
-			__builtin_trap();                                                     \
-		}                                                                             \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char meta_json[] = "{\"lang\":\"en\",\"year\":2021,\"tags\":[\"a\",\"b\",3],\"n\":null,\"ok\":true,"
 				"\"src\":{\"site\":\"x\",\"depth\":2.5},\"e\":\"\"}";

@@ -28,18 +28,12 @@
 #include "tokenizer.h"
 #include "unicode.h"
 
+#include "check.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct rag_tokenizer *tok;
-
-#define CHECK(cond, what)                                                                  \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "chunk-fuzz: %s (%s:%d)\n", what, __FILE__, __LINE__); \
-			__builtin_trap();                                                  \
-		}                                                                          \
-	} while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
