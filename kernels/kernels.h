@@ -259,6 +259,11 @@ int rag_cuda_weight_f16(uint16_t *dw16, const void *dsrc, enum rag_dtype t, int6
  */
 int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, const void *dbase, int half, int64_t n,
 			  int64_t dim, int metric_l2, void *stream);
+/* The most queries (1, 2, 4 or 8) rag_cuda_scores_small scores for rows of
+ * dim with the same arithmetic, query by query, as it scores one: where the
+ * queries do not fit a block's shared memory on this device, more of them
+ * go through a kernel that sums in another order. */
+int64_t rag_cuda_scores_small_max_m(int64_t dim);
 /* dnorm[j] = ||x_j||^2 for n rows of dim elements (f32, or f16 when half). */
 int rag_cuda_sqnorms(float *dnorm, const void *dbase, int half, int64_t n, int64_t dim, void *stream);
 /*

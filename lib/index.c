@@ -1802,8 +1802,9 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 						   ix->m.metric == RAG_METRIC_L2, &ix->gpu, NULL))
 			ix->gpu_off = 1;
 		/* unmasked queries in runs (one pass over the vectors each), a masked one alone */
+		size_t cap = ix->gpu ? rag_gpu_dense_max_run(ix->gpu, k) : 1;
 		for (i = 0; ix->gpu && ok && i < m; i += r) {
-			r = rag_gpu_dense_run(masks, i, m);
+			r = rag_gpu_dense_run(masks, i, m, cap);
 			ok = rag_gpu_dense_search(ix->gpu, qq + i * dim, (int64_t)r, masks ? masks[i] : NULL,
 						  ix->max_key, k, out + i * k, &n_out[i], NULL) == RAG_OK;
 		}

@@ -60,7 +60,7 @@ int rag_gpu_dense_plan(int64_t n, int64_t dim, int storage, int64_t m, size_t k,
 	return 0;
 }
 
-size_t rag_gpu_dense_run(const uint8_t *const *masks, size_t i, size_t m)
+size_t rag_gpu_dense_run(const uint8_t *const *masks, size_t i, size_t m, size_t cap)
 {
 	size_t n = 1;
 
@@ -68,9 +68,18 @@ size_t rag_gpu_dense_run(const uint8_t *const *masks, size_t i, size_t m)
 		return 0;
 	if (masks && masks[i])
 		return 1;
-	while (i + n < m && n < RAG_GPU_DENSE_SMALL_M && !(masks && masks[i + n]))
+	while (i + n < m && n < cap && !(masks && masks[i + n]))
 		n++;
 	return n;
+}
+
+size_t rag_gpu_dense_run_cap(int64_t dim, int storage, size_t k, int64_t small_max)
+{
+	if (k <= RAG_CUDA_SCAN_K && rag_cuda_scan_fits(dim, storage == 1, NULL))
+		return 1;
+	if (small_max < 1)
+		return 1;
+	return small_max < RAG_GPU_DENSE_SMALL_M ? (size_t)small_max : RAG_GPU_DENSE_SMALL_M;
 }
 
 void rag_gpu_topk_merge(struct rag_hit *heap, size_t *nh, size_t k, const float *val, const int64_t *idx,
@@ -119,6 +128,12 @@ int rag_gpu_dense_open_chunked(const void *data, int storage, const int64_t *ids
 }
 
 void rag_gpu_dense_free(struct rag_gpu_dense *g) { (void)g; }
+
+size_t rag_gpu_dense_max_run(const struct rag_gpu_dense *g, size_t k)
+{
+	(void)g; (void)k;
+	return 1;
+}
 
 int rag_gpu_dense_search(struct rag_gpu_dense *g, const float *q, int64_t m, const uint8_t *mask,
 			 int64_t max_key, size_t k, struct rag_hit *out, size_t *n_out, struct rag_error *err)
@@ -203,6 +218,11 @@ void rag_gpu_dense_free(struct rag_gpu_dense *g)
 		cudaFreeHost(g->pin);
 	rag_free(g->hbuf);
 	rag_free(g);
+}
+
+size_t rag_gpu_dense_max_run(const struct rag_gpu_dense *g, size_t k)
+{
+	return rag_gpu_dense_run_cap(g->dim, g->storage, k, rag_cuda_scores_small_max_m(g->dim));
 }
 
 static int gpu_fail(struct rag_error *err, const char *what)

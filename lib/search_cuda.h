@@ -39,11 +39,20 @@ int rag_gpu_dense_plan(int64_t n, int64_t dim, int storage, int64_t m, size_t k,
 /*
  * How many of the queries i, i+1, .. m-1 go to the GPU in one search: the
  * run of queries without a mask (masks NULL, or masks[j] NULL) starting at i,
- * at most RAG_GPU_DENSE_SMALL_M so that they keep the float-query kernels and
- * score as one query alone would; a query with a mask goes alone (a search
- * takes one mask).  0 when i >= m.
+ * at most cap (see rag_gpu_dense_run_cap); a query with a mask goes alone (a
+ * search takes one mask).  0 when i >= m.
  */
-size_t rag_gpu_dense_run(const uint8_t *const *masks, size_t i, size_t m);
+size_t rag_gpu_dense_run(const uint8_t *const *masks, size_t i, size_t m, size_t cap);
+
+/*
+ * The longest run of queries that score exactly as each would alone, for
+ * rows of dim (storage 0 f32, 1 f16) and top k: 1 where one query alone
+ * takes the one-pass scan (k and dim fit it: its sums run in another order
+ * than the many-query kernel's), else small_max (what
+ * rag_cuda_scores_small_max_m gives for dim) up to RAG_GPU_DENSE_SMALL_M.
+ * So a query's scores never depend on the queries sent with it.
+ */
+size_t rag_gpu_dense_run_cap(int64_t dim, int storage, size_t k, int64_t small_max);
 
 /*
  * Merge one chunk's candidates into a top-k min-heap (rag_topk_push order):
@@ -87,6 +96,8 @@ int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_
 int rag_gpu_dense_open_chunked(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim,
 			       int metric_l2, size_t chunk_bytes, struct rag_gpu_dense **out, struct rag_error *err);
 void rag_gpu_dense_free(struct rag_gpu_dense *g);
+/* rag_gpu_dense_run_cap for g's rows on this device (1 without CUDA). */
+size_t rag_gpu_dense_max_run(const struct rag_gpu_dense *g, size_t k);
 
 /*
  * Top k (<= 1024) of each of m queries (m rows of dim floats): out[i*k ..]

@@ -179,6 +179,43 @@ static int scores_vec_launch(float *dout, const float *dq, int64_t m, const void
 	return 0;
 }
 
+/* The shape scores_vec_kernel takes for dim, and the shared memory a block
+ * may opt in to on the current device (0 when it cannot be read). */
+static int scores_vec_shape(int64_t dim)
+{
+	return dim % 8 == 0 && dim <= 4096;
+}
+
+static size_t smem_optin(void)
+{
+	int dev, v;
+
+	if (cudaGetDevice(&dev) != cudaSuccess ||
+	    cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || v < 0)
+		return 0;
+	return (size_t)v;
+}
+
+/* MT, the query rows scores_vec_kernel holds for m queries (1, 2, 4 or 8). */
+static int64_t scores_vec_rows(int64_t m)
+{
+	return m <= 1 ? 1 : m == 2 ? 2 : m <= 4 ? 4 : 8;
+}
+
+extern "C" int64_t rag_cuda_scores_small_max_m(int64_t dim)
+{
+	size_t lim;
+	int64_t mt;
+
+	if (!scores_vec_shape(dim))
+		return SMALL_M;  /* every m takes scores_small_kernel */
+	lim = smem_optin();
+	for (mt = SMALL_M; mt > 1; mt /= 2)
+		if ((size_t)(mt * dim) * sizeof(float) <= lim)
+			break;
+	return mt;
+}
+
 extern "C" int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, const void *dbase, int is_f16,
 				     int64_t n, int64_t dim, int metric_l2, void *stream)
 {
@@ -191,15 +228,17 @@ extern "C" int rag_cuda_scores_small(float *dout, const float *dq, int64_t m, co
 		rag_cuda_set_error("rag_cuda_scores_small(m)", __FILE__, __LINE__, "more than 8 queries");
 		return -1;
 	}
-	if (vec && dim <= 4096) {
+	/* the queries in shared memory where the device has room for them (a
+	 * 4096-wide row of 8 is 128 KiB: more than GPUs before sm_80 and the
+	 * sm_86/89 parts give a block) */
+	if (scores_vec_shape(dim) && m <= rag_cuda_scores_small_max_m(dim)) {
 		cudaStream_t st = (cudaStream_t)stream;
-		if (m == 1)
-			return scores_vec_launch<1>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
-		if (m == 2)
-			return scores_vec_launch<2>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
-		if (m <= 4)
-			return scores_vec_launch<4>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
-		return scores_vec_launch<8>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		switch (scores_vec_rows(m)) {
+		case 1: return scores_vec_launch<1>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		case 2: return scores_vec_launch<2>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		case 4: return scores_vec_launch<4>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		default: return scores_vec_launch<8>(dout, dq, m, dbase, is_f16, n, dim, metric_l2, st);
+		}
 	}
 	scores_small_kernel<<<(unsigned)(blocks > 65536 ? 65536 : blocks), 256, 0, (cudaStream_t)stream>>>(
 		dout, dq, (int)m, dbase, is_f16, n, dim, metric_l2, vec);

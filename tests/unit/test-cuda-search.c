@@ -4,7 +4,8 @@
  * 1 query (memory-bound kernel) and 20 (GEMM), k from 1 to 1000, rows below
  * and above one selection segment, with and without a key mask; the
  * one-pass scan for every way it spreads a row over a warp, across chunks,
- * and with NaN rows.  Exits 77 without a GPU. */
+ * and with NaN rows; runs of queries scoring as each query alone.  Exits 77
+ * without a GPU. */
 #include "gpu-skip.h"
 #include "cuda-twin.h"
 #include "search_cuda.h"
@@ -299,4 +300,49 @@ Test(cuda_search, scan_kernel_mask_and_counters)
 		dfree(dcnt); dfree(scr);
 	}
 	free(x); free(q); free(ids);
+}
+
+/* What rag-retrieve relies on when it sends unmasked queries in runs
+ * (rag_gpu_dense_max_run): each query of a run gets exactly the hits and
+ * scores it gets alone, on this device, for rows as wide as 4096 (whose
+ * eight query rows outgrow the shared memory of many GPUs). */
+Test(cuda_search, runs_score_as_queries_alone)
+{
+	static const int64_t shape[][2] = { { 384, 50 }, { 768, 10 }, { 100, 10 }, { 4096, 20 } };
+
+	for (size_t si = 0; si < sizeof shape / sizeof shape[0]; si++)
+		for (int storage = 0; storage <= 1; storage++)
+			for (int l2 = 0; l2 <= 1; l2++) {
+				int64_t n = 3000, dim = shape[si][0], m;
+				size_t k = (size_t)shape[si][1];
+				float *base32 = rnd((size_t)(n * dim), 1.0f), *q = rnd((size_t)(8 * dim), 1.0f);
+				uint16_t *base16 = malloc((size_t)(n * dim) * 2);
+				int64_t *ids = malloc((size_t)n * sizeof *ids);
+				struct rag_hit *run = malloc(8 * k * sizeof *run), *one = malloc(k * sizeof *one);
+				size_t n_run[8], n_one;
+				struct rag_gpu_dense *g = NULL;
+				struct rag_error err = { 0 };
+
+				for (int64_t i = 0; i < n * dim; i++)
+					base16[i] = rag_f32_to_f16(base32[i]);
+				for (int64_t j = 0; j < n; j++)
+					ids[j] = j;
+				cr_assert_eq(rag_gpu_dense_open(storage ? (const void *)base16 : (const void *)base32,
+								storage, ids, n, dim, l2, &g, &err), 0, "%s", err.msg);
+				m = (int64_t)rag_gpu_dense_max_run(g, k);
+				cr_assert(m >= 1 && m <= RAG_GPU_DENSE_SMALL_M);
+				cr_assert_eq(rag_gpu_dense_search(g, q, m, NULL, n, k, run, n_run, &err), 0, "%s", err.msg);
+				for (int64_t i = 0; i < m; i++) {
+					cr_assert_eq(rag_gpu_dense_search(g, q + i * dim, 1, NULL, n, k, one, &n_one, &err), 0,
+						     "%s", err.msg);
+					cr_assert_eq(n_run[i], n_one);
+					for (size_t r = 0; r < n_one; r++)
+						cr_expect(run[(size_t)i * k + r].doc == one[r].doc &&
+							  run[(size_t)i * k + r].score == one[r].score,
+							  "dim %lld storage %d l2 %d run of %lld: query %lld rank %zu differs",
+							  (long long)dim, storage, l2, (long long)m, (long long)i, r);
+				}
+				rag_gpu_dense_free(g);
+				free(base32); free(q); free(base16); free(ids); free(run); free(one);
+			}
 }

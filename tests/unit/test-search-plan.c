@@ -199,7 +199,7 @@ Test(search_plan, runs_of_unmasked_queries)
 
 	masks[10] = m1;
 	masks[13] = m1;
-	for (; (r = rag_gpu_dense_run(masks, i, 20)) > 0; i += r) {
+	for (; (r = rag_gpu_dense_run(masks, i, 20, RAG_GPU_DENSE_SMALL_M)) > 0; i += r) {
 		cr_assert_lt(n, sizeof want / sizeof want[0], "more runs than expected");
 		cr_expect_eq(r, want[n], "run %zu at query %zu: %zu queries", n, i, r);
 		n++;
@@ -207,10 +207,10 @@ Test(search_plan, runs_of_unmasked_queries)
 	cr_expect_eq(i, 20);
 	cr_expect_eq(n, 6);
 	/* no masks at all: runs of RAG_GPU_DENSE_SMALL_M, the rest last */
-	cr_expect_eq(rag_gpu_dense_run(NULL, 0, 20), RAG_GPU_DENSE_SMALL_M);
-	cr_expect_eq(rag_gpu_dense_run(NULL, 16, 20), 4);
-	cr_expect_eq(rag_gpu_dense_run(NULL, 19, 20), 1);
-	cr_expect_eq(rag_gpu_dense_run(NULL, 20, 20), 0);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 0, 20, RAG_GPU_DENSE_SMALL_M), RAG_GPU_DENSE_SMALL_M);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 16, 20, RAG_GPU_DENSE_SMALL_M), 4);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 19, 20, RAG_GPU_DENSE_SMALL_M), 1);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 20, 20, RAG_GPU_DENSE_SMALL_M), 0);
 	/* a run keeps the float-query path: the plan for it is small */
 	{
 		struct rag_gpu_dense_plan p;
@@ -219,4 +219,35 @@ Test(search_plan, runs_of_unmasked_queries)
 		cr_assert_eq(rag_gpu_dense_plan(1000000, 384, 1, RAG_GPU_DENSE_SMALL_M + 1, 10, 0, 0, &p), 0);
 		cr_expect_eq(p.small, 0);
 	}
+	/* a smaller cap: runs of at most cap, masked queries still alone */
+	cr_expect_eq(rag_gpu_dense_run(NULL, 0, 20, 4), 4);
+	cr_expect_eq(rag_gpu_dense_run(NULL, 0, 20, 1), 1);
+	cr_expect_eq(rag_gpu_dense_run(masks, 11, 20, 1), 1);
+	cr_expect_eq(rag_gpu_dense_run(masks, 10, 20, 4), 1);
+}
+
+/* A query scores the same whatever queries go with it: where one query
+ * alone would take the one-pass scan, queries go alone. */
+Test(search_plan, run_cap_keeps_scores_independent_of_the_batch)
+{
+	struct rag_gpu_dense_plan p;
+
+	/* k 10 over 384 f16 or f32: the scan takes one query alone */
+	cr_assert_eq(rag_gpu_dense_plan(1000000, 384, 1, 1, 10, 0, 0, &p), 0);
+	cr_expect_eq(p.scan, 1);
+	cr_expect_eq(rag_gpu_dense_run_cap(384, 1, 10, 8), 1);
+	cr_expect_eq(rag_gpu_dense_run_cap(384, 0, RAG_CUDA_SCAN_K, 8), 1);
+	/* k above the scan's: one query alone takes the many-query kernel, so runs */
+	cr_assert_eq(rag_gpu_dense_plan(1000000, 384, 1, 1, 50, 0, 0, &p), 0);
+	cr_expect_eq(p.scan, 0);
+	cr_expect_eq(rag_gpu_dense_run_cap(384, 1, 50, 8), RAG_GPU_DENSE_SMALL_M);
+	cr_expect_eq(rag_gpu_dense_run_cap(384, 1, RAG_CUDA_SCAN_K + 1, 8), RAG_GPU_DENSE_SMALL_M);
+	/* a row the scan does not take (not whole 16-byte vectors): runs at any k */
+	cr_expect_eq(rag_cuda_scan_fits(100, 1, NULL), 0);
+	cr_expect_eq(rag_gpu_dense_run_cap(100, 1, 10, 8), RAG_GPU_DENSE_SMALL_M);
+	/* the device's shared memory holds fewer query rows: the run is that long */
+	cr_expect_eq(rag_gpu_dense_run_cap(4096, 0, 100, 2), 2);
+	cr_expect_eq(rag_gpu_dense_run_cap(4096, 0, 100, 1), 1);
+	cr_expect_eq(rag_gpu_dense_run_cap(4096, 0, 100, 0), 1);
+	cr_expect_eq(rag_gpu_dense_run_cap(4096, 0, 100, 64), RAG_GPU_DENSE_SMALL_M);
 }
