@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "device.h"
 #include "index.h"
 #include "index_search.h"
 #include "jsonl.h"
@@ -40,15 +41,18 @@ static const char usage[] =
 	"      --run-tag TAG    run name in trec output (default ragkit)\n"
 	"      --skip-bad       skip bad query records instead of stopping\n"
 	"      --threads N      threads for dense search (default: all cores)\n"
+	"      --device DEV     where exact dense search runs: auto (the GPU for an index of\n"
+	"                       4M+ numbers), cpu or cuda (default auto); or RAG_DEVICE\n"
 	"      --batch N        queries read and searched together (default 64; exact dense\n"
 	"                       queries share one pass over the vectors); output order is kept\n"
-	"  -v, --verbose        more messages\n"
+	"  -v, --verbose        more messages (where the dense leg runs)\n"
 	"  -q, --quiet          fewer messages (no note about short result lists)\n"
 	"  -h, --help           show this help and exit\n"
 	"      --version        show the version and exit\n"
 	"\n"
 	"Exit status: 0 ok, 64 usage error, 65 bad query record, 66 cannot open an index,\n"
-	"74 write error, 78 not a ragkit index or corrupted.\n";
+	"69 --device cuda and no usable GPU, 74 write error, 78 not a ragkit index or\n"
+	"corrupted.\n";
 
 enum {
 	OPT_MODE = RAG_OPT_FIRST_PROGRAM, OPT_FUSION, OPT_RRF_K, OPT_WB, OPT_WD, OPT_DEPTH, OPT_K1, OPT_B,
@@ -78,6 +82,7 @@ static const struct option longopts[] = {
 	{ "batch", required_argument, NULL, OPT_BATCH },
 	RAG_LONGOPT_SKIP_BAD,
 	RAG_LONGOPT_THREADS,
+	RAG_LONGOPT_DEVICE,
 	RAG_LONGOPTS_BASIC,
 	{ NULL, 0, NULL, 0 },
 };
@@ -107,6 +112,8 @@ struct ctx {
 	size_t *n_res;
 	enum rag_search_mode *modes;
 	struct rag_index **ix;
+	char **ix_path;
+	int *said;                 /* per index: 1 where its dense leg runs was said, 2 a GPU failure too */
 	size_t n_ix;
 	struct rag_search_opts so;
 	enum fmt fmt;
@@ -415,6 +422,23 @@ static int write_hits(struct ctx *c, size_t i, const struct rag_result *res, siz
 	return rag_buf_write(&c->out, stdout, "standard output", err);
 }
 
+/* Where each index's exact dense leg runs, once it has: with -v, and a
+ * GPU failure (the CPU took over) as a warning unless -q. */
+static void say_devices(struct ctx *c)
+{
+	for (size_t i = 0; i < c->n_ix; i++) {
+		int failed;
+		const char *where = rag_index_dense_where(c->ix[i], &failed);
+		if (!where || c->said[i] == 2 || (c->said[i] == 1 && !failed))
+			continue;
+		if (failed && c->o->verbose >= 0)
+			cli_warn("%s: exact dense search on %s", c->ix_path[i], where);
+		else if (!failed && c->o->verbose > 0)
+			fprintf(stderr, "%s: %s: exact dense search on %s\n", cli_prog(), c->ix_path[i], where);
+		c->said[i] = failed ? 2 : 1;
+	}
+}
+
 /*
  * Search the waiting queries and write their hits in input order.  When the
  * batch fails as a whole, the queries run one at a time, so that hits before
@@ -433,6 +457,7 @@ static int flush(struct ctx *c, struct rag_jsonl_reader *r, struct rag_error *er
 		pq_query(c, &c->pq[i], &c->sq[i]);
 	rag_error_clear(&e2);
 	if (rag_search_batch(c->ix, c->n_ix, &c->so, c->sq, m, c->res, c->n_res, c->modes, &e2) == RAG_OK) {
+		say_devices(c);
 		for (i = 0; i < m; i++)
 			if ((rc = write_hits(c, i, c->res + i * k, c->n_res[i], c->modes[i], err)))
 				return rc;
@@ -442,6 +467,7 @@ static int flush(struct ctx *c, struct rag_jsonl_reader *r, struct rag_error *er
 		size_t n = 0;
 		rag_error_clear(&e2);
 		rc = rag_search(c->ix, c->n_ix, &c->so, &c->sq[i], c->res, &n, &c->modes[i], &e2);
+		say_devices(c);
 		if (rc == RAG_EDATA) {
 			size_t cur = r->lineno;
 			r->lineno = c->pq[i].lineno;  /* the error names the query's own line */
@@ -619,18 +645,29 @@ int main(int argc, char **argv)
 		c.batch = ((size_t)1 << 20) / c.so.k > 1 ? ((size_t)1 << 20) / c.so.k : 1;  /* bound the result buffer */
 	c.so.filter = filter;
 	c.n_ix = (size_t)(argc - optind);
-	if (!(c.ix = calloc(c.n_ix, sizeof *c.ix)) || !(c.res = calloc(c.batch * c.so.k, sizeof *c.res)) ||
-	    !(c.pq = calloc(c.batch, sizeof *c.pq)) || !(c.sq = calloc(c.batch, sizeof *c.sq)) ||
+	c.ix_path = argv + optind;
+	if (!(c.ix = calloc(c.n_ix, sizeof *c.ix)) || !(c.said = calloc(c.n_ix, sizeof *c.said)) ||
+	    !(c.res = calloc(c.batch * c.so.k, sizeof *c.res)) || !(c.pq = calloc(c.batch, sizeof *c.pq)) || !(c.sq = calloc(c.batch, sizeof *c.sq)) ||
 	    !(c.n_res = calloc(c.batch, sizeof *c.n_res)) || !(c.modes = calloc(c.batch, sizeof *c.modes))) {
 		rc = rag_error_set(&err, RAG_EINTERNAL, "out of memory");
 		rc = cli_report(&err);
 		goto out;
 	}
-	for (i = optind; i < argc; i++)
+	if (o.device == RAG_DEVICE_CUDA) {
+		/* asked for the GPU: none that works is an error, as in the other programs */
+		enum rag_device got;
+		if ((rc = rag_device_resolve(RAG_DEVICE_CUDA, &got, NULL, 0, &err))) {
+			rc = cli_report(&err);
+			goto out;
+		}
+	}
+	for (i = optind; i < argc; i++) {
 		if ((rc = rag_index_open(argv[i], &c.ix[i - optind], &err))) {
 			rc = cli_report(&err);
 			goto out;
 		}
+		rag_index_set_device(c.ix[i - optind], o.device);
+	}
 	if ((rc = rag_jsonl_init(&r, stdin, "<stdin>", &err))) {
 		rc = cli_report(&err);
 		goto out;
@@ -667,6 +704,7 @@ out:
 	for (i = 0; c.ix && (size_t)i < c.n_ix; i++)
 		rag_index_close(c.ix[i]);
 	free(c.ix);
+	free(c.said);
 	free(c.res);
 	ctx_free_batch(&c);
 	rag_filter_free(filter);

@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "arena.h"
+#include "device.h"
 #include "hnsw.h"
 #include "kernels.h"
 #include "vecfile.h"
@@ -1284,6 +1285,9 @@ struct rag_index {
 	struct rag_hnsw *ann;
 	struct rag_gpu_dense *gpu;  /* exact dense search on the GPU (search_cuda.c) */
 	int gpu_off;                /* the GPU path failed once: CPU from then on */
+	enum rag_device device;     /* where exact dense searches may run (RAG_DEVICE at open) */
+	int dense_ran;              /* an exact dense search ran: dense_where says where */
+	char dense_where[1280];     /* "the GPU (NAME)", "the CPU: why", a GPU failure's message */
 	sqlite3_stmt *st_term, *st_chunk, *st_key, *st_id;
 	/* filter/ACL cache */
 	int meta_loaded;
@@ -1390,6 +1394,7 @@ int rag_index_open(const char *path, struct rag_index **out, struct rag_error *e
 		return rag_error_set(err, RAG_EINTERNAL, "out of memory");
 	}
 	rag_arena_init(&ix->arena);
+	ix->device = rag_device_env();
 	if ((rc = open_db(path, 0, &ix->db, err)))
 		goto fail;
 	/* read pages through a mapping rather than read(2) copies */
@@ -1762,6 +1767,28 @@ int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const ui
 	return rag_index_dense_batch(ix, q, 1, dim, mask ? &mask : NULL, k, out, n_out, err);
 }
 
+/* Why an exact search for the top k stays on the CPU (a phrase), or NULL for the GPU. */
+static const char *dense_why_cpu(const struct rag_index *ix, size_t k)
+{
+	if (ix->vf->storage == RAG_VEC_I8)
+		return "int8 vectors are searched on the CPU";
+	if (k > 1024)
+		return "k above 1024";
+	return rag_gpu_dense_why_cpu(ix->device, (int64_t)ix->vf->n, (int64_t)ix->m.dim);
+}
+
+void rag_index_set_device(struct rag_index *ix, enum rag_device dev)
+{
+	ix->device = dev;
+}
+
+const char *rag_index_dense_where(const struct rag_index *ix, int *gpu_failed)
+{
+	if (gpu_failed)
+		*gpu_failed = ix->dense_ran == 2;
+	return ix->dense_ran ? ix->dense_where : NULL;
+}
+
 int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32_t dim,
 			  const uint8_t *const *masks, size_t k, struct rag_hit *out, size_t *n_out,
 			  struct rag_error *err)
@@ -1795,20 +1822,28 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 	if (ix->m.metric == RAG_METRIC_COSINE)
 		for (i = 0; i < m; i++)
 			rag_vec_normalize(qq + i * dim, dim);
-	if (!ix->gpu_off && v->storage != 2 && k <= 1024 && rag_gpu_dense_wanted((int64_t)v->n, (int64_t)dim)) {
+	if (!ix->gpu_off && !dense_why_cpu(ix, k)) {
 		/* GPU hook (search_cuda.c): any GPU failure falls back to the CPU below */
+		struct rag_error ge;
 		int ok = 1;
+		rag_error_clear(&ge);
 		if (!ix->gpu && rag_gpu_dense_open(v->data, (int)v->storage, v->ids, (int64_t)v->n, (int64_t)dim,
-						   ix->m.metric == RAG_METRIC_L2, &ix->gpu, NULL))
-			ix->gpu_off = 1;
+						   ix->m.metric == RAG_METRIC_L2, &ix->gpu, &ge))
+			ok = 0;
 		/* unmasked queries in runs (one pass over the vectors each), a masked one alone */
 		size_t cap = ix->gpu ? rag_gpu_dense_max_run(ix->gpu, k) : 1;
 		for (i = 0; ix->gpu && ok && i < m; i += r) {
 			r = rag_gpu_dense_run(masks, i, m, cap);
 			ok = rag_gpu_dense_search(ix->gpu, qq + i * dim, (int64_t)r, masks ? masks[i] : NULL,
-						  ix->max_key, k, out + i * k, &n_out[i], NULL) == RAG_OK;
+						  ix->max_key, k, out + i * k, &n_out[i], &ge) == RAG_OK;
 		}
-		if (ix->gpu && ok) {
+		if (ok) {
+			if (!ix->dense_ran) {
+				char name[256];
+				rag_gpu_count(name, sizeof name);
+				snprintf(ix->dense_where, sizeof ix->dense_where, "the GPU (%s)", name);
+			}
+			ix->dense_ran = 1;
 			rag_free(qq);
 			rag_free(sc);
 			rag_free(keys);
@@ -1818,6 +1853,11 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 		for (i = 0; i < m; i++)
 			n_out[i] = 0;
 		ix->gpu_off = 1;
+		snprintf(ix->dense_where, sizeof ix->dense_where, "the CPU after the GPU failed: %s", ge.msg);
+		ix->dense_ran = 2;
+	} else if (!ix->dense_ran) {
+		snprintf(ix->dense_where, sizeof ix->dense_where, "the CPU: %s", dense_why_cpu(ix, k));
+		ix->dense_ran = 1;
 	}
 	if (rag_dense_topk(qq, (int64_t)m, v->data, (int)v->storage, v->scales, (int64_t)v->n, (int64_t)dim,
 			   ix->m.metric == RAG_METRIC_L2, v->ids, masks, ix->max_key, (int64_t)kk,

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "filter.h"
 #include "json.h"
+#include "options.h"
 
 /*
  * On-disk layout, format 2 (see also man/rag-index.1, FILES):
@@ -173,6 +174,21 @@ int rag_index_dense(struct rag_index *ix, const float *q, uint32_t dim, const ui
 int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32_t dim,
 			  const uint8_t *const *masks, size_t k, struct rag_hit *out, size_t *n_out,
 			  struct rag_error *err);
+
+/*
+ * Where this index's exact dense searches have run, as a phrase for
+ * messages: "the GPU (NAME)", "the CPU: WHY" (as asked, no usable GPU, an
+ * index below the GPU's threshold, ...), or "the CPU after the GPU
+ * failed: MESSAGE" (then *gpu_failed is 1: the batch it hit was searched
+ * again on the CPU, and every later one ran there).  NULL before the first
+ * exact dense search.
+ */
+const char *rag_index_dense_where(const struct rag_index *ix, int *gpu_failed);
+
+/* Where this index's exact dense searches may run: auto (the GPU for an
+ * index large enough, see rag_gpu_dense_why_cpu), cpu or cuda; the default
+ * is RAG_DEVICE's at rag_index_open (auto when unset or not a device). */
+void rag_index_set_device(struct rag_index *ix, enum rag_device dev);
 
 /* The id of chunk key, copied into the caller's buffer (reset first); cheaper than rag_index_chunk. */
 int rag_index_chunk_id(struct rag_index *ix, int64_t key, struct rag_buf *id, struct rag_error *err);

@@ -88,6 +88,16 @@ int rag_parse_double(const char *s, double min, double max, double *out, const c
 	return RAG_OK;
 }
 
+enum rag_device rag_device_env(void)
+{
+	const char *e = getenv("RAG_DEVICE");
+	enum rag_device d = RAG_DEVICE_AUTO;
+
+	if (e && *e && rag_device_parse(e, &d))
+		d = RAG_DEVICE_AUTO;
+	return d;
+}
+
 int rag_opts_init(struct rag_opts *o, struct rag_error *err)
 {
 	const char *e;

@@ -75,6 +75,9 @@ int rag_opts_handle(struct rag_opts *o, int c, const char *arg, struct rag_error
 
 const char *rag_device_name(enum rag_device d);
 int rag_device_parse(const char *s, enum rag_device *out);
+/* RAG_DEVICE's device for library code (auto when unset or not a device:
+ * the programs refuse a bad value in rag_opts_init). */
+enum rag_device rag_device_env(void);
 
 /*
  * Strict number parsing for option values and fields: the whole string must be

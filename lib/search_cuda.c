@@ -96,14 +96,26 @@ void rag_gpu_topk_merge(struct rag_hit *heap, size_t *nh, size_t k, const float 
 	}
 }
 
-int rag_gpu_dense_decide(const char *env, int gpu, int64_t n, int64_t dim)
+_Static_assert(RAG_GPU_SEARCH_MIN_ELEMS == 4194304, "rag_gpu_dense_reason names the threshold");
+
+const char *rag_gpu_dense_reason(enum rag_device dev, int gpu, int64_t n, int64_t dim)
 {
-	if (gpu <= 0 || (env && strcmp(env, "cpu") == 0))
-		return 0;
-	if (env && strcmp(env, "cuda") == 0)
-		return 1;
-	return n * dim >= RAG_GPU_SEARCH_MIN_ELEMS;
+	if (dev == RAG_DEVICE_CPU)
+		return "as asked (--device cpu or RAG_DEVICE=cpu)";
+	if (gpu <= 0)
+		return "no usable GPU";
+	if (dev == RAG_DEVICE_CUDA)
+		return NULL;
+	if (n * dim < RAG_GPU_SEARCH_MIN_ELEMS)
+		return "fewer than 4194304 stored numbers (vectors x dimension): the upload would cost more than the GPU saves";
+	return NULL;
 }
+
+int rag_gpu_dense_decide(enum rag_device dev, int gpu, int64_t n, int64_t dim)
+{
+	return rag_gpu_dense_reason(dev, gpu, n, dim) == NULL;
+}
+
 
 int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
 		       struct rag_gpu_dense **out, struct rag_error *err)
@@ -113,10 +125,10 @@ int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_
 
 #ifndef RAG_HAVE_CUDA
 
-int rag_gpu_dense_wanted(int64_t n, int64_t dim)
+const char *rag_gpu_dense_why_cpu(enum rag_device dev, int64_t n, int64_t dim)
 {
 	(void)n; (void)dim;
-	return 0;
+	return dev == RAG_DEVICE_CPU ? rag_gpu_dense_reason(dev, 0, n, dim) : "this ragkit was built without CUDA";
 }
 
 int rag_gpu_dense_open_chunked(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim,
@@ -178,16 +190,15 @@ struct rag_gpu_dense {
 	size_t cap_h;
 };
 
-int rag_gpu_dense_wanted(int64_t n, int64_t dim)
+const char *rag_gpu_dense_why_cpu(enum rag_device dev, int64_t n, int64_t dim)
 {
 	static int gpus = -1;
-	const char *e = getenv("RAG_DEVICE");
 
-	if (e && strcmp(e, "cpu") == 0)
-		return 0;
+	if (dev == RAG_DEVICE_CPU)
+		return rag_gpu_dense_reason(dev, 0, n, dim);  /* without looking for a GPU */
 	if (gpus < 0)
 		gpus = rag_gpu_count(NULL, 0);
-	return rag_gpu_dense_decide(e && *e ? e : NULL, gpus, n, dim);
+	return rag_gpu_dense_reason(dev, gpus, n, dim);
 }
 
 void rag_gpu_dense_free(struct rag_gpu_dense *g)

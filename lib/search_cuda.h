@@ -7,6 +7,7 @@
 
 #include "bm25.h"
 #include "error.h"
+#include "options.h"
 
 /* ---- host-side planning and merging (built with or without CUDA) --------- */
 
@@ -71,15 +72,18 @@ struct rag_gpu_dense;
 #define RAG_GPU_SEARCH_MIN_ELEMS ((int64_t)4 << 20)
 
 /*
- * 1 when the dense leg over n rows of dim should run on the GPU: a CUDA
- * build and a working GPU (checked once per process), and RAG_DEVICE "cuda",
- * or RAG_DEVICE unset/"auto" with n * dim >= RAG_GPU_SEARCH_MIN_ELEMS.
- * RAG_DEVICE "cpu" never.
+ * Why the dense leg over n rows of dim stays on the CPU for device dev, a
+ * phrase for messages ("RAG_DEVICE=cpu", "no usable GPU", ...), or NULL for
+ * the GPU: a CUDA build and a working GPU (looked for once per process), and
+ * dev cuda, or dev auto with n * dim >= RAG_GPU_SEARCH_MIN_ELEMS; dev cpu
+ * never.
  */
-int rag_gpu_dense_wanted(int64_t n, int64_t dim);
-/* The decision of rag_gpu_dense_wanted from its inputs (host logic, testable):
- * env is RAG_DEVICE's value (NULL when unset), gpu the working GPU count. */
-int rag_gpu_dense_decide(const char *env, int gpu, int64_t n, int64_t dim);
+const char *rag_gpu_dense_why_cpu(enum rag_device dev, int64_t n, int64_t dim);
+/* The reason of rag_gpu_dense_why_cpu from its inputs (host logic,
+ * testable): gpu is the working GPU count; rag_gpu_dense_decide is 1 where
+ * the reason is NULL. */
+const char *rag_gpu_dense_reason(enum rag_device dev, int gpu, int64_t n, int64_t dim);
+int rag_gpu_dense_decide(enum rag_device dev, int gpu, int64_t n, int64_t dim);
 
 /*
  * Upload n rows of dim elements (storage 0 f32 or 1 f16, row-major, as in a

@@ -4,6 +4,7 @@
  * without CUDA. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "device.h"
@@ -170,7 +171,10 @@ Test(search_plan, no_gpu_here_means_no_gpu_path)
 		cr_skip_test("a GPU is present: the twin tests cover it");
 		return;
 	}
-	cr_expect_eq(rag_gpu_dense_wanted(1 << 20, 1024), 0);
+	cr_expect_not_null(rag_gpu_dense_why_cpu(RAG_DEVICE_AUTO, 1 << 20, 1024));
+	cr_expect_not_null(rag_gpu_dense_why_cpu(RAG_DEVICE_CUDA, 1 << 20, 1024));
+	cr_expect_str_eq(rag_gpu_dense_why_cpu(RAG_DEVICE_CPU, 1 << 20, 1024),
+			 "as asked (--device cpu or RAG_DEVICE=cpu)");
 	cr_expect_eq(rag_gpu_dense_open(v, 0, ids, 1, 4, 0, &g, &err), RAG_EUNAVAILABLE);
 	cr_expect_null(g);
 	rag_gpu_dense_free(NULL);
@@ -180,13 +184,22 @@ Test(search_plan, when_the_gpu_runs_the_dense_leg)
 {
 	int64_t big = RAG_GPU_SEARCH_MIN_ELEMS / 384 + 1;
 
-	cr_expect_eq(rag_gpu_dense_decide(NULL, 1, big, 384), 1, "auto, large: GPU");
-	cr_expect_eq(rag_gpu_dense_decide("auto", 1, big, 384), 1);
-	cr_expect_eq(rag_gpu_dense_decide(NULL, 1, 1000, 384), 0, "auto, small: CPU");
-	cr_expect_eq(rag_gpu_dense_decide("cuda", 1, 10, 3), 1, "cuda: always");
-	cr_expect_eq(rag_gpu_dense_decide("cpu", 1, big, 384), 0, "cpu: never");
-	cr_expect_eq(rag_gpu_dense_decide("cuda", 0, big, 384), 0, "no GPU: never");
-	cr_expect_eq(rag_gpu_dense_decide(NULL, 0, big, 384), 0);
+	cr_expect_eq(rag_gpu_dense_decide(RAG_DEVICE_AUTO, 1, big, 384), 1, "auto, large: GPU");
+	cr_expect_eq(rag_gpu_dense_decide(RAG_DEVICE_AUTO, 1, big, 384), 1);
+	cr_expect_eq(rag_gpu_dense_decide(RAG_DEVICE_AUTO, 1, 1000, 384), 0, "auto, small: CPU");
+	cr_expect_eq(rag_gpu_dense_decide(RAG_DEVICE_CUDA, 1, 10, 3), 1, "cuda: always");
+	cr_expect_eq(rag_gpu_dense_decide(RAG_DEVICE_CPU, 1, big, 384), 0, "cpu: never");
+	cr_expect_eq(rag_gpu_dense_decide(RAG_DEVICE_CUDA, 0, big, 384), 0, "no GPU: never");
+	cr_expect_eq(rag_gpu_dense_decide(RAG_DEVICE_AUTO, 0, big, 384), 0);
+	/* the reasons -v gives */
+	cr_expect_null(rag_gpu_dense_reason(RAG_DEVICE_AUTO, 1, big, 384));
+	cr_expect_null(rag_gpu_dense_reason(RAG_DEVICE_CUDA, 1, 10, 3));
+	cr_expect_str_eq(rag_gpu_dense_reason(RAG_DEVICE_CUDA, 0, big, 384), "no usable GPU");
+	cr_expect_str_eq(rag_gpu_dense_reason(RAG_DEVICE_AUTO, 0, big, 384), "no usable GPU");
+	cr_expect_str_eq(rag_gpu_dense_reason(RAG_DEVICE_CPU, 1, big, 384), "as asked (--device cpu or RAG_DEVICE=cpu)");
+	cr_expect(strncmp(rag_gpu_dense_reason(RAG_DEVICE_AUTO, 1, RAG_GPU_SEARCH_MIN_ELEMS / 384, 384),
+			  "fewer than 4194304 stored numbers", 33) == 0);
+	cr_expect_null(rag_gpu_dense_reason(RAG_DEVICE_AUTO, 1, RAG_GPU_SEARCH_MIN_ELEMS / 384 + 1, 384));
 }
 
 Test(search_plan, runs_of_unmasked_queries)
