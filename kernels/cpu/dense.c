@@ -284,7 +284,16 @@ int rag_dense_topk(const float *q, int64_t m, const void *base, int storage, con
 						}
 					}
 				}
-				/* the rest one query at a time, 4 rows at a time */
+				/* the rest one query at a time.  One query reuses no load, so
+				 * blocking rows only overlaps per-row work (int8 conversions,
+				 * the horizontal sums), and its interleaved reads of 4 rows
+				 * cost more than that wherever the rows are wide.  Measured
+				 * (AMD EPYC, 1 thread, queries/s, row by row vs 4 rows):
+				 * f32 and f16 at dims 96-768 1.2-3.5x faster row by row (f32
+				 * 384: 86 vs 29; f16 384: 145 vs 41); int8 faster in blocks
+				 * of 4 up to 512-byte rows (dim 96: 132 vs 42; 384: 134 vs
+				 * 97) and row by row above (768: 137 vs 62).  Same sums
+				 * either way (rag_vec_*), so the same scores. */
 				for (; qi < m; qi++) {
 					const float *qp[1] = { q + (size_t)qi * d };
 					const uint8_t *mk = masks ? masks[qi] : NULL;
@@ -303,7 +312,7 @@ int rag_dense_topk(const float *q, int64_t m, const void *base, int storage, con
 							if (!any)
 								continue;
 						}
-						if (nr == 4)
+						if (nr == 4 && storage == 2 && d <= 512)
 							blk_4x1_any(qp, base, storage, scales, j, d, metric_l2, o);
 						else
 							for (r = 0; r < nr; r++)
