@@ -1797,6 +1797,7 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 	int64_t *keys, *cnt;
 	size_t i, r, kk;
 	const struct rag_vecfile *v = ix->vf;
+	const char *why_cpu;
 
 	for (i = 0; i < m; i++)
 		n_out[i] = 0;
@@ -1822,7 +1823,8 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 	if (ix->m.metric == RAG_METRIC_COSINE)
 		for (i = 0; i < m; i++)
 			rag_vec_normalize(qq + i * dim, dim);
-	if (!ix->gpu_off && !dense_why_cpu(ix, k)) {
+	why_cpu = ix->gpu_off ? NULL : dense_why_cpu(ix, k);
+	if (!ix->gpu_off && !why_cpu) {
 		/* GPU hook (search_cuda.c): any GPU failure falls back to the CPU below */
 		struct rag_error ge;
 		int ok = 1;
@@ -1856,7 +1858,7 @@ int rag_index_dense_batch(struct rag_index *ix, const float *q, size_t m, uint32
 		snprintf(ix->dense_where, sizeof ix->dense_where, "the CPU after the GPU failed: %s", ge.msg);
 		ix->dense_ran = 2;
 	} else if (!ix->dense_ran) {
-		snprintf(ix->dense_where, sizeof ix->dense_where, "the CPU: %s", dense_why_cpu(ix, k));
+		snprintf(ix->dense_where, sizeof ix->dense_where, "the CPU: %s", why_cpu);
 		ix->dense_ran = 1;
 	}
 	if (rag_dense_topk(qq, (int64_t)m, v->data, (int)v->storage, v->scales, (int64_t)v->n, (int64_t)dim,

@@ -111,11 +111,6 @@ const char *rag_gpu_dense_reason(enum rag_device dev, int gpu, int64_t n, int64_
 	return NULL;
 }
 
-int rag_gpu_dense_decide(enum rag_device dev, int gpu, int64_t n, int64_t dim)
-{
-	return rag_gpu_dense_reason(dev, gpu, n, dim) == NULL;
-}
-
 
 int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_t n, int64_t dim, int metric_l2,
 		       struct rag_gpu_dense **out, struct rag_error *err)
@@ -127,7 +122,6 @@ int rag_gpu_dense_open(const void *data, int storage, const int64_t *ids, int64_
 
 const char *rag_gpu_dense_why_cpu(enum rag_device dev, int64_t n, int64_t dim)
 {
-	(void)n; (void)dim;
 	return dev == RAG_DEVICE_CPU ? rag_gpu_dense_reason(dev, 0, n, dim) : "this ragkit was built without CUDA";
 }
 

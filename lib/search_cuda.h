@@ -80,10 +80,8 @@ struct rag_gpu_dense;
  */
 const char *rag_gpu_dense_why_cpu(enum rag_device dev, int64_t n, int64_t dim);
 /* The reason of rag_gpu_dense_why_cpu from its inputs (host logic,
- * testable): gpu is the working GPU count; rag_gpu_dense_decide is 1 where
- * the reason is NULL. */
+ * testable): gpu is the working GPU count. */
 const char *rag_gpu_dense_reason(enum rag_device dev, int gpu, int64_t n, int64_t dim);
-int rag_gpu_dense_decide(enum rag_device dev, int gpu, int64_t n, int64_t dim);
 
 /*
  * Upload n rows of dim elements (storage 0 f32 or 1 f16, row-major, as in a

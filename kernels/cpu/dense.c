@@ -288,11 +288,11 @@ int rag_dense_topk(const float *q, int64_t m, const void *base, int storage, con
 				 * blocking rows only overlaps per-row work (int8 conversions,
 				 * the horizontal sums), and its interleaved reads of 4 rows
 				 * cost more than that wherever the rows are wide.  Measured
-				 * (AMD EPYC, 1 thread, queries/s, row by row vs 4 rows):
+				 * (AMD EPYC, 1-2 threads, queries/s, row by row vs 4 rows):
 				 * f32 and f16 at dims 96-768 1.2-3.5x faster row by row (f32
 				 * 384: 86 vs 29; f16 384: 145 vs 41); int8 faster in blocks
-				 * of 4 up to 512-byte rows (dim 96: 132 vs 42; 384: 134 vs
-				 * 97) and row by row above (768: 137 vs 62).  Same sums
+				 * of 4 up to 512-byte rows (dim 96: 132 vs 42; 384: 116-134
+				 * vs 97-98) and row by row above (768: 137 vs 62).  Same sums
 				 * either way (rag_vec_*), so the same scores. */
 				for (; qi < m; qi++) {
 					const float *qp[1] = { q + (size_t)qi * d };
